@@ -1,0 +1,215 @@
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import type { z } from "zod";
+import { type ConfigProblem, sortProblems } from "./errors.ts";
+import { interpolate, interpolateEnvOnly, type InterpolationSources } from "./interpolate.ts";
+import { type ConfigPath, parseSource, type SourceFile } from "./source.ts";
+import {
+  policyMappingSchema,
+  type RawLimit,
+  type RawRegistry,
+  type RawRule,
+  registrySchema,
+  ruleListSchema,
+} from "./schema.ts";
+import { resolveRegistry } from "./resolve.ts";
+import type { Registry } from "./types.ts";
+
+/** Where the loader reads from; every field has a real default and can be replaced in tests. */
+export interface LoadOptions {
+  env?: (name: string) => string | undefined;
+  readTextFile?: (path: string) => Promise<string>;
+  /** Names of the entries of a directory; undefined when it does not exist. */
+  readDirNames?: (path: string) => Promise<string[] | undefined>;
+  /** `--data DIR` from the command line; wins over `gateway.data_dir`. */
+  dataDir?: string;
+  /** `--listen HOST:PORT` from the command line; wins over `gateway.listen`. */
+  listen?: string;
+  /** Base for turning absolute paths into the labels used in messages; default: the working directory. */
+  cwd?: string;
+}
+
+export type LoadResult =
+  | { readonly ok: true; readonly registry: Registry }
+  | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
+
+/** A parsed and interpolated policy file. */
+export interface PolicyFile {
+  readonly source: SourceFile;
+  /** Path relative to the registry's directory, for rule locations. */
+  readonly relativePath: string;
+  readonly policies: readonly { rule: RawRule; path: ConfigPath }[];
+  readonly limits: readonly { limit: RawLimit; path: ConfigPath }[];
+}
+
+async function defaultReadDirNames(path: string): Promise<string[] | undefined> {
+  try {
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(path)) if (entry.isFile || entry.isSymlink) names.push(entry.name);
+    return names;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** Turns zod issues into positioned problems; messages never include the offending value. */
+export function schemaProblems(
+  source: SourceFile,
+  error: z.ZodError,
+  prefix: ConfigPath = [],
+): ConfigProblem[] {
+  return error.issues.flatMap((issue) => {
+    const path = [
+      ...prefix,
+      ...issue.path.map((segment) => typeof segment === "number" ? segment : String(segment)),
+    ];
+    const where = path.length > 0 ? `${path.join(".")}: ` : "";
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) =>
+        source.problemAt([...path, key], `${where}unknown key "${key}"`, { key: true })
+      );
+    }
+    const missing = issue.code === "invalid_type" && /received undefined$/.test(issue.message);
+    const message = missing ? "missing required key" : issue.message.replace(/^Invalid input: /, "");
+    return [source.problemAt(path, `${where}${message}`)];
+  });
+}
+
+/**
+ * Reads, interpolates, validates and resolves a registry and every `*.yaml` of its policies directory.
+ * Never throws for bad input: every problem comes back, positioned, at once.
+ */
+export async function loadRegistry(registryPath: string, options: LoadOptions = {}): Promise<LoadResult> {
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const readTextFile = options.readTextFile ?? ((path: string) => Deno.readTextFile(path));
+  const readDirNames = options.readDirNames ?? defaultReadDirNames;
+  const cwd = options.cwd ?? Deno.cwd();
+  const absolutePath = resolve(cwd, registryPath);
+  const baseDir = dirname(absolutePath);
+  const label = (path: string) => {
+    const rel = relative(cwd, path);
+    return rel.startsWith("..") || isAbsolute(rel) ? path : rel;
+  };
+
+  const problems: ConfigProblem[] = [];
+  const parsed = await readAndParse(absolutePath, label(absolutePath), readTextFile);
+  problems.push(...parsed.problems);
+  if (!parsed.source) return { ok: false, problems: sortProblems(problems) };
+  const source = parsed.source;
+
+  const rawGateway = isRecord(source.value) && isRecord(source.value.gateway) ? source.value.gateway : {};
+  const dataDirText = options.dataDir ??
+    (typeof rawGateway.data_dir === "string" ? interpolateEnvOnly(rawGateway.data_dir, env) : undefined) ??
+    "./data";
+  const dataDir = resolve(options.dataDir ? cwd : baseDir, dataDirText);
+  const sources: InterpolationSources = {
+    env,
+    async secret(name) {
+      const credentials = env("CREDENTIALS_DIRECTORY");
+      for (const dir of credentials ? [credentials, join(dataDir, "secrets")] : [join(dataDir, "secrets")]) {
+        try {
+          return (await readTextFile(join(dir, name))).replace(/\r?\n$/, "");
+        } catch {
+          // Not in this directory; try the next.
+        }
+      }
+      return undefined;
+    },
+  };
+
+  const interpolated = await interpolate(source, sources);
+  problems.push(...interpolated.problems);
+  if (options.listen !== undefined && isRecord(interpolated.value)) {
+    const gateway = isRecord(interpolated.value.gateway) ? interpolated.value.gateway : {};
+    interpolated.value.gateway = { ...gateway, listen: options.listen };
+  }
+  const checked = registrySchema.safeParse(interpolated.value);
+  if (!checked.success) problems.push(...schemaProblems(source, checked.error));
+
+  const rawPoliciesDir = typeof rawGateway.policies_dir === "string"
+    ? interpolateEnvOnly(rawGateway.policies_dir, env) ?? "./policies"
+    : "./policies";
+  const policiesDir = resolve(baseDir, rawPoliciesDir);
+  const policyFiles: PolicyFile[] = [];
+  const names = (await readDirNames(policiesDir))?.filter((name) => /\.ya?ml$/.test(name)).sort() ?? [];
+  for (const name of names) {
+    const path = join(policiesDir, name);
+    const file = await loadPolicyFile(path, label(path), relative(baseDir, path), readTextFile, sources);
+    problems.push(...file.problems);
+    if (file.file) policyFiles.push(file.file);
+  }
+
+  if (!checked.success) return { ok: false, problems: sortProblems(problems) };
+  const resolved = resolveRegistry({
+    raw: checked.data as RawRegistry,
+    source,
+    relativePath: relative(baseDir, absolutePath),
+    policyFiles,
+    baseDir,
+    dataDir,
+    policiesDir,
+    files: [absolutePath, ...names.map((name) => join(policiesDir, name))],
+  });
+  problems.push(...resolved.problems);
+  if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
+  return { ok: true, registry: resolved.registry };
+}
+
+async function readAndParse(
+  path: string,
+  label: string,
+  readTextFile: (path: string) => Promise<string>,
+): Promise<{ source?: SourceFile; problems: ConfigProblem[] }> {
+  let text: string;
+  try {
+    text = await readTextFile(path);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound ? "no such file" : "cannot read the file";
+    return { problems: [{ file: label, line: 0, col: 0, message: reason }] };
+  }
+  return parseSource(label, text);
+}
+
+async function loadPolicyFile(
+  path: string,
+  label: string,
+  relativePath: string,
+  readTextFile: (path: string) => Promise<string>,
+  sources: InterpolationSources,
+): Promise<{ file?: PolicyFile; problems: ConfigProblem[] }> {
+  const parsed = await readAndParse(path, label, readTextFile);
+  if (!parsed.source) return { problems: parsed.problems };
+  const source = parsed.source;
+  const interpolated = await interpolate(source, sources);
+  const problems = [...parsed.problems, ...interpolated.problems];
+  const value = interpolated.value ?? [];
+  if (Array.isArray(value)) {
+    const checked = ruleListSchema.safeParse(value);
+    if (!checked.success) return { problems: [...problems, ...schemaProblems(source, checked.error)] };
+    const policies = checked.data.map((rule, index) => ({ rule, path: [index] }));
+    return { file: { source, relativePath, policies, limits: [] }, problems };
+  }
+  if (!isRecord(value)) {
+    return {
+      problems: [
+        ...problems,
+        source.problemAt([], "expected a list of rules, or a mapping with policies: and/or limits:"),
+      ],
+    };
+  }
+  const checked = policyMappingSchema.safeParse(value);
+  if (!checked.success) return { problems: [...problems, ...schemaProblems(source, checked.error)] };
+  return {
+    file: {
+      source,
+      relativePath,
+      policies: (checked.data.policies ?? []).map((rule, index) => ({ rule, path: ["policies", index] })),
+      limits: (checked.data.limits ?? []).map((limit, index) => ({ limit, path: ["limits", index] })),
+    },
+    problems,
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}

@@ -1,0 +1,198 @@
+import { z } from "zod";
+import { parseDurationSeconds, parseSizeBytes } from "./units.ts";
+import { Template } from "./template.ts";
+
+/** The registry file's shape after interpolation: strict (unknown keys are errors), as users write it. */
+
+const durationSeconds = z.union([z.string(), z.number()])
+  .refine(
+    (value) => parseDurationSeconds(value) !== undefined,
+    "expected a duration such as 30s, 10m, 1h or 30d",
+  )
+  .transform((value) => parseDurationSeconds(value)!);
+
+const sizeBytes = z.union([z.string(), z.number()])
+  .refine(
+    (value) => parseSizeBytes(value) !== undefined,
+    "expected a size such as 4MiB, 512KiB or a byte count",
+  )
+  .transform((value) => parseSizeBytes(value)!);
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === "https:" || url.protocol === "http:";
+  } catch {
+    return false;
+  }
+}
+
+const httpUrl = z.string().refine(isHttpUrl, "expected an absolute http:// or https:// URL");
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "names use letters, digits, '_', '-' and '.'");
+const nonEmpty = z.string().min(1, "must not be empty");
+const stringList = z.array(nonEmpty);
+const template = z.instanceof(Template, { message: "expected a string" });
+
+export const listenSchema = z.string().transform((value, context) => {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]+)):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    context.issues.push({
+      code: "custom",
+      message: "expected HOST:PORT, such as 127.0.0.1:8740",
+      input: value,
+    });
+    return z.NEVER;
+  }
+  return { hostname: match[1] ?? match[2]!, port };
+});
+
+const gateway = z.strictObject({
+  public_url: httpUrl.optional(),
+  listen: listenSchema.optional(),
+  data_dir: nonEmpty.optional(),
+  policies_dir: nonEmpty.optional(),
+  auth: z.enum(["oauth", "none"]).optional(),
+  allowed_origins: z.array(httpUrl).optional(),
+  trusted_proxies: stringList.optional(),
+  status_page: z.enum(["public", "users", "admins"]).optional(),
+  registration: z.enum(["open", "off"]).optional(),
+  access_token_ttl: durationSeconds.optional(),
+  refresh_token_ttl: durationSeconds.optional(),
+  max_body_size: sizeBytes.optional(),
+  shutdown_timeout: durationSeconds.optional(),
+});
+
+const localUser = z.strictObject({
+  password_hash: z.string().regex(
+    /^\$argon2id\$/,
+    'expected an argon2id hash (make one with "gatehouse hash-password")',
+  ),
+  groups: z.array(name).optional(),
+  email: z.email("expected an email address").optional(),
+});
+
+const githubProvider = z.strictObject({
+  type: z.literal("github"),
+  client_id: nonEmpty,
+  client_secret: nonEmpty,
+  label: nonEmpty.optional(),
+  allow: z.strictObject({ users: stringList.optional(), orgs: stringList.optional() }),
+});
+
+const oidcProvider = z.strictObject({
+  type: z.literal("oidc"),
+  issuer: httpUrl,
+  client_id: nonEmpty,
+  client_secret: nonEmpty.optional(),
+  scopes: stringList.optional(),
+  groups_claim: nonEmpty.optional(),
+  label: nonEmpty.optional(),
+  allow: z.strictObject({
+    users: stringList.optional(),
+    emails: stringList.optional(),
+    groups: stringList.optional(),
+  }),
+});
+
+const provider = z.discriminatedUnion("type", [githubProvider, oidcProvider], {
+  error: 'expected a provider with type "github" or "oidc"',
+});
+
+const client = z.strictObject({
+  secret: nonEmpty.optional(),
+  name: nonEmpty.optional(),
+  grant_types: z.array(z.enum(["client_credentials", "authorization_code", "refresh_token"])).min(1)
+    .optional(),
+  redirect_uris: z.array(httpUrl).optional(),
+  user: name.optional(),
+  groups: z.array(name).optional(),
+});
+
+const service = z.strictObject({
+  issuer: httpUrl.optional(),
+  authorization_endpoint: httpUrl.optional(),
+  token_endpoint: httpUrl.optional(),
+  client_id: nonEmpty,
+  client_secret: nonEmpty.optional(),
+  scopes: stringList.optional(),
+  authorization_params: z.record(nonEmpty, z.string()).optional(),
+  token_endpoint_auth_method: z.enum(["client_secret_basic", "client_secret_post", "none"]).optional(),
+});
+
+const stdioTransport = z.strictObject({
+  command: nonEmpty,
+  args: z.array(z.union([z.string(), z.number()]).transform(String)).optional(),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "invalid environment variable name"), template)
+    .optional(),
+  cwd: nonEmpty.optional(),
+});
+
+const httpTransport = z.strictObject({
+  url: httpUrl,
+  headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "invalid header name"), template)
+    .optional(),
+});
+
+const backend = z.strictObject({
+  stdio: stdioTransport.optional(),
+  http: httpTransport.optional(),
+  sse: httpTransport.optional(),
+  prefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, "a prefix uses letters, digits, '_' and '-'")
+    .refine((value) => !value.includes("__"), "a prefix must not contain '__'").optional(),
+  description: z.string().optional(),
+  isolation: z.enum(["shared", "user", "session"]).optional(),
+  idle_timeout: durationSeconds.optional(),
+  max_processes: z.int().min(1, "must be at least 1").optional(),
+  timeout: durationSeconds.optional(),
+  tools: z.strictObject({ include: stringList.optional(), exclude: stringList.optional() }).optional(),
+});
+
+const subject = z.string().regex(
+  /^(\*|(user|group|client|provider):.+)$/,
+  'expected "*", "user:NAME", "group:NAME", "client:ID" or "provider:NAME"',
+);
+
+export const ruleSchema = z.strictObject({
+  id: name,
+  description: z.string().optional(),
+  effect: z.enum(["allow", "deny"]),
+  subjects: z.array(subject).min(1, "list at least one subject"),
+  backends: stringList.min(1, "list at least one backend (glob)"),
+  tools: stringList.optional(),
+  prompts: stringList.optional(),
+  resources: stringList.optional(),
+  read_only: z.boolean().optional(),
+});
+
+export const limitSchema = z.strictObject({
+  id: name.optional(),
+  subjects: z.array(subject).min(1, "list at least one subject"),
+  backends: stringList.optional(),
+  requests_per_minute: z.int().min(1, "must be at least 1"),
+});
+
+export const registrySchema = z.strictObject({
+  gateway: gateway.optional(),
+  login: z.strictObject({
+    users: z.record(name, localUser).optional(),
+    providers: z.record(name, provider).optional(),
+  }).optional(),
+  clients: z.record(name, client).optional(),
+  services: z.record(name, service).optional(),
+  backends: z.record(name, backend).optional(),
+  policies: z.array(ruleSchema).optional(),
+  limits: z.array(limitSchema).optional(),
+});
+
+/** A file in the policies directory holds a list of rules, or a mapping with `policies` and/or `limits`. */
+export const ruleListSchema = z.array(ruleSchema);
+export const policyMappingSchema = z.strictObject({
+  policies: z.array(ruleSchema).optional(),
+  limits: z.array(limitSchema).optional(),
+});
+
+export type RawRegistry = z.output<typeof registrySchema>;
+export type RawBackend = z.output<typeof backend>;
+export type RawRule = z.output<typeof ruleSchema>;
+export type RawLimit = z.output<typeof limitSchema>;

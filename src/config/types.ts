@@ -1,0 +1,155 @@
+import type { Template } from "./template.ts";
+
+/**
+ * The resolved registry: validated, defaults filled, references to env and secrets substituted,
+ * deeply frozen. Runtime objects are built from it; handlers read one snapshot per request.
+ */
+export interface Registry {
+  /** Directory of the registry file; relative paths in it are resolved against it. */
+  readonly baseDir: string;
+  /** Every file the registry was read from (registry first, then policy files), absolute. */
+  readonly files: readonly string[];
+  readonly gateway: GatewaySettings;
+  readonly login: {
+    readonly users: Readonly<Record<string, LocalUser>>;
+    readonly providers: Readonly<Record<string, LoginProvider>>;
+  };
+  readonly clients: Readonly<Record<string, StaticClient>>;
+  readonly services: Readonly<Record<string, ServiceSettings>>;
+  readonly backends: Readonly<Record<string, BackendSettings>>;
+  readonly policies: readonly PolicyRule[];
+  readonly limits: readonly RateLimit[];
+}
+
+export interface GatewaySettings {
+  /** Base of the issuer, resource ids and links; undefined means "http://" + the listening address. */
+  readonly publicUrl: string | undefined;
+  readonly listen: { readonly hostname: string; readonly port: number };
+  readonly dataDir: string;
+  readonly policiesDir: string;
+  readonly auth: "oauth" | "none";
+  /** Browser Origins allowed on /mcp, normalised to `scheme://host[:port]`. */
+  readonly allowedOrigins: readonly string[];
+  readonly trustedProxies: readonly string[];
+  readonly statusPage: "public" | "users" | "admins";
+  readonly registration: "open" | "off";
+  readonly accessTokenTtlSeconds: number;
+  readonly refreshTokenTtlSeconds: number;
+  readonly maxBodyBytes: number;
+  /** How long a shutdown waits for in-flight requests before closing anyway. */
+  readonly shutdownTimeoutSeconds: number;
+}
+
+export interface LocalUser {
+  readonly name: string;
+  readonly passwordHash: string;
+  readonly groups: readonly string[];
+  readonly email: string | undefined;
+}
+
+export type LoginProvider =
+  & { readonly name: string; readonly label: string; readonly clientId: string }
+  & (
+    | {
+      readonly type: "github";
+      readonly clientSecret: string;
+      readonly allow: { readonly users: readonly string[]; readonly orgs: readonly string[] };
+    }
+    | {
+      readonly type: "oidc";
+      readonly issuer: string;
+      readonly clientSecret: string | undefined;
+      readonly scopes: readonly string[];
+      readonly groupsClaim: string;
+      readonly allow: {
+        readonly users: readonly string[];
+        readonly emails: readonly string[];
+        readonly groups: readonly string[];
+      };
+    }
+  );
+
+export type GrantType = "client_credentials" | "authorization_code" | "refresh_token";
+
+export interface StaticClient {
+  readonly id: string;
+  readonly name: string;
+  readonly secret: string | undefined;
+  readonly grantTypes: readonly GrantType[];
+  readonly redirectUris: readonly string[];
+  /** The user a client_credentials token acts as. */
+  readonly user: string;
+  readonly groups: readonly string[];
+}
+
+export interface ServiceSettings {
+  readonly name: string;
+  readonly issuer: string | undefined;
+  readonly authorizationEndpoint: string | undefined;
+  readonly tokenEndpoint: string | undefined;
+  readonly clientId: string;
+  readonly clientSecret: string | undefined;
+  readonly scopes: readonly string[];
+  readonly authorizationParams: Readonly<Record<string, string>>;
+  readonly tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "none";
+}
+
+export type BackendTransport =
+  | {
+    readonly kind: "stdio";
+    readonly command: string;
+    readonly args: readonly string[];
+    readonly env: Readonly<Record<string, Template>>;
+    readonly cwd: string | undefined;
+  }
+  | {
+    readonly kind: "http" | "sse";
+    readonly url: string;
+    readonly headers: Readonly<Record<string, Template>>;
+  };
+
+export interface BackendSettings {
+  readonly name: string;
+  readonly prefix: string;
+  readonly description: string | undefined;
+  readonly transport: BackendTransport;
+  /** Who shares a stdio process; always "shared" for HTTP backends (headers are per request). */
+  readonly isolation: "shared" | "user" | "session";
+  readonly idleTimeoutSeconds: number;
+  readonly maxProcesses: number;
+  readonly callTimeoutSeconds: number;
+  readonly tools: { readonly include: readonly string[]; readonly exclude: readonly string[] };
+  /** Third-party services whose tokens this backend's env or headers use. */
+  readonly services: readonly string[];
+  /** True when env or headers differ per user. */
+  readonly perUser: boolean;
+}
+
+/** Where a rule or limit was written, for `gatehouse explain` and the audit log. */
+export interface SourceLocation {
+  /** Relative to the registry's directory. */
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+export interface PolicyRule {
+  readonly id: string;
+  readonly description: string | undefined;
+  readonly effect: "allow" | "deny";
+  readonly subjects: readonly string[];
+  readonly backends: readonly string[];
+  readonly tools: readonly string[] | undefined;
+  readonly prompts: readonly string[] | undefined;
+  readonly resources: readonly string[] | undefined;
+  readonly readOnly: boolean;
+  readonly source: SourceLocation;
+}
+
+export interface RateLimit {
+  readonly id: string | undefined;
+  readonly subjects: readonly string[];
+  readonly backends: readonly string[] | undefined;
+  readonly requestsPerMinute: number;
+  readonly source: SourceLocation;
+}
