@@ -44,6 +44,8 @@ export function openStore(
   if (dataDir !== ":memory:") {
     ensureDataDir(dataDir);
     path = join(dataDir, DATABASE_FILE);
+    // Create the file owner-only before SQLite does; its -wal and -shm files copy these permissions.
+    Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
   }
   const db = new DatabaseSync(path);
   try {

@@ -1,0 +1,51 @@
+import { createLogger, levelFromEnv } from "../log/logger.ts";
+import { startGateway } from "../gateway.ts";
+import { type Command, parseCommandArgs } from "./args.ts";
+
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "Run the gateway (the default command)",
+  help: `Usage: gatehouse serve [--registry PATH] [--listen HOST:PORT] [--data DIR]
+
+Serves the registry until SIGINT or SIGTERM, then drains in-flight requests and stops.
+registry.yaml and the policies directory are watched and reloaded on change; SIGHUP reloads too.
+Logs are JSON lines on stdout (level from GATEHOUSE_LOG_LEVEL: debug, info, warn, error).
+
+Options:
+  --registry PATH     the registry file (default: ./registry.yaml)
+  --listen HOST:PORT  overrides gateway.listen (port 0 picks a free port)
+  --data DIR          overrides gateway.data_dir
+  -h, --help          show this help`,
+  async run(args) {
+    const { values } = parseCommandArgs(args, {
+      registry: { type: "string" },
+      listen: { type: "string" },
+      data: { type: "string" },
+    });
+    const log = createLogger({ level: levelFromEnv(Deno.env.get("GATEHOUSE_LOG_LEVEL")) });
+    const gateway = await startGateway({
+      registryPath: values.registry ?? "registry.yaml",
+      listen: values.listen,
+      dataDir: values.data,
+      log,
+    });
+
+    const stopped = Promise.withResolvers<void>();
+    const stop = () => gateway.shutdown().then(stopped.resolve, stopped.reject);
+    const reload = () => {
+      log.info("SIGHUP: reloading the registry");
+      gateway.watcher?.reload().catch((error) => log.error("registry reload failed", { error }));
+    };
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener("SIGTERM", stop);
+    Deno.addSignalListener("SIGHUP", reload);
+    try {
+      await stopped.promise;
+    } finally {
+      Deno.removeSignalListener("SIGINT", stop);
+      Deno.removeSignalListener("SIGTERM", stop);
+      Deno.removeSignalListener("SIGHUP", reload);
+    }
+    return 0;
+  },
+};

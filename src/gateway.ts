@@ -1,0 +1,104 @@
+import { resolve } from "node:path";
+import { createRegistryHolder, type RegistryHolder } from "./config/current.ts";
+import { ConfigError } from "./config/errors.ts";
+import { type LoadOptions, loadRegistry } from "./config/load.ts";
+import { type RegistryWatcher, watchRegistry } from "./config/watch.ts";
+import { createApp } from "./http/app.ts";
+import { type RunningServer, startServer, urlOf } from "./http/server.ts";
+import type { Logger } from "./log/logger.ts";
+import { openStore, type Store } from "./store/store.ts";
+import { VERSION } from "./version.ts";
+
+export interface GatewayOptions {
+  registryPath: string;
+  /** Overrides from the command line. */
+  listen?: string;
+  dataDir?: string;
+  log: Logger;
+  /** Replaces where the registry reads env, files and directories (tests). */
+  loadOptions?: Omit<LoadOptions, "listen" | "dataDir">;
+  /** Watch the registry files and reload on change (default true). */
+  watch?: boolean;
+}
+
+export interface RunningGateway {
+  /** Where the gateway listens, as a URL. */
+  readonly url: string;
+  /** The public base URL: `gateway.public_url`, or the listening URL. */
+  publicUrl(): string;
+  readonly holder: RegistryHolder;
+  readonly store: Store;
+  readonly server: RunningServer;
+  readonly watcher: RegistryWatcher | undefined;
+  /** Drains in-flight requests (bounded by `gateway.shutdown_timeout`), then closes the store. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Loads the registry (throwing ConfigError with every problem), opens the store, starts listening and
+ * watching. Backends start lazily, so this is quick.
+ */
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const { log } = options;
+  const registryPath = resolve(options.registryPath);
+  const loadOptions: LoadOptions = {
+    ...options.loadOptions,
+    listen: options.listen,
+    dataDir: options.dataDir,
+  };
+  const loaded = await loadRegistry(registryPath, loadOptions);
+  if (!loaded.ok) throw new ConfigError(loaded.problems);
+  const registry = loaded.registry;
+
+  const store = openStore(registry.gateway.dataDir);
+  const holder = createRegistryHolder(registry, {
+    onListenerError: (error) => log.error("registry swap listener failed", { error }),
+  });
+  const app = createApp({ holder, store, log });
+
+  let server: RunningServer;
+  try {
+    server = startServer({
+      hostname: registry.gateway.listen.hostname,
+      port: registry.gateway.listen.port,
+      handler: (request, info) => app.fetch(request, { info }),
+      log,
+    });
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+  const url = urlOf(server.hostname, server.port);
+  const watcher = options.watch === false
+    ? undefined
+    : watchRegistry({ registryPath, loadOptions, holder, log });
+  log.info("gatehouse listening", {
+    version: VERSION,
+    url,
+    registry: registryPath,
+    data_dir: registry.gateway.dataDir,
+    backends: Object.keys(registry.backends),
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    publicUrl: () => holder.current().registry.gateway.publicUrl ?? url,
+    holder,
+    store,
+    server,
+    watcher,
+    shutdown() {
+      stopping ??= (async () => {
+        const timeoutSeconds = holder.current().registry.gateway.shutdownTimeoutSeconds;
+        log.info("gatehouse stopping", { timeout_seconds: timeoutSeconds });
+        watcher?.close();
+        const drained = await server.shutdown(timeoutSeconds * 1000);
+        if (!drained) log.warn("requests still running at the shutdown bound; closing anyway");
+        store.close();
+        log.info("gatehouse stopped", { drained });
+      })();
+      return stopping;
+    },
+  };
+}

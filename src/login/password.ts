@@ -1,0 +1,25 @@
+import { argon2id, argon2Verify } from "hash-wasm";
+
+/** OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane. */
+export const ARGON2ID_PARAMS = Object.freeze({
+  memorySize: 19456,
+  iterations: 2,
+  parallelism: 1,
+  hashLength: 32,
+});
+
+/** Hashes a password into the encoded `$argon2id$v=19$m=...,t=...,p=...$salt$hash` form. */
+export function hashPassword(password: string): Promise<string> {
+  if (password.length === 0) throw new TypeError("Cannot hash password: it is empty");
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  return argon2id({ password, salt, ...ARGON2ID_PARAMS, outputType: "encoded" });
+}
+
+/** True when `password` matches an encoded argon2id hash; false for a malformed hash. */
+export async function verifyPassword(hash: string, password: string): Promise<boolean> {
+  try {
+    return await argon2Verify({ password, hash });
+  } catch {
+    return false;
+  }
+}
