@@ -11,6 +11,7 @@ import {
   registrySchema,
   ruleListSchema,
 } from "./schema.ts";
+import { checkReferences, type InterpolatedFile } from "./references.ts";
 import { resolveRegistry } from "./resolve.ts";
 import type { Registry } from "./types.ts";
 
@@ -32,7 +33,7 @@ export type LoadResult =
   | { readonly ok: true; readonly registry: Registry }
   | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
 
-/** A parsed and interpolated policy file. */
+/** A policy file that passed its schema, with each entry's path for locating it. */
 export interface PolicyFile {
   readonly source: SourceFile;
   /** Path relative to the registry's directory, for rule locations. */
@@ -52,6 +53,13 @@ async function defaultReadDirNames(path: string): Promise<string[] | undefined> 
   }
 }
 
+/** `backends.api.stdio.args[2]`: how a path is named in messages. */
+export function formatPath(path: ConfigPath): string {
+  return path.map((segment, index) =>
+    typeof segment === "number" ? `[${segment}]` : index === 0 ? segment : `.${segment}`
+  ).join("");
+}
+
 /** Turns zod issues into positioned problems; messages never include the offending value. */
 export function schemaProblems(
   source: SourceFile,
@@ -63,7 +71,7 @@ export function schemaProblems(
       ...prefix,
       ...issue.path.map((segment) => typeof segment === "number" ? segment : String(segment)),
     ];
-    const where = path.length > 0 ? `${path.join(".")}: ` : "";
+    const where = path.length > 0 ? `${formatPath(path)}: ` : "";
     if (issue.code === "unrecognized_keys") {
       return issue.keys.map((key) =>
         source.problemAt([...path, key], `${where}unknown key "${key}"`, { key: true })
@@ -131,16 +139,28 @@ export async function loadRegistry(registryPath: string, options: LoadOptions = 
     : "./policies";
   const policiesDir = resolve(baseDir, rawPoliciesDir);
   const policyFiles: PolicyFile[] = [];
+  const interpolatedPolicyFiles: InterpolatedFile[] = [];
   const names = (await readDirNames(policiesDir))?.filter((name) => /\.ya?ml$/.test(name)).sort() ?? [];
   for (const name of names) {
     const path = join(policiesDir, name);
-    const file = await loadPolicyFile(path, label(path), relative(baseDir, path), readTextFile, sources);
+    const relativePath = relative(baseDir, path);
+    const parsedPolicy = await readAndParse(path, label(path), readTextFile);
+    problems.push(...parsedPolicy.problems);
+    if (!parsedPolicy.source) continue;
+    const file = await interpolate(parsedPolicy.source, sources);
     problems.push(...file.problems);
-    if (file.file) policyFiles.push(file.file);
+    interpolatedPolicyFiles.push({ source: parsedPolicy.source, value: file.value, relativePath });
+    const checkedPolicy = checkPolicyFile(parsedPolicy.source, file.value, relativePath);
+    problems.push(...checkedPolicy.problems);
+    if (checkedPolicy.file) policyFiles.push(checkedPolicy.file);
   }
 
-  if (!checked.success) return { ok: false, problems: sortProblems(problems) };
-  const resolved = resolveRegistry({
+  problems.push(...checkReferences(
+    { source, value: interpolated.value, relativePath: relative(baseDir, absolutePath) },
+    interpolatedPolicyFiles,
+  ));
+  if (!checked.success || problems.length > 0) return { ok: false, problems: sortProblems(problems) };
+  const registry = resolveRegistry({
     raw: checked.data as RawRegistry,
     source,
     relativePath: relative(baseDir, absolutePath),
@@ -150,9 +170,7 @@ export async function loadRegistry(registryPath: string, options: LoadOptions = 
     policiesDir,
     files: [absolutePath, ...names.map((name) => join(policiesDir, name))],
   });
-  problems.push(...resolved.problems);
-  if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
-  return { ok: true, registry: resolved.registry };
+  return { ok: true, registry };
 }
 
 async function readAndParse(
@@ -170,35 +188,30 @@ async function readAndParse(
   return parseSource(label, text);
 }
 
-async function loadPolicyFile(
-  path: string,
-  label: string,
+/** Validates a policy file: a list of rules, or a mapping with `policies` and/or `limits`. */
+function checkPolicyFile(
+  source: SourceFile,
+  value: unknown,
   relativePath: string,
-  readTextFile: (path: string) => Promise<string>,
-  sources: InterpolationSources,
-): Promise<{ file?: PolicyFile; problems: ConfigProblem[] }> {
-  const parsed = await readAndParse(path, label, readTextFile);
-  if (!parsed.source) return { problems: parsed.problems };
-  const source = parsed.source;
-  const interpolated = await interpolate(source, sources);
-  const problems = [...parsed.problems, ...interpolated.problems];
-  const value = interpolated.value ?? [];
+): { file?: PolicyFile; problems: ConfigProblem[] } {
+  if (value === null || value === undefined) {
+    return { file: { source, relativePath, policies: [], limits: [] }, problems: [] };
+  }
   if (Array.isArray(value)) {
     const checked = ruleListSchema.safeParse(value);
-    if (!checked.success) return { problems: [...problems, ...schemaProblems(source, checked.error)] };
+    if (!checked.success) return { problems: schemaProblems(source, checked.error) };
     const policies = checked.data.map((rule, index) => ({ rule, path: [index] }));
-    return { file: { source, relativePath, policies, limits: [] }, problems };
+    return { file: { source, relativePath, policies, limits: [] }, problems: [] };
   }
   if (!isRecord(value)) {
     return {
       problems: [
-        ...problems,
         source.problemAt([], "expected a list of rules, or a mapping with policies: and/or limits:"),
       ],
     };
   }
   const checked = policyMappingSchema.safeParse(value);
-  if (!checked.success) return { problems: [...problems, ...schemaProblems(source, checked.error)] };
+  if (!checked.success) return { problems: schemaProblems(source, checked.error) };
   return {
     file: {
       source,
@@ -206,7 +219,7 @@ async function loadPolicyFile(
       policies: (checked.data.policies ?? []).map((rule, index) => ({ rule, path: ["policies", index] })),
       limits: (checked.data.limits ?? []).map((limit, index) => ({ limit, path: ["limits", index] })),
     },
-    problems,
+    problems: [],
   };
 }
 

@@ -1,13 +1,10 @@
 import { resolve } from "node:path";
-import type { ConfigProblem } from "./errors.ts";
 import type { PolicyFile } from "./load.ts";
-import type { RawBackend, RawRegistry } from "./schema.ts";
+import { defaultGrantTypes, type RawBackend, type RawRegistry } from "./schema.ts";
 import type { ConfigPath, SourceFile } from "./source.ts";
-import type { Template } from "./template.ts";
 import type {
   BackendSettings,
   GatewaySettings,
-  GrantType,
   LocalUser,
   LoginProvider,
   PolicyRule,
@@ -41,13 +38,6 @@ interface ResolveInput {
   files: readonly string[];
 }
 
-/** True for addresses only this machine can reach. */
-export function isLoopbackHost(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
-
-const isGlob = (pattern: string) => /[*?[]/.test(pattern);
-
 function mapRecord<T, U>(
   record: Record<string, T> | undefined,
   map: (name: string, value: T) => U,
@@ -55,22 +45,13 @@ function mapRecord<T, U>(
   return Object.fromEntries(Object.entries(record ?? {}).map(([name, value]) => [name, map(name, value)]));
 }
 
-/** Fills defaults, checks cross-references, and freezes the result. */
-export function resolveRegistry(input: ResolveInput): { registry: Registry; problems: ConfigProblem[] } {
+/** Fills defaults, normalises, and freezes a registry that passed the schema and reference checks. */
+export function resolveRegistry(input: ResolveInput): Registry {
   const { raw, source } = input;
-  const problems: ConfigProblem[] = [];
-  const report = (path: ConfigPath, message: string, key = false) =>
-    problems.push(source.problemAt(path, message, { key }));
 
   const rawGateway = raw.gateway ?? {};
   const listen = rawGateway.listen ?? DEFAULTS.listen;
   const auth = rawGateway.auth ?? "oauth";
-  if (auth === "none" && !isLoopbackHost(listen.hostname)) {
-    report(
-      ["gateway", "auth"],
-      'gateway.auth: "none" is only allowed on a loopback listener (127.0.0.1 or ::1)',
-    );
-  }
   const gateway: GatewaySettings = {
     publicUrl: rawGateway.public_url?.replace(/\/+$/, ""),
     listen,
@@ -121,14 +102,7 @@ export function resolveRegistry(input: ResolveInput): { registry: Registry; prob
 
   const clients = mapRecord(raw.clients, (id, client): StaticClient => {
     const redirectUris = client.redirect_uris ?? [];
-    const grantTypes: GrantType[] = client.grant_types ??
-      (redirectUris.length > 0 ? ["authorization_code", "refresh_token"] : ["client_credentials"]);
-    if (grantTypes.includes("client_credentials") && !client.secret) {
-      report(["clients", id], `clients.${id}: client_credentials needs a secret`);
-    }
-    if (grantTypes.includes("authorization_code") && redirectUris.length === 0) {
-      report(["clients", id], `clients.${id}: authorization_code needs redirect_uris`);
-    }
+    const grantTypes = client.grant_types ?? defaultGrantTypes(redirectUris);
     return {
       id,
       name: client.name ?? id,
@@ -141,12 +115,6 @@ export function resolveRegistry(input: ResolveInput): { registry: Registry; prob
   });
 
   const services = mapRecord(raw.services, (name, service): ServiceSettings => {
-    if (!service.issuer && !(service.authorization_endpoint && service.token_endpoint)) {
-      report(
-        ["services", name],
-        `services.${name}: give an issuer (for discovery) or both authorization_endpoint and token_endpoint`,
-      );
-    }
     return {
       name,
       issuer: service.issuer,
@@ -161,25 +129,7 @@ export function resolveRegistry(input: ResolveInput): { registry: Registry; prob
     };
   });
 
-  const prefixOwners = new Map<string, string>();
-  const backends = mapRecord(raw.backends, (name, backend): BackendSettings => {
-    const settings = resolveBackend(name, backend, input.baseDir, report);
-    for (const [key, template] of templatesOf(settings)) {
-      for (const service of template.services) {
-        if (!(service in services)) report(key, `unknown service "${service}": define it under services:`);
-      }
-    }
-    const owner = prefixOwners.get(settings.prefix);
-    if (owner) {
-      report(
-        ["backends", name],
-        `backends.${name}: prefix "${settings.prefix}" is already used by backend "${owner}"`,
-        true,
-      );
-    }
-    prefixOwners.set(settings.prefix, name);
-    return settings;
-  });
+  const backends = mapRecord(raw.backends, (name, backend) => resolveBackend(name, backend, input.baseDir));
 
   const ruleSources = [
     {
@@ -190,34 +140,14 @@ export function resolveRegistry(input: ResolveInput): { registry: Registry; prob
     },
     ...input.policyFiles,
   ];
-  const ruleIds = new Map<string, string>();
   const policies: PolicyRule[] = [];
   const limits: RateLimit[] = [];
   for (const file of ruleSources) {
-    const fileReport = (path: ConfigPath, message: string) =>
-      problems.push(file.source.problemAt(path, message));
-    const checkReferences = (path: ConfigPath, subjects: readonly string[], patterns: readonly string[]) => {
-      subjects.forEach((subject, index) => {
-        const provider = /^provider:(.+)$/.exec(subject)?.[1];
-        if (provider && !(provider in providers)) {
-          fileReport([...path, "subjects", index], `unknown provider "${provider}" in subject`);
-        }
-      });
-      patterns.forEach((pattern, index) => {
-        if (!isGlob(pattern) && !(pattern in backends)) {
-          fileReport([...path, "backends", index], `unknown backend "${pattern}"`);
-        }
-      });
-    };
     const locate = (path: ConfigPath) => {
       const { line, col } = file.source.problemAt(path, "");
       return { file: file.relativePath, line, col };
     };
     for (const { rule, path } of file.policies) {
-      const earlier = ruleIds.get(rule.id);
-      if (earlier) fileReport([...path, "id"], `rule id "${rule.id}" is already used in ${earlier}`);
-      ruleIds.set(rule.id, file.relativePath);
-      checkReferences(path, rule.subjects, rule.backends);
       policies.push({
         id: rule.id,
         description: rule.description,
@@ -232,7 +162,6 @@ export function resolveRegistry(input: ResolveInput): { registry: Registry; prob
       });
     }
     for (const { limit, path } of file.limits) {
-      checkReferences(path, limit.subjects, limit.backends ?? []);
       limits.push({
         id: limit.id,
         subjects: limit.subjects,
@@ -254,20 +183,10 @@ export function resolveRegistry(input: ResolveInput): { registry: Registry; prob
     policies,
     limits,
   };
-  return { registry: deepFreeze(registry), problems };
+  return deepFreeze(registry);
 }
 
-function resolveBackend(
-  name: string,
-  backend: RawBackend,
-  baseDir: string,
-  report: (path: ConfigPath, message: string, key?: boolean) => void,
-): BackendSettings {
-  const path = ["backends", name];
-  const given = (["stdio", "http", "sse"] as const).filter((kind) => backend[kind] !== undefined);
-  if (given.length !== 1) {
-    report(path, `backends.${name}: give exactly one of stdio, http or sse`);
-  }
+function resolveBackend(name: string, backend: RawBackend, baseDir: string): BackendSettings {
   let transport: BackendSettings["transport"];
   if (backend.stdio) {
     transport = {
@@ -286,19 +205,6 @@ function resolveBackend(
   const perUser = templates.some((template) => template.perUser);
   const services = [...new Set(templates.flatMap((template) => template.services))].sort();
 
-  if (transport.kind !== "stdio") {
-    for (const key of ["isolation", "idle_timeout", "max_processes"] as const) {
-      if (backend[key] !== undefined) {
-        report([...path, key], `backends.${name}.${key}: only stdio backends have processes to manage`, true);
-      }
-    }
-  } else if (perUser && backend.isolation === "shared") {
-    report(
-      [...path, "isolation"],
-      `backends.${name}.isolation: "shared" is not allowed: env uses \${service:...} or \${user:...}, so each user needs a process`,
-    );
-  }
-
   return {
     name,
     prefix: backend.prefix ?? name.replaceAll(".", "-"),
@@ -312,16 +218,6 @@ function resolveBackend(
     services,
     perUser,
   };
-}
-
-function templatesOf(backend: BackendSettings): [ConfigPath, Template][] {
-  const { transport } = backend;
-  const [section, field, values] = transport.kind === "stdio"
-    ? ["stdio", "env", transport.env]
-    : [transport.kind, "headers", transport.headers];
-  return Object.entries(values).map((
-    [key, template],
-  ) => [["backends", backend.name, section, field, key], template]);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseDurationSeconds, parseSizeBytes } from "./units.ts";
 import { Template } from "./template.ts";
+import type { GrantType } from "./types.ts";
 
 /** The registry file's shape after interpolation: strict (unknown keys are errors), as users write it. */
 
@@ -17,6 +18,11 @@ const sizeBytes = z.union([z.string(), z.number()])
     "expected a size such as 4MiB, 512KiB or a byte count",
   )
   .transform((value) => parseSizeBytes(value)!);
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
 
 function isHttpUrl(value: string): boolean {
   try {
@@ -61,6 +67,14 @@ const gateway = z.strictObject({
   refresh_token_ttl: durationSeconds.optional(),
   max_body_size: sizeBytes.optional(),
   shutdown_timeout: durationSeconds.optional(),
+}).superRefine((gateway, context) => {
+  if (gateway.auth === "none" && gateway.listen && !isLoopbackHost(gateway.listen.hostname)) {
+    context.addIssue({
+      code: "custom",
+      path: ["auth"],
+      message: '"none" is only allowed on a loopback listener (127.0.0.1 or ::1)',
+    });
+  }
 });
 
 const localUser = z.strictObject({
@@ -107,7 +121,20 @@ const client = z.strictObject({
   redirect_uris: z.array(httpUrl).optional(),
   user: name.optional(),
   groups: z.array(name).optional(),
+}).superRefine((client, context) => {
+  const grantTypes = client.grant_types ?? defaultGrantTypes(client.redirect_uris);
+  if (grantTypes.includes("client_credentials") && !client.secret) {
+    context.addIssue({ code: "custom", message: "client_credentials needs a secret" });
+  }
+  if (grantTypes.includes("authorization_code") && !client.redirect_uris?.length) {
+    context.addIssue({ code: "custom", message: "authorization_code needs redirect_uris" });
+  }
 });
+
+/** Clients with redirect URIs sign users in; clients without act as themselves. */
+export function defaultGrantTypes(redirectUris: readonly string[] | undefined): GrantType[] {
+  return redirectUris?.length ? ["authorization_code", "refresh_token"] : ["client_credentials"];
+}
 
 const service = z.strictObject({
   issuer: httpUrl.optional(),
@@ -118,6 +145,13 @@ const service = z.strictObject({
   scopes: stringList.optional(),
   authorization_params: z.record(nonEmpty, z.string()).optional(),
   token_endpoint_auth_method: z.enum(["client_secret_basic", "client_secret_post", "none"]).optional(),
+}).superRefine((service, context) => {
+  if (!service.issuer && !(service.authorization_endpoint && service.token_endpoint)) {
+    context.addIssue({
+      code: "custom",
+      message: "give an issuer (for discovery) or both authorization_endpoint and token_endpoint",
+    });
+  }
 });
 
 const stdioTransport = z.strictObject({
@@ -146,6 +180,31 @@ const backend = z.strictObject({
   max_processes: z.int().min(1, "must be at least 1").optional(),
   timeout: durationSeconds.optional(),
   tools: z.strictObject({ include: stringList.optional(), exclude: stringList.optional() }).optional(),
+}).superRefine((backend, context) => {
+  const given = (["stdio", "http", "sse"] as const).filter((kind) => backend[kind] !== undefined);
+  if (given.length !== 1) {
+    context.addIssue({ code: "custom", message: "give exactly one of stdio, http or sse" });
+  }
+  if (!backend.stdio) {
+    for (const key of ["isolation", "idle_timeout", "max_processes"] as const) {
+      if (backend[key] !== undefined) {
+        context.addIssue({
+          code: "custom",
+          path: [key],
+          message: "only stdio backends have processes to manage",
+        });
+      }
+    }
+  } else if (
+    backend.isolation === "shared" && Object.values(backend.stdio.env ?? {}).some((value) => value.perUser)
+  ) {
+    context.addIssue({
+      code: "custom",
+      path: ["isolation"],
+      message:
+        '"shared" is not allowed: env uses ${service:...} or ${user:...}, so each user needs a process',
+    });
+  }
 });
 
 const subject = z.string().regex(

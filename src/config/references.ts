@@ -1,0 +1,107 @@
+import type { ConfigProblem } from "./errors.ts";
+import type { ConfigPath, SourceFile } from "./source.ts";
+import { Template } from "./template.ts";
+
+/** An interpolated file, before (and whatever the outcome of) schema validation. */
+export interface InterpolatedFile {
+  readonly source: SourceFile;
+  readonly value: unknown;
+  /** Path relative to the registry's directory. */
+  readonly relativePath: string;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Template);
+const keysOf = (value: unknown) => new Set(isRecord(value) ? Object.keys(value) : []);
+const isGlob = (pattern: string) => /[*?[]/.test(pattern);
+
+/** The rules and limits a file holds, with their paths, whatever shape the file has. */
+function entriesOf(
+  file: InterpolatedFile,
+  isRegistry: boolean,
+): { item: unknown; path: ConfigPath; kind: string }[] {
+  const { value } = file;
+  if (!isRegistry && Array.isArray(value)) {
+    return value.map((item, index) => ({ item, path: [index], kind: "rule" }));
+  }
+  if (!isRecord(value)) return [];
+  const list = (key: string, kind: string) =>
+    Array.isArray(value[key]) ? value[key].map((item, index) => ({ item, path: [key, index], kind })) : [];
+  return [...list("policies", "rule"), ...list("limits", "limit")];
+}
+
+/**
+ * Checks what refers to what across the registry and its policy files: services used by backends,
+ * unique prefixes, unique rule ids, providers and backends named by rules. It reads the values
+ * defensively, so these problems are reported together with schema problems.
+ */
+export function checkReferences(
+  registry: InterpolatedFile,
+  policyFiles: readonly InterpolatedFile[],
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const root = isRecord(registry.value) ? registry.value : {};
+  const services = keysOf(root.services);
+  const providers = keysOf(isRecord(root.login) ? root.login.providers : undefined);
+  const backends = isRecord(root.backends) ? root.backends : {};
+
+  const prefixOwners = new Map<string, string>();
+  for (const [name, backend] of Object.entries(backends)) {
+    if (!isRecord(backend)) continue;
+    for (const section of ["stdio", "http", "sse"]) {
+      const transport = backend[section];
+      const values = isRecord(transport) ? transport[section === "stdio" ? "env" : "headers"] : undefined;
+      if (!isRecord(values)) continue;
+      for (const [key, value] of Object.entries(values)) {
+        if (!(value instanceof Template)) continue;
+        for (const service of value.services.filter((service) => !services.has(service))) {
+          problems.push(registry.source.problemAt(
+            ["backends", name, section, section === "stdio" ? "env" : "headers", key],
+            `unknown service "${service}": define it under services:`,
+          ));
+        }
+      }
+    }
+    const prefix = typeof backend.prefix === "string" ? backend.prefix : name.replaceAll(".", "-");
+    const owner = prefixOwners.get(prefix);
+    if (owner !== undefined) {
+      problems.push(registry.source.problemAt(
+        ["backends", name],
+        `backends.${name}: prefix "${prefix}" is already used by backend "${owner}"`,
+        { key: true },
+      ));
+    } else {
+      prefixOwners.set(prefix, name);
+    }
+  }
+
+  const ruleIds = new Map<string, string>();
+  for (const [index, file] of [registry, ...policyFiles].entries()) {
+    const report = (path: ConfigPath, message: string) => problems.push(file.source.problemAt(path, message));
+    for (const { item, path, kind } of entriesOf(file, index === 0)) {
+      if (!isRecord(item)) continue;
+      if (kind === "rule" && typeof item.id === "string") {
+        const earlier = ruleIds.get(item.id);
+        if (earlier !== undefined) {
+          report([...path, "id"], `rule id "${item.id}" is already used in ${earlier}`);
+        } else ruleIds.set(item.id, file.relativePath);
+      }
+      if (Array.isArray(item.subjects)) {
+        item.subjects.forEach((subject, position) => {
+          const provider = typeof subject === "string" ? /^provider:(.+)$/.exec(subject)?.[1] : undefined;
+          if (provider !== undefined && !providers.has(provider)) {
+            report([...path, "subjects", position], `unknown provider "${provider}" in subject`);
+          }
+        });
+      }
+      if (Array.isArray(item.backends)) {
+        item.backends.forEach((pattern, position) => {
+          if (typeof pattern === "string" && !isGlob(pattern) && !(pattern in backends)) {
+            report([...path, "backends", position], `unknown backend "${pattern}"`);
+          }
+        });
+      }
+    }
+  }
+  return problems;
+}
