@@ -15,7 +15,11 @@ Deno.test("gatehouse --help lists every command", async () => {
   const { code, stdout } = await runGatehouse(["--help"]);
   assert.equal(code, 0);
   for (const command of COMMANDS) {
-    assert.ok(stdout.split("\n").some((line) => line.startsWith(`  ${command.name} `) && line.endsWith(command.summary)));
+    assert.ok(
+      stdout.split("\n").some((line) =>
+        line.startsWith(`  ${command.name} `) && line.endsWith(command.summary)
+      ),
+    );
   }
 });
 
@@ -40,7 +44,10 @@ Deno.test("gatehouse rejects an unknown command or option with exit 1", async ()
 Deno.test("gatehouse check accepts the example registry", async () => {
   const { code, stdout } = await runGatehouse(["check", "registry.yaml"]);
   assert.equal(code, 0);
-  assert.match(stdout, /^registry\.yaml: ok \(1 backends, 0 services, \d+ rules, \d+ limits, \d+ policy files\)/);
+  assert.match(
+    stdout,
+    /^registry\.yaml: ok \(1 backends, 0 services, \d+ rules, \d+ limits, \d+ policy files\)/,
+  );
 });
 
 Deno.test("gatehouse check prints every problem as file:line:col, exits 1 and writes nothing", async () => {
@@ -58,7 +65,10 @@ Deno.test("gatehouse check prints every problem as file:line:col, exits 1 and wr
         "    http: { url: http://127.0.0.1:9/mcp, headers: { Authorization: 'Bearer ${service:nope}' } }",
       ].join("\n"),
     );
-    await Deno.writeTextFile(join(dir, "policies", "bad.yaml"), "- { id: r, effect: perhaps, subjects: ['*'], backends: [api] }\n");
+    await Deno.writeTextFile(
+      join(dir, "policies", "bad.yaml"),
+      "- { id: r, effect: perhaps, subjects: ['*'], backends: [api] }\n",
+    );
     const { code, stderr } = await runGatehouse(["check", "registry.yaml"], { cwd: dir });
     assert.equal(code, 1);
     const lines = stderr.trim().split("\n");
@@ -85,7 +95,10 @@ Deno.test("gatehouse check never prints a secret's value", async () => {
       join(dir, "registry.yaml"),
       "clients:\n  ci: { secret: '${secret:ci}', grant_types: [authorization_code] }\n",
     );
-    const { code, stdout, stderr } = await runGatehouse(["check"], { cwd: dir, env: { API_KEY: "ENV-SECRET" } });
+    const { code, stdout, stderr } = await runGatehouse(["check"], {
+      cwd: dir,
+      env: { API_KEY: "ENV-SECRET" },
+    });
     assert.equal(code, 1);
     assert.match(stderr, /registry\.yaml:2:7: clients\.ci: authorization_code needs redirect_uris/);
     assert.equal((stdout + stderr).includes("TOP-SECRET-VALUE"), false);
@@ -111,7 +124,13 @@ Deno.test("gatehouse hash-password refuses an empty password with exit 1", async
 });
 
 Deno.test("gatehouse systemd-unit prints a hardened unit", async () => {
-  const { code, stdout } = await runGatehouse(["systemd-unit", "--binary", "/opt/gatehouse", "--registry", "/etc/g/r.yaml"]);
+  const { code, stdout } = await runGatehouse([
+    "systemd-unit",
+    "--binary",
+    "/opt/gatehouse",
+    "--registry",
+    "/etc/g/r.yaml",
+  ]);
   assert.equal(code, 0);
   for (
     const line of [
@@ -131,7 +150,10 @@ Deno.test("deno task compile builds both targets with the start task's permissio
   const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
   const flags = await startTaskFlags();
   assert.ok(flags.length > 0);
-  const targets = { "compile:x86_64": "x86_64-unknown-linux-gnu", "compile:aarch64": "aarch64-unknown-linux-gnu" };
+  const targets = {
+    "compile:x86_64": "x86_64-unknown-linux-gnu",
+    "compile:aarch64": "aarch64-unknown-linux-gnu",
+  };
   for (const [task, target] of Object.entries(targets)) {
     const words: string[] = config.tasks[task].split(/\s+/);
     assert.deepEqual(words.filter((word) => word.startsWith("--allow-")), flags, task);
@@ -141,5 +163,8 @@ Deno.test("deno task compile builds both targets with the start task's permissio
   }
   assert.match(config.tasks.compile, /compile:x86_64/);
   assert.match(config.tasks.compile, /compile:aarch64/);
-  assert.deepEqual(config.tasks.gatehouse.split(/\s+/).filter((word: string) => word.startsWith("--allow-")), flags);
+  assert.deepEqual(
+    config.tasks.gatehouse.split(/\s+/).filter((word: string) => word.startsWith("--allow-")),
+    flags,
+  );
 });

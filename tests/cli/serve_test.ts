@@ -39,7 +39,9 @@ Deno.test("gatehouse serve answers health checks, keeps its data dir private and
   } finally {
     const status = await gatehouse.stop("SIGTERM");
     assert.equal(status.code, 0);
-    assert.ok(gatehouse.lines.some((line) => line.includes('"gatehouse stopped"') && line.includes('"drained":true')));
+    assert.ok(
+      gatehouse.lines.some((line) => line.includes('"gatehouse stopped"') && line.includes('"drained":true')),
+    );
     for (const line of gatehouse.lines) JSON.parse(line);
     await Deno.remove(dir, { recursive: true });
   }
@@ -118,7 +120,9 @@ Deno.test("gatehouse serve exits 1 when its port is taken", async () => {
   const dir = await tempRegistry(BASE);
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
-    const { code, stderr } = await runGatehouse(["serve", "--listen", `127.0.0.1:${listener.addr.port}`], { cwd: dir });
+    const { code, stderr } = await runGatehouse(["serve", "--listen", `127.0.0.1:${listener.addr.port}`], {
+      cwd: dir,
+    });
     assert.equal(code, 1);
     assert.match(stderr, /gatehouse serve: .*(in use|Address)/i);
   } finally {

@@ -22,7 +22,10 @@ export interface GatehouseProcess {
 }
 
 /** Runs `main.ts` with the start task's flags and the given arguments, without waiting. */
-export async function spawnGatehouse(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+export async function spawnGatehouse(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+) {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", ...await startTaskFlags(), `${ROOT}main.ts`, ...args],
     cwd: options.cwd ?? ROOT,
@@ -93,7 +96,11 @@ export async function startGatehouse(
       };
       const timer = setTimeout(() => {
         waiters.delete(waiter);
-        reject(new Error(`No matching log line within ${timeoutMs} ms; stderr: ${stderrText}; stdout: ${lines.join("\n")}`));
+        reject(
+          new Error(
+            `No matching log line within ${timeoutMs} ms; stderr: ${stderrText}; stdout: ${lines.join("\n")}`,
+          ),
+        );
       }, timeoutMs);
       waiters.add(waiter);
     });

@@ -13,7 +13,12 @@ async function setup(yaml = "gateway: { max_body_size: 64 }\n") {
   const holder = createRegistryHolder(loaded.registry, { now: () => 1_000 });
   const store = openStore(":memory:");
   const lines: string[] = [];
-  const app = createApp({ holder, store, log: createLogger({ write: (line) => lines.push(line) }), now: () => 2_000 });
+  const app = createApp({
+    holder,
+    store,
+    log: createLogger({ write: (line) => lines.push(line) }),
+    now: () => 2_000,
+  });
   return {
     dir,
     holder,
@@ -54,7 +59,10 @@ Deno.test("GET /readyz shows the last reload error with file:line:col while the 
   const body = await (await env.app.request("/readyz")).json();
   assert.equal(body.registry.generation, 1);
   assert.equal(body.registry.last_error.problems.length, 1);
-  assert.match(body.registry.last_error.problems[0], /registry\.yaml:2:11: gateway\.listen: expected HOST:PORT/);
+  assert.match(
+    body.registry.last_error.problems[0],
+    /registry\.yaml:2:11: gateway\.listen: expected HOST:PORT/,
+  );
 });
 
 Deno.test("GET /readyz is 503 once the store is closed", async () => {

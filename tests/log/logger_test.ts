@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createLogger, REDACTED, redact } from "../../src/log/logger.ts";
+import { createLogger, redact, REDACTED } from "../../src/log/logger.ts";
 
 function capture(level?: "debug" | "info" | "warn" | "error") {
   const lines: string[] = [];
@@ -34,7 +34,9 @@ Deno.test("createLogger() redacts secret-named fields at any depth", () => {
     code_verifier: "v",
   });
   const text = lines.join("");
-  for (const secret of ["hunter2", "abc.def", "s3cret", "rt-1", "sid=1"]) assert.equal(text.includes(secret), false, secret);
+  for (const secret of ["hunter2", "abc.def", "s3cret", "rt-1", "sid=1"]) {
+    assert.equal(text.includes(secret), false, secret);
+  }
   const [entry] = entries();
   assert.equal(entry.password, REDACTED);
   assert.equal(entry.headers.Authorization, REDACTED);

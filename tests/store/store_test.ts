@@ -51,7 +51,8 @@ Deno.test("openStore() applies only newer migrations to an older store", async (
     const upgraded = openStore(dir);
     try {
       assert.equal(upgraded.schemaVersion(), MIGRATIONS.at(-1)!.version);
-      const tables = upgraded.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all()
+      const tables = upgraded.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .all()
         .map((row) => (row as { name: string }).name);
       assert.ok(tables.includes("audit") && tables.includes("meta"));
     } finally {
@@ -71,7 +72,11 @@ Deno.test("openStore() refuses a store written by a newer gatehouse", async () =
 
 Deno.test("openStore() rolls back a failing migration whole", async () => {
   await withTempDir((dir) => {
-    const broken = [...MIGRATIONS, { version: 99, name: "broken", sql: "CREATE TABLE half (x); SELECT nope FROM missing;" }];
+    const broken = [...MIGRATIONS, {
+      version: 99,
+      name: "broken",
+      sql: "CREATE TABLE half (x); SELECT nope FROM missing;",
+    }];
     assert.throws(() => openStore(dir, broken), /Cannot apply store migration 99 "broken"/);
     const store = openStore(dir);
     try {
@@ -92,7 +97,9 @@ Deno.test("Store.transaction() commits on success and rolls back on a throw", ()
         store.db.prepare("INSERT INTO meta VALUES ('b', '2')").run();
         throw new Error("abort");
       }), /abort/);
-    const keys = store.db.prepare("SELECT key FROM meta ORDER BY key").all().map((row) => (row as { key: string }).key);
+    const keys = store.db.prepare("SELECT key FROM meta ORDER BY key").all().map((row) =>
+      (row as { key: string }).key
+    );
     assert.deepEqual(keys, ["a"]);
   } finally {
     store.close();
