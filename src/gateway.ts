@@ -50,24 +50,48 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   if (!loaded.ok) throw new ConfigError(loaded.problems);
   const registry = loaded.registry;
 
-  const store = openStore(registry.gateway.dataDir);
+  // Bind first: a taken port should fail before anything is written to disk.
+  const { hostname, port } = registry.gateway.listen;
+  let handle: (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response> =
+    () => new Response("Starting", { status: 503 });
+  let server: RunningServer;
+  try {
+    server = startServer({ hostname, port, handler: (request, info) => handle(request, info), log });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new Deno.errors.AddrInUse(`Cannot listen on ${hostname}:${port}: the address is already in use`);
+    }
+    throw error;
+  }
+
+  let store: Store;
+  try {
+    store = openStore(registry.gateway.dataDir);
+  } catch (error) {
+    await server.shutdown(0);
+    throw error;
+  }
+  const dataDirMode = Deno.statSync(registry.gateway.dataDir).mode;
+  if (dataDirMode !== null && (dataDirMode & 0o077) !== 0) {
+    log.warn("the data directory is readable by other users; it holds keys and secrets: chmod 700 it", {
+      data_dir: registry.gateway.dataDir,
+    });
+  }
   const holder = createRegistryHolder(registry, {
     onListenerError: (error) => log.error("registry swap listener failed", { error }),
   });
+  holder.onSwap(({ previous, next }) => {
+    const before = previous.registry.gateway;
+    const after = next.registry.gateway;
+    if (before.listen.hostname !== after.listen.hostname || before.listen.port !== after.listen.port) {
+      log.warn("gateway.listen changed: it takes effect at the next restart");
+    }
+    if (before.dataDir !== after.dataDir) {
+      log.warn("gateway.data_dir changed: it takes effect at the next restart");
+    }
+  });
   const app = createApp({ holder, store, log });
-
-  let server: RunningServer;
-  try {
-    server = startServer({
-      hostname: registry.gateway.listen.hostname,
-      port: registry.gateway.listen.port,
-      handler: (request, info) => app.fetch(request, { info }),
-      log,
-    });
-  } catch (error) {
-    store.close();
-    throw error;
-  }
+  handle = (request, info) => app.fetch(request, { info });
   const url = urlOf(server.hostname, server.port);
   const watcher = options.watch === false
     ? undefined

@@ -24,13 +24,15 @@ Options:
       return 1;
     }
     const { registry } = result;
-    const count = (record: object) => Object.keys(record).length;
-    io.stdout(
-      `${path}: ok (${count(registry.backends)} backends, ${count(registry.services)} services, ` +
-        `${registry.policies.length} rules, ${registry.limits.length} limits, ${
-          registry.files.length - 1
-        } policy files)\n`,
-    );
+    const count = (amount: number, noun: string) => `${amount} ${noun}${amount === 1 ? "" : "s"}`;
+    const counts = [
+      count(Object.keys(registry.backends).length, "backend"),
+      count(Object.keys(registry.services).length, "service"),
+      count(registry.policies.length, "rule"),
+      count(registry.limits.length, "limit"),
+      count(registry.files.length - 1, "policy file"),
+    ];
+    io.stdout(`${path}: ok (${counts.join(", ")})\n`);
     return 0;
   },
 };

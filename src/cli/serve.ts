@@ -1,5 +1,5 @@
 import { createLogger, levelFromEnv } from "../log/logger.ts";
-import { startGateway } from "../gateway.ts";
+import { type RunningGateway, startGateway } from "../gateway.ts";
 import { type Command, parseCommandArgs } from "./args.ts";
 
 export const serveCommand: Command = {
@@ -23,24 +23,26 @@ Options:
       data: { type: "string" },
     });
     const log = createLogger({ level: levelFromEnv(Deno.env.get("GATEHOUSE_LOG_LEVEL")) });
-    const gateway = await startGateway({
-      registryPath: values.registry ?? "registry.yaml",
-      listen: values.listen,
-      dataDir: values.data,
-      log,
-    });
-
-    const stopped = Promise.withResolvers<void>();
-    const stop = () => gateway.shutdown().then(stopped.resolve, stopped.reject);
+    // Signal handlers go in before the gateway starts, so an early SIGHUP cannot kill it.
+    const stopRequested = Promise.withResolvers<void>();
+    let gateway: RunningGateway | undefined;
+    const stop = () => stopRequested.resolve();
     const reload = () => {
       log.info("SIGHUP: reloading the registry");
-      gateway.watcher?.reload().catch((error) => log.error("registry reload failed", { error }));
+      gateway?.watcher?.reload().catch((error) => log.error("registry reload failed", { error }));
     };
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
     Deno.addSignalListener("SIGHUP", reload);
     try {
-      await stopped.promise;
+      gateway = await startGateway({
+        registryPath: values.registry ?? "registry.yaml",
+        listen: values.listen,
+        dataDir: values.data,
+        log,
+      });
+      await stopRequested.promise;
+      await gateway.shutdown();
     } finally {
       Deno.removeSignalListener("SIGINT", stop);
       Deno.removeSignalListener("SIGTERM", stop);

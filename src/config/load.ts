@@ -106,6 +106,15 @@ export async function loadRegistry(registryPath: string, options: LoadOptions = 
   const source = parsed.source;
 
   const rawGateway = isRecord(source.value) && isRecord(source.value.gateway) ? source.value.gateway : {};
+  for (const key of ["data_dir", "policies_dir"]) {
+    // These locate secrets and policies, so they can only use the environment.
+    const text = rawGateway[key];
+    if (typeof text === "string" && /\$\{(secret|service|user):/.test(text.replaceAll("$${", ""))) {
+      problems.push(
+        source.problemAt(["gateway", key], `gateway.${key}: only \${env:...} references are allowed here`),
+      );
+    }
+  }
   const dataDirText = options.dataDir ??
     (typeof rawGateway.data_dir === "string" ? interpolateEnvOnly(rawGateway.data_dir, env) : undefined) ??
     "./data";
@@ -140,7 +149,8 @@ export async function loadRegistry(registryPath: string, options: LoadOptions = 
   const policiesDir = resolve(baseDir, rawPoliciesDir);
   const policyFiles: PolicyFile[] = [];
   const interpolatedPolicyFiles: InterpolatedFile[] = [];
-  const names = (await readDirNames(policiesDir))?.filter((name) => /\.ya?ml$/.test(name)).sort() ?? [];
+  const names = (await readDirNames(policiesDir))
+    ?.filter((name) => /\.ya?ml$/.test(name) && join(policiesDir, name) !== absolutePath).sort() ?? [];
   for (const name of names) {
     const path = join(policiesDir, name);
     const relativePath = relative(baseDir, path);

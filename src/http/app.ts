@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import type { RegistrySnapshot } from "../config/current.ts";
 import { bodyLimit } from "hono/body-limit";
 import type { RegistryHolder } from "../config/current.ts";
 import { formatProblem } from "../config/errors.ts";
@@ -14,11 +15,20 @@ export interface AppDependencies {
   now?: () => number;
 }
 
+/** What every handler can read from the context: the registry generation of this request. */
+export type AppEnv = { Variables: { snapshot: RegistrySnapshot } };
+
 /** The HTTP surface of the gateway; later layers mount their routes on the returned app. */
-export function createApp(deps: AppDependencies): Hono {
+export function createApp(deps: AppDependencies): Hono<AppEnv> {
   const { holder, store, log } = deps;
   const now = deps.now ?? Date.now;
-  const app = new Hono();
+  const app = new Hono<AppEnv>();
+
+  // One registry generation per request, however long it runs and whatever reloads meanwhile.
+  app.use(function pinSnapshot(c, next) {
+    c.set("snapshot", holder.current());
+    return next();
+  });
 
   app.use(async function requestLog(c, next) {
     const started = performance.now();
@@ -35,7 +45,7 @@ export function createApp(deps: AppDependencies): Hono {
 
   app.use(function limitBody(c, next) {
     // The limit is part of the registry, so it can change on reload.
-    const maxSize = holder.current().registry.gateway.maxBodyBytes;
+    const maxSize = c.get("snapshot").registry.gateway.maxBodyBytes;
     return bodyLimit({
       maxSize,
       onError: () => {
@@ -47,7 +57,7 @@ export function createApp(deps: AppDependencies): Hono {
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
   app.get("/readyz", (c) => {
-    const snapshot = holder.current();
+    const snapshot = c.get("snapshot");
     const failure = holder.lastFailure();
     const storeOpen = store.db.isOpen;
     const body = {
