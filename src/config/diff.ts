@@ -34,11 +34,11 @@ export function diffBackends(previous: Registry | undefined, next: Registry): Ba
   const changed: string[] = [];
   const unchanged: string[] = [];
   for (const [name, settings] of Object.entries(after)) {
-    const old = before[name];
+    const old = Object.hasOwn(before, name) ? before[name] : undefined;
     if (!old) added.push(name);
     else if (sameBackend(old, settings)) unchanged.push(name);
     else changed.push(name);
   }
-  const removed = Object.keys(before).filter((name) => !(name in after));
+  const removed = Object.keys(before).filter((name) => !Object.hasOwn(after, name));
   return { added, removed, changed, unchanged };
 }

@@ -114,7 +114,7 @@ export async function interpolate(
     const parts: TemplatePart[] = [];
     for (const token of tokens) {
       if (!("kind" in token)) {
-        parts.push({ kind: "text", text: token.text, source: token.text.replaceAll("${", "$${") });
+        parts.push({ kind: "text", text: token.text, source: token.text.replaceAll("${", () => "$${") });
         continue;
       }
       const reference = `\${${token.kind}:${token.name}}`;

@@ -4,6 +4,7 @@ import { type ConfigProblem, sortProblems } from "./errors.ts";
 import { interpolate, interpolateEnvOnly, type InterpolationSources } from "./interpolate.ts";
 import { type ConfigPath, parseSource, type SourceFile } from "./source.ts";
 import {
+  listenSchema,
   policyMappingSchema,
   type RawLimit,
   type RawRegistry,
@@ -77,7 +78,12 @@ export function schemaProblems(
         source.problemAt([...path, key], `${where}unknown key "${key}"`, { key: true })
       );
     }
-    const missing = issue.code === "invalid_type" && /received undefined$/.test(issue.message);
+    if (issue.code === "invalid_key") {
+      // The key itself is wrong: say why, at the key.
+      return [source.problemAt(path, `${where}${issue.issues[0]?.message ?? "invalid key"}`, { key: true })];
+    }
+    const missing = ["invalid_type", "invalid_value", "invalid_union"].includes(issue.code) &&
+      valueAt(source.value, path) === undefined;
     const message = missing ? "missing required key" : issue.message.replace(/^Invalid input: /, "");
     return [source.problemAt(path, `${where}${message}`)];
   });
@@ -137,11 +143,24 @@ export async function loadRegistry(registryPath: string, options: LoadOptions = 
   const interpolated = await interpolate(source, sources);
   problems.push(...interpolated.problems);
   if (options.listen !== undefined && isRecord(interpolated.value)) {
-    const gateway = isRecord(interpolated.value.gateway) ? interpolated.value.gateway : {};
-    interpolated.value.gateway = { ...gateway, listen: options.listen };
+    // A bad --listen is the command line's mistake, not the file's: say so instead of pointing into it.
+    const listen = listenSchema.safeParse(options.listen);
+    if (listen.success) {
+      const gateway = isRecord(interpolated.value.gateway) ? interpolated.value.gateway : {};
+      interpolated.value.gateway = { ...gateway, listen: options.listen };
+    } else {
+      problems.push({
+        file: "--listen",
+        line: 0,
+        col: 0,
+        message: listen.error.issues[0]?.message ?? "invalid",
+      });
+    }
   }
   const checked = registrySchema.safeParse(interpolated.value);
-  if (!checked.success) problems.push(...schemaProblems(source, checked.error));
+  if (!checked.success) {
+    problems.push(...withoutEchoes(schemaProblems(source, checked.error), interpolated.problems));
+  }
 
   const rawPoliciesDir = typeof rawGateway.policies_dir === "string"
     ? interpolateEnvOnly(rawGateway.policies_dir, env) ?? "./policies"
@@ -161,7 +180,7 @@ export async function loadRegistry(registryPath: string, options: LoadOptions = 
     problems.push(...file.problems);
     interpolatedPolicyFiles.push({ source: parsedPolicy.source, value: file.value, relativePath });
     const checkedPolicy = checkPolicyFile(parsedPolicy.source, file.value, relativePath);
-    problems.push(...checkedPolicy.problems);
+    problems.push(...withoutEchoes(checkedPolicy.problems, file.problems));
     if (checkedPolicy.file) policyFiles.push(checkedPolicy.file);
   }
 
@@ -231,6 +250,22 @@ function checkPolicyFile(
     },
     problems: [],
   };
+}
+
+/** Drops problems at the position of a reference that already failed: they are its consequence. */
+function withoutEchoes(problems: ConfigProblem[], causes: readonly ConfigProblem[]): ConfigProblem[] {
+  const taken = new Set(causes.map((cause) => `${cause.line}:${cause.col}`));
+  return problems.filter((problem) => !taken.has(`${problem.line}:${problem.col}`));
+}
+
+/** The value at `path` in a parsed file, or undefined when some segment of it is not written. */
+function valueAt(value: unknown, path: ConfigPath): unknown {
+  let current = value;
+  for (const segment of path) {
+    if (current === null || typeof current !== "object" || !Object.hasOwn(current, segment)) return undefined;
+    current = (current as Record<string | number, unknown>)[segment];
+  }
+  return current;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -63,6 +63,13 @@ export function checkReferences(
       }
     }
     const prefix = typeof backend.prefix === "string" ? backend.prefix : name.replaceAll(".", "-");
+    if (typeof backend.prefix !== "string" && prefix.includes("__")) {
+      problems.push(registry.source.problemAt(
+        ["backends", name],
+        `backends.${name}: a prefix must not contain '__' (set prefix:, since the default is the backend name)`,
+        { key: true },
+      ));
+    }
     const owner = prefixOwners.get(prefix);
     if (owner !== undefined) {
       problems.push(registry.source.problemAt(
@@ -96,7 +103,7 @@ export function checkReferences(
       }
       if (Array.isArray(item.backends)) {
         item.backends.forEach((pattern, position) => {
-          if (typeof pattern === "string" && !isGlob(pattern) && !(pattern in backends)) {
+          if (typeof pattern === "string" && !isGlob(pattern) && !Object.hasOwn(backends, pattern)) {
             report([...path, "backends", position], `unknown backend "${pattern}"`);
           }
         });

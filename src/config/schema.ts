@@ -10,7 +10,8 @@ const durationSeconds = z.union([z.string(), z.number()])
     (value) => parseDurationSeconds(value) !== undefined,
     "expected a duration such as 30s, 10m, 1h or 30d",
   )
-  .transform((value) => parseDurationSeconds(value)!);
+  .transform((value) => parseDurationSeconds(value)!)
+  .refine((seconds) => seconds > 0, "must be longer than zero");
 
 const sizeBytes = z.union([z.string(), z.number()])
   .refine(
@@ -72,7 +73,7 @@ const gateway = z.strictObject({
     context.addIssue({
       code: "custom",
       path: ["auth"],
-      message: '"none" is only allowed on a loopback listener (127.0.0.1 or ::1)',
+      message: '"none" is only allowed on a loopback listener (localhost, 127.x.x.x or ::1)',
     });
   }
 });

@@ -30,7 +30,23 @@ Deno.test("parseDurationSeconds() ignores surrounding whitespace", () => {
 });
 
 Deno.test("parseDurationSeconds() rejects what is not a duration", () => {
-  for (const text of ["", " ", "m", "10x", "ten minutes", "1 h", "1h 30m", "-5m", "10M", "1H", "5mins", "1e3", "1m30"]) {
+  for (
+    const text of [
+      "",
+      " ",
+      "m",
+      "10x",
+      "ten minutes",
+      "1 h",
+      "1h 30m",
+      "-5m",
+      "10M",
+      "1H",
+      "5mins",
+      "1e3",
+      "1m30",
+    ]
+  ) {
     assert.equal(parseDurationSeconds(text), undefined, `"${text}" must not parse`);
   }
   assert.equal(parseDurationSeconds(-1), undefined);
