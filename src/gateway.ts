@@ -6,6 +6,8 @@ import { type RegistryWatcher, watchRegistry } from "./config/watch.ts";
 import { createApp } from "./http/app.ts";
 import { type RunningServer, startServer, urlOf } from "./http/server.ts";
 import type { Logger } from "./log/logger.ts";
+import { McpFront } from "./mcp/front.ts";
+import { BackendPool } from "./mcp/pool.ts";
 import { openStore, type Store } from "./store/store.ts";
 import { VERSION } from "./version.ts";
 
@@ -30,6 +32,8 @@ export interface RunningGateway {
   readonly store: Store;
   readonly server: RunningServer;
   readonly watcher: RegistryWatcher | undefined;
+  readonly pool: BackendPool;
+  readonly front: McpFront;
   /** Drains in-flight requests (bounded by `gateway.shutdown_timeout`), then closes the store. */
   shutdown(): Promise<void>;
 }
@@ -90,9 +94,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       log.warn("gateway.data_dir changed: it takes effect at the next restart");
     }
   });
-  const app = createApp({ holder, store, log });
-  handle = (request, info) => app.fetch(request, { info });
+  const pool = new BackendPool(registry, { log });
+  const front = new McpFront({
+    registry: () => holder.current().registry,
+    pool,
+    log,
+    maxBodyBytes: () => holder.current().registry.gateway.maxBodyBytes,
+  });
+  // Build, swap, then stop: the pool retires changed and removed backends once their calls finish.
+  holder.onPrepare((next, diff) => pool.apply(next, diff));
+  holder.onSwap(({ diff }) => {
+    if (diff.added.length + diff.removed.length + diff.changed.length > 0) front.listsChanged();
+  });
   const url = urlOf(server.hostname, server.port);
+  const app = createApp({ holder, store, log, mcp: { front, listenUrl: url } });
+  handle = (request, info) => app.fetch(request, { info });
   const watcher = options.watch === false
     ? undefined
     : watchRegistry({ registryPath, loadOptions, holder, log });
@@ -112,6 +128,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     store,
     server,
     watcher,
+    pool,
+    front,
     shutdown() {
       stopping ??= (async () => {
         const timeoutSeconds = holder.current().registry.gateway.shutdownTimeoutSeconds;
@@ -119,6 +137,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         watcher?.close();
         const drained = await server.shutdown(timeoutSeconds * 1000);
         if (!drained) log.warn("requests still running at the shutdown bound; closing anyway");
+        await front.close();
+        await pool.close();
         store.close();
         log.info("gatehouse stopped", { drained });
       })();

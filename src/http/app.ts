@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { RegistrySnapshot } from "../config/current.ts";
 import { bodyLimit } from "hono/body-limit";
 import type { RegistryHolder } from "../config/current.ts";
@@ -6,6 +6,9 @@ import { formatProblem } from "../config/errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
+import type { McpFront } from "../mcp/front.ts";
+import { authenticate } from "./auth.ts";
+import { checkHostAndOrigin } from "./dns_rebinding.ts";
 import { createErrorHandler, HttpError } from "./errors.ts";
 
 export interface AppDependencies {
@@ -13,6 +16,8 @@ export interface AppDependencies {
   store: Store;
   log: Logger;
   now?: () => number;
+  /** The MCP endpoints, and the URL the gateway listens on (for Host checks and default links). */
+  mcp?: { front: McpFront; listenUrl: string };
 }
 
 /** What every handler can read from the context: the registry generation of this request. */
@@ -75,6 +80,33 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
     };
     return c.json(body, storeOpen ? 200 : 503, { "cache-control": "no-store" });
   });
+
+  if (deps.mcp) {
+    const { front, listenUrl } = deps.mcp;
+    const serveMcp = async (c: Context<AppEnv>, backend: string | undefined) => {
+      const { registry } = c.get("snapshot");
+      const refused = checkHostAndOrigin(c.req.raw, registry.gateway, listenUrl);
+      if (refused) return refused;
+      const caller = authenticate(c.req.raw, registry, registry.gateway.publicUrl ?? listenUrl);
+      if (caller instanceof Response) return caller;
+      if (backend !== undefined && !Object.hasOwn(registry.backends, backend)) {
+        return Response.json({
+          jsonrpc: "2.0",
+          id: null,
+          error: { code: -32001, message: `Unknown backend "${backend}"` },
+        }, {
+          status: 404,
+        });
+      }
+      return await front.handle(
+        c.req.raw,
+        backend === undefined ? { kind: "aggregate" } : { kind: "backend", name: backend },
+        caller,
+      );
+    };
+    app.all("/mcp", (c) => serveMcp(c, undefined));
+    app.all("/mcp/:backend", (c) => serveMcp(c, c.req.param("backend")));
+  }
 
   app.notFound(() => new HttpError(404, "not_found", "No such endpoint").toResponse());
   app.onError(createErrorHandler(log));

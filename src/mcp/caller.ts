@@ -1,0 +1,22 @@
+/** Who is making a request: the identity the authentication step established. */
+export interface Caller {
+  /** Stable id (the token's `sub`); "anonymous" when `gateway.auth: none`. */
+  readonly id: string;
+  readonly name: string;
+  readonly email: string | undefined;
+  readonly groups: readonly string[];
+  /** The OAuth client the request came through, when there is one. */
+  readonly clientId: string | undefined;
+  /** The upstream identity provider the user signed in with, when there is one. */
+  readonly provider: string | undefined;
+}
+
+/** The one caller of a gateway running with `gateway.auth: none`. */
+export const ANONYMOUS: Caller = Object.freeze({
+  id: "anonymous",
+  name: "anonymous",
+  email: undefined,
+  groups: Object.freeze([]) as readonly string[],
+  clientId: undefined,
+  provider: undefined,
+});

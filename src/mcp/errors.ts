@@ -1,0 +1,27 @@
+/** JSON-RPC error codes the gateway answers with (JSON-RPC 2.0 §5.1 and MCP). */
+export const JSONRPC = Object.freeze({
+  parseError: -32700,
+  invalidRequest: -32600,
+  methodNotFound: -32601,
+  invalidParams: -32602,
+  internalError: -32603,
+  /** Implementation-defined server errors start here. */
+  backendUnavailable: -32001,
+  backendTimeout: -32002,
+  routingRefused: -32003,
+  /** MCP: the client must open a URL first (2025-11-25 URL elicitation). */
+  urlElicitationRequired: -32042,
+});
+
+/** An error that reaches the client as a JSON-RPC error object; its message is meant for the client. */
+export class JsonRpcError extends Error {
+  readonly code: number;
+  readonly data: unknown;
+
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    this.name = "JsonRpcError";
+    this.code = code;
+    this.data = data;
+  }
+}

@@ -1,0 +1,235 @@
+import {
+  createMcpHandler,
+  isLegacyRequest,
+  type JSONRPCRequest,
+  type McpHttpHandler,
+  WebStandardStreamableHTTPServerTransport,
+} from "@modelcontextprotocol/server";
+import type { Registry } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Caller } from "./caller.ts";
+import { SessionEventStore } from "./event_store.ts";
+import type { BackendPool } from "./pool.ts";
+import {
+  createProxyServer,
+  frontCapabilities,
+  FrontSession,
+  type ProxyScope,
+  scopeBackends,
+} from "./proxy.ts";
+import { ANY_RESULT } from "./upstream.ts";
+
+/** A legacy session with no request for this long is closed. */
+const SESSION_IDLE_MS = 60 * 60 * 1000;
+
+interface LegacySession {
+  readonly session: FrontSession;
+  readonly transport: WebStandardStreamableHTTPServerTransport;
+  lastSeenAt: number;
+}
+
+export interface FrontOptions {
+  registry: () => Registry;
+  pool: BackendPool;
+  log: Logger;
+  maxBodyBytes: () => number;
+}
+
+/** Session counts by protocol era, for the status page. */
+export interface FrontStats {
+  readonly legacySessions: number;
+  readonly modernRequests: number;
+}
+
+function jsonRpcError(status: number, code: number, message: string): Response {
+  return Response.json({ jsonrpc: "2.0", id: null, error: { code, message } }, { status });
+}
+
+/** Sends a notification if the session's announced capabilities allow it; a closed stream is no error. */
+function notifySession(
+  session: FrontSession,
+  notification: { method: string; params?: Record<string, unknown> },
+) {
+  try {
+    session.server?.notification(notification).catch(() => {});
+  } catch {
+    // The session did not announce the capability this notification belongs to.
+  }
+}
+
+const scopeKey = (scope: ProxyScope) => scope.kind === "aggregate" ? "" : scope.name;
+
+/**
+ * The MCP endpoints: 2025-era clients get sessionful Streamable HTTP (Mcp-Session-Id, GET stream,
+ * DELETE, resumable SSE); 2026-07-28 clients are served statelessly. Both reach the same proxy.
+ */
+export class McpFront {
+  readonly #options: FrontOptions;
+  readonly #sessions = new Map<string, LegacySession>();
+  readonly #modern: McpHttpHandler;
+  readonly #sweep: ReturnType<typeof setInterval>;
+  #modernRequests = 0;
+
+  constructor(options: FrontOptions) {
+    this.#options = options;
+    const deps = { registry: options.registry, pool: options.pool, log: options.log };
+    this.#modern = createMcpHandler(async (context) => {
+      const extra = context.authInfo?.extra as { caller: Caller; scope: ProxyScope } | undefined;
+      if (!extra) throw new Error("Cannot serve a request without a caller");
+      const session = new FrontSession(crypto.randomUUID(), extra.caller, extra.scope, "modern");
+      return createProxyServer(deps, session, await frontCapabilities(deps, session));
+    }, {
+      legacy: "reject",
+      onerror: (error) => options.log.debug("modern MCP request rejected", { error }),
+    });
+    options.pool.onBroadcast((backend, notification) => this.#broadcast(backend, notification));
+    this.#sweep = setInterval(() => this.#closeIdleSessions(), 60_000);
+    Deno.unrefTimer(Number(this.#sweep));
+  }
+
+  stats(): FrontStats {
+    return { legacySessions: this.#sessions.size, modernRequests: this.#modernRequests };
+  }
+
+  /** Serves one HTTP request to `/mcp` or `/mcp/{backend}` for an authenticated caller. */
+  async handle(request: Request, scope: ProxyScope, caller: Caller): Promise<Response> {
+    let parsedBody: unknown;
+    if (request.method === "POST") {
+      const contentType = request.headers.get("content-type") ?? "";
+      if (!contentType.toLowerCase().startsWith("application/json")) {
+        return jsonRpcError(415, -32700, "Unsupported Media Type: Content-Type must be application/json");
+      }
+      const text = await request.text();
+      if (text.length > this.#options.maxBodyBytes()) {
+        return jsonRpcError(413, -32600, "Request body too large");
+      }
+      try {
+        parsedBody = JSON.parse(text);
+      } catch {
+        return jsonRpcError(400, -32700, "Parse error: the body is not valid JSON");
+      }
+      request = new Request(request.url, { method: "POST", headers: request.headers, body: text });
+    }
+
+    if (!(await isLegacyRequest(request, parsedBody))) {
+      this.#modernRequests += 1;
+      return await this.#modern.fetch(request, {
+        parsedBody,
+        authInfo: { token: "", clientId: caller.clientId ?? "", scopes: [], extra: { caller, scope } },
+      });
+    }
+
+    const sessionId = request.headers.get("mcp-session-id");
+    if (sessionId) {
+      const entry = this.#sessions.get(sessionId);
+      // Another user's or another endpoint's session id is as unknown as a made-up one.
+      if (
+        !entry || entry.session.caller.id !== caller.id || scopeKey(entry.session.scope) !== scopeKey(scope)
+      ) {
+        return jsonRpcError(404, -32001, "Session not found");
+      }
+      entry.lastSeenAt = Date.now();
+      return await entry.transport.handleRequest(request, { parsedBody });
+    }
+    const isInitialize = request.method === "POST" && !Array.isArray(parsedBody) &&
+      (parsedBody as { method?: unknown } | undefined)?.method === "initialize";
+    if (!isInitialize) return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
+    return await this.#openSession(request, parsedBody, scope, caller);
+  }
+
+  async #openSession(
+    request: Request,
+    parsedBody: unknown,
+    scope: ProxyScope,
+    caller: Caller,
+  ): Promise<Response> {
+    const { registry, pool, log } = this.#options;
+    const id = crypto.randomUUID();
+    const session = new FrontSession(id, caller, scope, "legacy");
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => id,
+      eventStore: new SessionEventStore(),
+      maxRequestBodySize: this.#options.maxBodyBytes(),
+      onsessionclosed: (closedId) => this.#forget(closedId),
+    });
+    session.owner = {
+      sessionId: id,
+      userId: caller.id,
+      request: (outgoing, signal) => {
+        if (!session.server) return Promise.reject(new Error("Session is closed"));
+        return session.server.request(outgoing as JSONRPCRequest, ANY_RESULT, { signal });
+      },
+      notify: async (notification) => await session.server?.notification(notification),
+    };
+    const deps = { registry, pool, log };
+    const server = createProxyServer(deps, session, await frontCapabilities(deps, session));
+    server.onclose = () => this.#forget(id);
+    await server.connect(transport);
+    this.#sessions.set(id, { session, transport, lastSeenAt: Date.now() });
+    const response = await transport.handleRequest(request, { parsedBody });
+    if (!response.ok) await this.#closeSession(id);
+    else {log.info("MCP session opened", {
+        session_era: "legacy",
+        scope: scopeKey(scope) || "/mcp",
+        user: caller.name,
+      });}
+    return response;
+  }
+
+  #forget(id: string): void {
+    if (!this.#sessions.delete(id)) return;
+    this.#options.pool.releaseSession(id);
+  }
+
+  async #closeSession(id: string): Promise<void> {
+    const entry = this.#sessions.get(id);
+    this.#forget(id);
+    await entry?.transport.close().catch(() => {});
+  }
+
+  #closeIdleSessions(): void {
+    const now = Date.now();
+    for (const [id, entry] of this.#sessions) {
+      if (now - entry.lastSeenAt > SESSION_IDLE_MS) void this.#closeSession(id);
+    }
+  }
+
+  /** Tells sessions that can see `backend` what changed there. */
+  #broadcast(backend: string, notification: { method: string; params?: Record<string, unknown> }): void {
+    const registry = this.#options.registry();
+    for (const { session } of this.#sessions.values()) {
+      if (!scopeBackends(registry, session.scope).some((candidate) => candidate.name === backend)) continue;
+      if (notification.method === "notifications/resources/updated") {
+        const uri = String(notification.params?.uri ?? "");
+        if (session.subscriptions.get(uri) !== backend) continue;
+      }
+      notifySession(session, notification);
+    }
+    if (notification.method === "notifications/tools/list_changed") this.#modern.notify.toolsChanged();
+    if (notification.method === "notifications/prompts/list_changed") this.#modern.notify.promptsChanged();
+    if (notification.method === "notifications/resources/list_changed") {
+      this.#modern.notify.resourcesChanged();
+    }
+    if (notification.method === "notifications/resources/updated") {
+      this.#modern.notify.resourceUpdated(String(notification.params?.uri ?? ""));
+    }
+  }
+
+  /** After a reload: every session's lists may have changed. */
+  listsChanged(): void {
+    for (const { session } of this.#sessions.values()) {
+      for (const kind of ["tools", "prompts", "resources"]) {
+        notifySession(session, { method: `notifications/${kind}/list_changed` });
+      }
+    }
+    this.#modern.notify.toolsChanged();
+    this.#modern.notify.promptsChanged();
+    this.#modern.notify.resourcesChanged();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#sweep);
+    await Promise.all([...this.#sessions.keys()].map((id) => this.#closeSession(id)));
+    await this.#modern.close();
+  }
+}

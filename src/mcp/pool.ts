@@ -1,0 +1,358 @@
+import type { Notification, ServerCapabilities } from "@modelcontextprotocol/client";
+import type { BackendDiff } from "../config/diff.ts";
+import type { TemplateContext } from "../config/template.ts";
+import type { BackendSettings, Registry } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Caller } from "./caller.ts";
+import { JSONRPC, JsonRpcError } from "./errors.ts";
+import { createClientTransport } from "./transports.ts";
+import { type CallOrigin, Upstream } from "./upstream.ts";
+
+/** Supplies a user's token for a third-party service; throws when the user has none yet. */
+export type ServiceTokenSource = (caller: Caller, service: string) => string;
+
+/** What the status page shows of a backend. */
+export interface BackendStatus {
+  readonly name: string;
+  readonly transport: "stdio" | "http" | "sse";
+  readonly state: "up" | "down" | "starting" | "idle";
+  readonly lastError: string | undefined;
+  readonly latencyMs: number | undefined;
+  readonly processes: number;
+  readonly refused: number;
+  readonly restarts: number;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+const BASE_BACKOFF_MS = 500;
+/** A connection that stayed up this long resets the backoff. */
+const STABLE_AFTER_MS = 30_000;
+
+interface BackendEntry {
+  settings: BackendSettings;
+  upstreams: Map<string, Promise<Upstream>>;
+  failures: number;
+  nextStartAt: number;
+  capabilities: ServerCapabilities | undefined;
+  lastError: string | undefined;
+  latencyMs: number | undefined;
+  refused: number;
+  restarts: number;
+  retiring: boolean;
+}
+
+export interface PoolOptions {
+  log: Logger;
+  serviceToken?: ServiceTokenSource;
+  /** How often idle processes are looked for, and health checked (ms). */
+  sweepIntervalMs?: number;
+  healthIntervalMs?: number;
+}
+
+/** Which connection of a backend serves a caller, by the backend's isolation. */
+export function isolationKey(
+  backend: BackendSettings,
+  caller: Caller,
+  sessionId: string | undefined,
+): string {
+  if (backend.transport.kind !== "stdio") return backend.perUser ? `user:${caller.id}` : "shared";
+  if (backend.isolation === "session" && sessionId) return `session:${sessionId}`;
+  if (backend.isolation === "shared") return "shared";
+  return `user:${caller.id}`;
+}
+
+/**
+ * Owns every backend connection: starts them on first use, restarts them with backoff after they die,
+ * stops idle processes, caps per-user processes, and applies registry reloads backend by backend.
+ */
+export class BackendPool {
+  readonly #entries = new Map<string, BackendEntry>();
+  readonly #log: Logger;
+  readonly #serviceToken: ServiceTokenSource;
+  readonly #broadcastListeners = new Set<(backend: string, notification: Notification) => void>();
+  readonly #sweep: ReturnType<typeof setInterval>;
+  readonly #health: ReturnType<typeof setInterval>;
+  #closed = false;
+
+  constructor(registry: Registry, options: PoolOptions) {
+    this.#log = options.log;
+    this.#serviceToken = options.serviceToken ?? ((_caller, service) => {
+      throw new JsonRpcError(JSONRPC.backendUnavailable, `No token for service "${service}"`);
+    });
+    for (const settings of Object.values(registry.backends)) {
+      this.#entries.set(settings.name, this.#newEntry(settings));
+    }
+    this.#sweep = setInterval(() => this.#stopIdle(), options.sweepIntervalMs ?? 1000);
+    Deno.unrefTimer(Number(this.#sweep));
+    this.#health = setInterval(() => void this.checkHealth(), options.healthIntervalMs ?? 30_000);
+    Deno.unrefTimer(Number(this.#health));
+  }
+
+  #newEntry(settings: BackendSettings): BackendEntry {
+    return {
+      settings,
+      upstreams: new Map(),
+      failures: 0,
+      nextStartAt: 0,
+      capabilities: undefined,
+      lastError: undefined,
+      latencyMs: undefined,
+      refused: 0,
+      restarts: 0,
+      retiring: false,
+    };
+  }
+
+  /** Listens to list changes and resource updates of every backend. */
+  onBroadcast(listener: (backend: string, notification: Notification) => void): () => void {
+    this.#broadcastListeners.add(listener);
+    return () => this.#broadcastListeners.delete(listener);
+  }
+
+  /** Capabilities a backend announced the last time it was connected. */
+  capabilities(backend: string): ServerCapabilities | undefined {
+    return this.#entries.get(backend)?.capabilities;
+  }
+
+  /** True when the backend's last connection attempt failed and it is not back yet. */
+  isDown(backend: string): boolean {
+    const entry = this.#entries.get(backend);
+    return entry !== undefined && entry.failures > 0 && entry.upstreams.size === 0;
+  }
+
+  /**
+   * The connection serving `caller` on `backend`, started when needed. `owner` is the session a
+   * session-isolated connection belongs to.
+   */
+  async upstream(backend: string, caller: Caller, owner?: CallOrigin): Promise<Upstream> {
+    const entry = this.#entries.get(backend);
+    if (!entry || entry.retiring || this.#closed) {
+      throw new JsonRpcError(JSONRPC.invalidParams, `Unknown backend "${backend}"`);
+    }
+    const key = isolationKey(entry.settings, caller, owner?.sessionId);
+    const existing = entry.upstreams.get(key);
+    if (existing) {
+      const upstream = await existing;
+      if (upstream.state === "up") return upstream;
+    }
+    const starting = this.#start(entry, key, caller, key.startsWith("session:") ? owner : undefined);
+    entry.upstreams.set(key, starting);
+    starting.catch(() => {
+      if (entry.upstreams.get(key) === starting) entry.upstreams.delete(key);
+    });
+    return await starting;
+  }
+
+  async #start(
+    entry: BackendEntry,
+    key: string,
+    caller: Caller,
+    owner: CallOrigin | undefined,
+  ): Promise<Upstream> {
+    const settings = entry.settings;
+    const waitMs = entry.nextStartAt - Date.now();
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    if (settings.transport.kind === "stdio") await this.#makeRoom(entry);
+
+    const context: TemplateContext | undefined = settings.perUser
+      ? {
+        user: { id: caller.id, name: caller.name, email: caller.email, groups: caller.groups },
+        serviceToken: (service) => this.#serviceToken(caller, service),
+      }
+      : undefined;
+    const upstream = new Upstream({
+      backend: settings,
+      key,
+      owner,
+      log: this.#log,
+      hooks: {
+        onBroadcast: (_upstream, notification) => {
+          for (const listener of this.#broadcastListeners) listener(settings.name, notification);
+        },
+        onRefused: (_upstream, method) => {
+          entry.refused += 1;
+          this.#log.warn("backend message not relayed: no single session to send it to", {
+            backend: settings.name,
+            method,
+          });
+        },
+        onClosed: (closed) => this.#onClosed(entry, closed),
+      },
+    });
+    try {
+      const transport = createClientTransport(settings, context);
+      const started = performance.now();
+      await upstream.start(transport, settings.callTimeoutSeconds * 1000);
+      entry.latencyMs = Math.round(performance.now() - started);
+      entry.capabilities = upstream.capabilities();
+      entry.lastError = undefined;
+      this.#log.info("backend connected", {
+        backend: settings.name,
+        key: key.split(":")[0],
+        pid: upstream.pid,
+      });
+      return upstream;
+    } catch (error) {
+      await upstream.close();
+      this.#recordFailure(entry, error instanceof Error ? error.message : String(error));
+      if (error instanceof JsonRpcError) throw error;
+      throw new JsonRpcError(
+        JSONRPC.backendUnavailable,
+        `Backend "${settings.name}" is unavailable: ${entry.lastError}`,
+      );
+    }
+  }
+
+  #recordFailure(entry: BackendEntry, message: string): void {
+    entry.failures += 1;
+    entry.lastError = message;
+    entry.nextStartAt = Date.now() + Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (entry.failures - 1));
+    this.#log.warn("backend failed", {
+      backend: entry.settings.name,
+      error: message,
+      failures: entry.failures,
+    });
+  }
+
+  #onClosed(entry: BackendEntry, upstream: Upstream): void {
+    for (const [key, promise] of entry.upstreams) {
+      promise.then((candidate) => {
+        if (candidate === upstream && entry.upstreams.get(key) === promise) entry.upstreams.delete(key);
+      }, () => {});
+    }
+    if (upstream.lastError && !entry.retiring && !this.#closed) {
+      if (Date.now() - upstream.startedAt >= STABLE_AFTER_MS) entry.failures = 0;
+      entry.restarts += 1;
+      this.#recordFailure(entry, upstream.lastError);
+    }
+  }
+
+  /** Under `max_processes`, stops the least recently used idle process, or refuses. */
+  async #makeRoom(entry: BackendEntry): Promise<void> {
+    const running = (await this.#settled(entry)).filter((upstream) => upstream.state === "up");
+    if (running.length < entry.settings.maxProcesses) return;
+    const idle = running.filter((upstream) => upstream.inFlight === 0).sort((a, b) =>
+      a.lastUsedAt - b.lastUsedAt
+    );
+    const victim = idle[0];
+    if (!victim) {
+      throw new JsonRpcError(
+        JSONRPC.backendUnavailable,
+        `Backend "${entry.settings.name}" is at its limit of ${entry.settings.maxProcesses} processes, all busy; retry shortly`,
+      );
+    }
+    this.#log.info("stopping least recently used process to make room", { backend: entry.settings.name });
+    await victim.close();
+  }
+
+  async #settled(entry: BackendEntry): Promise<Upstream[]> {
+    const results = await Promise.allSettled(entry.upstreams.values());
+    return results.flatMap((result) => result.status === "fulfilled" ? [result.value] : []);
+  }
+
+  #stopIdle(): void {
+    const now = Date.now();
+    for (const entry of this.#entries.values()) {
+      if (entry.settings.transport.kind !== "stdio") continue;
+      const idleMs = entry.settings.idleTimeoutSeconds * 1000;
+      void this.#settled(entry).then((upstreams) => {
+        for (const upstream of upstreams) {
+          if (upstream.state === "up" && upstream.inFlight === 0 && now - upstream.lastUsedAt >= idleMs) {
+            this.#log.info("stopping idle backend process", { backend: entry.settings.name });
+            void upstream.close();
+          }
+        }
+      });
+    }
+  }
+
+  /** Pings every open connection, recording latency and failures for the status page. */
+  async checkHealth(): Promise<void> {
+    await Promise.all([...this.#entries.values()].map(async (entry) => {
+      for (const upstream of await this.#settled(entry)) {
+        if (upstream.state !== "up") continue;
+        const started = performance.now();
+        try {
+          await upstream.client.ping({ timeout: 5000 });
+          entry.latencyMs = Math.round(performance.now() - started);
+        } catch (error) {
+          entry.lastError = `health check failed: ${error instanceof Error ? error.message : String(error)}`;
+        }
+      }
+    }));
+  }
+
+  /** Closes the connections a front session owned (isolation: session). */
+  releaseSession(sessionId: string): void {
+    for (const entry of this.#entries.values()) {
+      const promise = entry.upstreams.get(`session:${sessionId}`);
+      if (!promise) continue;
+      entry.upstreams.delete(`session:${sessionId}`);
+      promise.then((upstream) => upstream.close(), () => {});
+    }
+  }
+
+  /**
+   * Applies a reload: unchanged backends keep their connections; changed and removed ones stop taking
+   * new calls at once and are closed when their calls in flight have finished.
+   */
+  apply(next: Registry, diff: BackendDiff): void {
+    for (const name of [...diff.removed, ...diff.changed]) {
+      const old = this.#entries.get(name);
+      if (!old) continue;
+      old.retiring = true;
+      this.#entries.delete(name);
+      void this.#drain(old);
+    }
+    for (const name of [...diff.added, ...diff.changed]) {
+      this.#entries.set(name, this.#newEntry(next.backends[name]!));
+    }
+    for (const name of diff.unchanged) {
+      const entry = this.#entries.get(name);
+      if (entry) entry.settings = next.backends[name]!;
+    }
+  }
+
+  async #drain(entry: BackendEntry): Promise<void> {
+    const upstreams = await this.#settled(entry);
+    const deadline = Date.now() + entry.settings.callTimeoutSeconds * 1000;
+    while (upstreams.some((upstream) => upstream.inFlight > 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await Promise.all(upstreams.map((upstream) => upstream.close()));
+  }
+
+  /** A snapshot for the status page and /readyz. */
+  async status(): Promise<BackendStatus[]> {
+    return await Promise.all([...this.#entries.values()].map(async (entry) => {
+      const upstreams = (await this.#settled(entry)).filter((upstream) => upstream.state !== "closed");
+      const starting = upstreams.some((upstream) => upstream.state === "starting");
+      const state = upstreams.some((upstream) => upstream.state === "up")
+        ? "up"
+        : starting
+        ? "starting"
+        : entry.failures > 0
+        ? "down"
+        : "idle";
+      return {
+        name: entry.settings.name,
+        transport: entry.settings.transport.kind,
+        state,
+        lastError: entry.lastError,
+        latencyMs: entry.latencyMs,
+        processes: entry.settings.transport.kind === "stdio" ? upstreams.length : 0,
+        refused: entry.refused,
+        restarts: entry.restarts,
+      } satisfies BackendStatus;
+    }));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    clearInterval(this.#health);
+    await Promise.all([...this.#entries.values()].map(async (entry) => {
+      await Promise.all((await this.#settled(entry)).map((upstream) => upstream.close()));
+    }));
+  }
+}

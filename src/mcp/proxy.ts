@@ -1,0 +1,445 @@
+import { Server } from "@modelcontextprotocol/server";
+import type {
+  JSONRPCRequest,
+  Notification,
+  ServerCapabilities,
+  ServerContext,
+} from "@modelcontextprotocol/server";
+import type { BackendSettings, Registry } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import { VERSION } from "../version.ts";
+import type { Caller } from "./caller.ts";
+import { JSONRPC, JsonRpcError } from "./errors.ts";
+import { NameTable, splitPrefixed } from "./names.ts";
+import type { BackendPool } from "./pool.ts";
+import { ANY_RESULT, type CallOrigin, type Upstream } from "./upstream.ts";
+
+type Params = Record<string, unknown>;
+type Result = Record<string, unknown>;
+
+/** `/mcp` serves every backend the caller may use; `/mcp/{backend}` one of them, names unprefixed. */
+export type ProxyScope = { readonly kind: "aggregate" } | { readonly kind: "backend"; readonly name: string };
+
+/** What a front session knows between requests: where names and URIs it has listed came from. */
+export class FrontSession {
+  readonly id: string;
+  readonly caller: Caller;
+  readonly scope: ProxyScope;
+  readonly era: "legacy" | "modern";
+  names = new NameTable();
+  prompts = new NameTable();
+  readonly resourceOwners = new Map<string, string>();
+  templateOwners: { pattern: RegExp; template: string; backend: string }[] = [];
+  readonly subscriptions = new Map<string, string>();
+  /** The SDK server answering this session (legacy sessions keep one for their lifetime). */
+  server: Server | undefined;
+  /** Reaches this session's client outside any call; only legacy sessions have one. */
+  owner: CallOrigin | undefined;
+
+  constructor(id: string, caller: Caller, scope: ProxyScope, era: "legacy" | "modern") {
+    this.id = id;
+    this.caller = caller;
+    this.scope = scope;
+    this.era = era;
+  }
+}
+
+export interface ProxyDependencies {
+  registry: () => Registry;
+  pool: BackendPool;
+  log: Logger;
+}
+
+/** Glob match for tool filters: `*` any run of characters, `?` one. */
+export function globToRegExp(glob: string): RegExp {
+  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".");
+  return new RegExp(`^${escaped}$`);
+}
+
+/** RFC 6570 level 1 templates as a matcher: each `{var}` matches one path segment or more. */
+function templateToRegExp(template: string): RegExp {
+  const parts = template.split(/\{[^}]+\}/).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  return new RegExp(`^${parts.join(".+")}$`);
+}
+
+function toolAllowed(backend: BackendSettings, name: string): boolean {
+  const { include, exclude } = backend.tools;
+  if (include.length > 0 && !include.some((glob) => globToRegExp(glob).test(name))) return false;
+  return !exclude.some((glob) => globToRegExp(glob).test(name));
+}
+
+/** The backends a session can reach, in registry order. */
+export function scopeBackends(registry: Registry, scope: ProxyScope): BackendSettings[] {
+  if (scope.kind === "backend") {
+    const backend = registry.backends[scope.name];
+    return backend ? [backend] : [];
+  }
+  return Object.values(registry.backends);
+}
+
+/**
+ * The capabilities to announce: the union of what the session's backends offer, connecting to those not
+ * seen yet (a backend that cannot be reached is left out).
+ */
+export async function frontCapabilities(
+  deps: ProxyDependencies,
+  session: FrontSession,
+): Promise<ServerCapabilities> {
+  const backends = scopeBackends(deps.registry(), session.scope);
+  const known = await Promise.all(backends.map(async (backend) => {
+    if (deps.pool.capabilities(backend.name)) return deps.pool.capabilities(backend.name);
+    try {
+      return (await deps.pool.upstream(backend.name, session.caller, session.owner)).capabilities();
+    } catch {
+      return undefined;
+    }
+  }));
+  const union: ServerCapabilities = {};
+  for (const capabilities of known) {
+    if (!capabilities) continue;
+    if (capabilities.tools) union.tools = { listChanged: true };
+    if (capabilities.prompts) union.prompts = { listChanged: true };
+    if (capabilities.resources) {
+      union.resources = {
+        listChanged: true,
+        subscribe: Boolean(union.resources?.subscribe || capabilities.resources.subscribe),
+      };
+    }
+    if (capabilities.logging) union.logging = {};
+    if (capabilities.completions) union.completions = {};
+  }
+  return union;
+}
+
+/** A CallOrigin for a request being handled by the SDK: messages go back on that request's stream. */
+function originOf(session: FrontSession, context: ServerContext): CallOrigin {
+  return {
+    sessionId: session.id,
+    userId: session.caller.id,
+    request: (request, signal) => context.mcpReq.send(request as JSONRPCRequest, ANY_RESULT, { signal }),
+    notify: (notification) => context.mcpReq.notify(notification),
+  };
+}
+
+/** Builds the SDK server that answers one front session by relaying to its backends. */
+export function createProxyServer(
+  deps: ProxyDependencies,
+  session: FrontSession,
+  capabilities: ServerCapabilities,
+): Server {
+  const server = new Server({ name: "gatehouse", version: VERSION }, { capabilities });
+  const router = new Router(deps, session);
+  server.fallbackRequestHandler = (request, context) => router.handle(request, context);
+  server.fallbackNotificationHandler = (notification) => router.notify(notification);
+  session.server = server;
+  return server;
+}
+
+class Router {
+  readonly #deps: ProxyDependencies;
+  readonly #session: FrontSession;
+
+  constructor(deps: ProxyDependencies, session: FrontSession) {
+    this.#deps = deps;
+    this.#session = session;
+  }
+
+  get #backends(): BackendSettings[] {
+    return scopeBackends(this.#deps.registry(), this.#session.scope);
+  }
+
+  #backend(name: string): BackendSettings {
+    const backend = this.#deps.registry().backends[name];
+    if (!backend || !this.#backends.includes(backend)) {
+      throw new JsonRpcError(JSONRPC.invalidParams, `Unknown backend "${name}"`);
+    }
+    return backend;
+  }
+
+  get #single(): BackendSettings | undefined {
+    return this.#session.scope.kind === "backend" ? this.#backends[0] : undefined;
+  }
+
+  async #call(
+    backend: BackendSettings,
+    method: string,
+    params: Params | undefined,
+    context: ServerContext,
+  ): Promise<Result> {
+    const origin = originOf(this.#session, context);
+    const upstream = await this.#deps.pool.upstream(backend.name, this.#session.caller, this.#session.owner);
+    const progressToken = (params?._meta as { progressToken?: string | number } | undefined)?.progressToken;
+    return await upstream.request(method, params, origin, {
+      signal: context.mcpReq.signal,
+      onprogress: progressToken === undefined ? undefined : (progress) => {
+        void context.mcpReq.notify({
+          method: "notifications/progress",
+          params: { ...progress, progressToken },
+        }).catch(() => {});
+      },
+    });
+  }
+
+  /** Collects every page of a list from one backend. */
+  async #listAll(
+    backend: BackendSettings,
+    method: string,
+    key: string,
+    context: ServerContext,
+  ): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 100; page++) {
+      const result = await this.#call(backend, method, cursor ? { cursor } : undefined, context);
+      items.push(...((result[key] as Record<string, unknown>[] | undefined) ?? []));
+      cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
+      if (!cursor) break;
+    }
+    return items;
+  }
+
+  /** Runs `work` for every backend offering `capability`, leaving out those that fail. */
+  async #fanOut<T>(
+    capability: keyof ServerCapabilities,
+    work: (backend: BackendSettings) => Promise<T>,
+  ): Promise<{ backend: BackendSettings; value: T }[]> {
+    const results = await Promise.all(this.#backends.map(async (backend) => {
+      const capabilities = this.#deps.pool.capabilities(backend.name);
+      if (capabilities && !capabilities[capability]) return undefined;
+      try {
+        return { backend, value: await work(backend) };
+      } catch (error) {
+        this.#deps.log.warn("backend left out of a list", { backend: backend.name, error });
+        return undefined;
+      }
+    }));
+    return results.filter((result) => result !== undefined);
+  }
+
+  async handle(request: JSONRPCRequest, context: ServerContext): Promise<Result> {
+    const params = request.params as Params | undefined;
+    const single = this.#single;
+    switch (request.method) {
+      case "tools/list":
+        return await this.#listTools(context);
+      case "tools/call":
+        return await this.#callTool(params, context);
+      case "prompts/list":
+        return await this.#listPrompts(context);
+      case "prompts/get": {
+        const { backend, name } = await this.#resolvePrompt(String(params?.name ?? ""), context);
+        return await this.#call(backend, "prompts/get", { ...params, name }, context);
+      }
+      case "resources/list":
+        return await this.#listResources(context);
+      case "resources/templates/list":
+        return await this.#listTemplates(context);
+      case "resources/read":
+      case "resources/subscribe":
+      case "resources/unsubscribe": {
+        const uri = String(params?.uri ?? "");
+        const backend = await this.#resourceBackend(uri, context);
+        if (request.method === "resources/subscribe") this.#session.subscriptions.set(uri, backend.name);
+        if (request.method === "resources/unsubscribe") this.#session.subscriptions.delete(uri);
+        return await this.#call(backend, request.method, params, context);
+      }
+      case "completion/complete":
+        return await this.#complete(params, context);
+      case "logging/setLevel":
+        await this.#fanOut("logging", (backend) => this.#call(backend, "logging/setLevel", params, context));
+        return {};
+      default:
+        if (single) return await this.#call(single, request.method, params, context);
+        throw new JsonRpcError(JSONRPC.methodNotFound, `Method not found: ${request.method}`);
+    }
+  }
+
+  async notify(notification: Notification): Promise<void> {
+    // Roots belong to one client: only connections owned by this session hear that they changed.
+    if (notification.method !== "notifications/roots/list_changed") return;
+    for (const backend of this.#backends) {
+      if (backend.transport.kind !== "stdio" || backend.isolation !== "session") continue;
+      try {
+        if (!this.#session.owner) continue;
+        const upstream = await this.#deps.pool.upstream(
+          backend.name,
+          this.#session.caller,
+          this.#session.owner,
+        );
+        await upstream.notify(notification);
+      } catch {
+        // The backend is down; it will ask for roots again when it is back.
+      }
+    }
+  }
+
+  async #listTools(context: ServerContext): Promise<Result> {
+    const lists = await this.#fanOut(
+      "tools",
+      (backend) => this.#listAll(backend, "tools/list", "tools", context),
+    );
+    const single = this.#single;
+    const names = new NameTable();
+    const tools = lists.flatMap(({ backend, value }) =>
+      value
+        .filter((tool) => toolAllowed(backend, String(tool.name)))
+        .map((tool) =>
+          single ? tool : { ...tool, name: names.add(backend.prefix, backend.name, String(tool.name)) }
+        )
+    );
+    if (!single) this.#session.names = names;
+    return { tools };
+  }
+
+  async #resolveTool(
+    exposed: string,
+    context: ServerContext,
+  ): Promise<{ backend: BackendSettings; name: string }> {
+    const single = this.#single;
+    if (single) return { backend: single, name: exposed };
+    let found = this.#session.names.resolve(exposed);
+    if (!found) {
+      const split = splitPrefixed(exposed);
+      const backend = split && this.#backends.find((candidate) => candidate.prefix === split.prefix);
+      if (backend && split) found = { backend: backend.name, name: split.name };
+    }
+    if (!found) {
+      await this.#listTools(context);
+      found = this.#session.names.resolve(exposed);
+    }
+    if (!found) throw new JsonRpcError(JSONRPC.invalidParams, `Unknown tool: ${exposed}`);
+    return { backend: this.#backend(found.backend), name: found.name };
+  }
+
+  async #callTool(params: Params | undefined, context: ServerContext): Promise<Result> {
+    const exposed = String(params?.name ?? "");
+    const { backend, name } = await this.#resolveTool(exposed, context);
+    if (!toolAllowed(backend, name)) {
+      throw new JsonRpcError(JSONRPC.invalidParams, `Unknown tool: ${exposed}`);
+    }
+    return await this.#call(backend, "tools/call", { ...params, name }, context);
+  }
+
+  async #listPrompts(context: ServerContext): Promise<Result> {
+    const lists = await this.#fanOut(
+      "prompts",
+      (backend) => this.#listAll(backend, "prompts/list", "prompts", context),
+    );
+    const single = this.#single;
+    const names = new NameTable();
+    const prompts = lists.flatMap(({ backend, value }) =>
+      value.map((prompt) =>
+        single ? prompt : { ...prompt, name: names.add(backend.prefix, backend.name, String(prompt.name)) }
+      )
+    );
+    if (!single) this.#session.prompts = names;
+    return { prompts };
+  }
+
+  async #resolvePrompt(
+    exposed: string,
+    context: ServerContext,
+  ): Promise<{ backend: BackendSettings; name: string }> {
+    const single = this.#single;
+    if (single) return { backend: single, name: exposed };
+    let found = this.#session.prompts.resolve(exposed);
+    if (!found) {
+      const split = splitPrefixed(exposed);
+      const backend = split && this.#backends.find((candidate) => candidate.prefix === split.prefix);
+      if (backend && split) found = { backend: backend.name, name: split.name };
+    }
+    if (!found) {
+      await this.#listPrompts(context);
+      found = this.#session.prompts.resolve(exposed);
+    }
+    if (!found) throw new JsonRpcError(JSONRPC.invalidParams, `Unknown prompt: ${exposed}`);
+    return { backend: this.#backend(found.backend), name: found.name };
+  }
+
+  async #listResources(context: ServerContext): Promise<Result> {
+    const lists = await this.#fanOut(
+      "resources",
+      (backend) => this.#listAll(backend, "resources/list", "resources", context),
+    );
+    const resources: Record<string, unknown>[] = [];
+    for (const { backend, value } of lists) {
+      for (const resource of value) {
+        const uri = String(resource.uri);
+        const owner = this.#session.resourceOwners.get(uri);
+        if (owner && owner !== backend.name) {
+          this.#deps.log.warn("resource URI listed by two backends; the first keeps it", {
+            uri,
+            kept: owner,
+            dropped: backend.name,
+          });
+          continue;
+        }
+        this.#session.resourceOwners.set(uri, backend.name);
+        resources.push(resource);
+      }
+    }
+    return { resources };
+  }
+
+  async #listTemplates(context: ServerContext): Promise<Result> {
+    const lists = await this.#fanOut(
+      "resources",
+      (backend) => this.#listAll(backend, "resources/templates/list", "resourceTemplates", context),
+    );
+    const owners: FrontSession["templateOwners"] = [];
+    const resourceTemplates = lists.flatMap(({ backend, value }) =>
+      value.map((template) => {
+        const uriTemplate = String(template.uriTemplate);
+        owners.push({ pattern: templateToRegExp(uriTemplate), template: uriTemplate, backend: backend.name });
+        return template;
+      })
+    );
+    this.#session.templateOwners = owners;
+    return { resourceTemplates };
+  }
+
+  #ownerOf(uri: string): string | undefined {
+    return this.#session.resourceOwners.get(uri) ??
+      this.#session.templateOwners.find((owner) => owner.pattern.test(uri))?.backend;
+  }
+
+  async #resourceBackend(uri: string, context: ServerContext): Promise<BackendSettings> {
+    const single = this.#single;
+    if (single) return single;
+    let owner = this.#ownerOf(uri);
+    if (!owner) {
+      await this.#listResources(context);
+      await this.#listTemplates(context);
+      owner = this.#ownerOf(uri);
+    }
+    if (!owner) throw new JsonRpcError(JSONRPC.invalidParams, `Resource not found: ${uri}`, { uri });
+    return this.#backend(owner);
+  }
+
+  async #complete(params: Params | undefined, context: ServerContext): Promise<Result> {
+    const ref = params?.ref as { type?: string; name?: string; uri?: string } | undefined;
+    if (ref?.type === "ref/prompt") {
+      const { backend, name } = await this.#resolvePrompt(String(ref.name ?? ""), context);
+      return await this.#call(backend, "completion/complete", { ...params, ref: { ...ref, name } }, context);
+    }
+    if (ref?.type === "ref/resource") {
+      const uri = String(ref.uri ?? "");
+      const single = this.#single;
+      let backendName = single?.name ??
+        this.#session.templateOwners.find((owner) => owner.template === uri)?.backend ??
+        this.#ownerOf(uri);
+      if (!backendName) {
+        await this.#listTemplates(context);
+        backendName = this.#session.templateOwners.find((owner) => owner.template === uri)?.backend;
+      }
+      if (!backendName) throw new JsonRpcError(JSONRPC.invalidParams, `Unknown resource template: ${uri}`);
+      return await this.#call(this.#backend(backendName), "completion/complete", params, context);
+    }
+    throw new JsonRpcError(
+      JSONRPC.invalidParams,
+      "completion/complete needs a ref of type ref/prompt or ref/resource",
+    );
+  }
+}
+
+export type { Upstream };

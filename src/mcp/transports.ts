@@ -1,0 +1,38 @@
+import { SSEClientTransport, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import type { Template, TemplateContext } from "../config/template.ts";
+import type { BackendSettings } from "../config/types.ts";
+
+type ClientTransport = StdioClientTransport | StreamableHTTPClientTransport | SSEClientTransport;
+
+/** Renders a backend's env or headers for one caller; `context` is needed only for per-user values. */
+export function renderValues(
+  values: Readonly<Record<string, Template>>,
+  context: TemplateContext | undefined,
+): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([key, template]) => [key, template.render(context)]));
+}
+
+/**
+ * The SDK client transport that reaches a backend: a child process for stdio (stderr piped, so the
+ * gateway can log it), or an HTTP connection carrying the rendered headers.
+ */
+export function createClientTransport(
+  backend: BackendSettings,
+  context: TemplateContext | undefined,
+): ClientTransport {
+  const transport = backend.transport;
+  if (transport.kind === "stdio") {
+    return new StdioClientTransport({
+      command: transport.command,
+      args: [...transport.args],
+      env: { ...getDefaultEnvironment(), ...renderValues(transport.env, context) },
+      cwd: transport.cwd,
+      stderr: "pipe",
+    });
+  }
+  const headers = renderValues(transport.headers, context);
+  const url = new URL(transport.url);
+  if (transport.kind === "sse") return new SSEClientTransport(url, { requestInit: { headers } });
+  return new StreamableHTTPClientTransport(url, { requestInit: { headers } });
+}
