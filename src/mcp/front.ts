@@ -9,6 +9,7 @@ import type { Registry } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Caller } from "./caller.ts";
 import { SessionEventStore } from "./event_store.ts";
+import { ParkedCalls } from "./parked.ts";
 import type { BackendPool } from "./pool.ts";
 import {
   createProxyServer,
@@ -66,13 +67,14 @@ const scopeKey = (scope: ProxyScope) => scope.kind === "aggregate" ? "" : scope.
 export class McpFront {
   readonly #options: FrontOptions;
   readonly #sessions = new Map<string, LegacySession>();
+  readonly #parked = new ParkedCalls();
   readonly #modern: McpHttpHandler;
   readonly #sweep: ReturnType<typeof setInterval>;
   #modernRequests = 0;
 
   constructor(options: FrontOptions) {
     this.#options = options;
-    const deps = { registry: options.registry, pool: options.pool, log: options.log };
+    const deps = { registry: options.registry, pool: options.pool, log: options.log, parked: this.#parked };
     this.#modern = createMcpHandler(async (context) => {
       const extra = context.authInfo?.extra as { caller: Caller; scope: ProxyScope } | undefined;
       if (!extra) throw new Error("Cannot serve a request without a caller");
@@ -161,7 +163,7 @@ export class McpFront {
       },
       notify: async (notification) => await session.server?.notification(notification),
     };
-    const deps = { registry, pool, log };
+    const deps = { registry, pool, log, parked: this.#parked };
     const server = createProxyServer(deps, session, await frontCapabilities(deps, session));
     server.onclose = () => this.#forget(id);
     await server.connect(transport);

@@ -12,6 +12,7 @@ import type { Caller } from "./caller.ts";
 import { JSONRPC, JsonRpcError } from "./errors.ts";
 import { NameTable, splitPrefixed } from "./names.ts";
 import type { BackendPool } from "./pool.ts";
+import { PARKED_STATE_PREFIX, ParkedCall, type ParkedCalls } from "./parked.ts";
 import { ANY_RESULT, type CallOrigin, type Upstream } from "./upstream.ts";
 
 type Params = Record<string, unknown>;
@@ -48,7 +49,15 @@ export interface ProxyDependencies {
   registry: () => Registry;
   pool: BackendPool;
   log: Logger;
+  parked: ParkedCalls;
 }
+
+/** Methods that may answer `input_required` in the 2026-07-28 revision. */
+const INPUT_REQUIRED_METHODS = new Set(["tools/call", "prompts/get", "resources/read"]);
+/** The key of the one question a parked call asks at a time. */
+const ASK_KEY = "gatehouse";
+/** Request state for "open the link, then retry": the retry simply runs the call again. */
+const RETRY_STATE = "gatehouse-retry";
 
 /** Glob match for tool filters: `*` any run of characters, `?` one. */
 export function globToRegExp(glob: string): RegExp {
@@ -111,6 +120,37 @@ export async function frontCapabilities(
   return union;
 }
 
+/** Relays a backend's progress under the token the client chose, when it asked for progress. */
+function progressRelay(params: Params | undefined, context: ServerContext) {
+  const progressToken = (params?._meta as { progressToken?: string | number } | undefined)?.progressToken;
+  if (progressToken === undefined) return undefined;
+  return (progress: { progress: number; total?: number; message?: string }) => {
+    void context.mcpReq.notify({ method: "notifications/progress", params: { ...progress, progressToken } })
+      .catch(() => {});
+  };
+}
+
+/**
+ * A backend's -32042 (2025-11-25 "open this URL first") in the 2026-07-28 form: URL elicitations as
+ * `input_required`; the client's retry runs the call again.
+ */
+export function urlElicitationAsInputRequired(error: JsonRpcError): Result {
+  const elicitations = (error.data as { elicitations?: { url?: string; message?: string }[] } | undefined)
+    ?.elicitations ?? [];
+  const inputRequests = Object.fromEntries(elicitations.map((elicitation, index) => [
+    `url-${index}`,
+    {
+      method: "elicitation/create",
+      params: {
+        mode: "url",
+        url: String(elicitation.url ?? ""),
+        message: String(elicitation.message ?? error.message),
+      },
+    },
+  ]));
+  return { resultType: "input_required", inputRequests, requestState: RETRY_STATE };
+}
+
 /** A CallOrigin for a request being handled by the SDK: messages go back on that request's stream. */
 function originOf(session: FrontSession, context: ServerContext): CallOrigin {
   return {
@@ -166,18 +206,66 @@ class Router {
     params: Params | undefined,
     context: ServerContext,
   ): Promise<Result> {
+    if (this.#session.era === "modern" && INPUT_REQUIRED_METHODS.has(method)) {
+      return await this.#callModern(backend, method, params, context);
+    }
     const origin = originOf(this.#session, context);
     const upstream = await this.#deps.pool.upstream(backend.name, this.#session.caller, this.#session.owner);
-    const progressToken = (params?._meta as { progressToken?: string | number } | undefined)?.progressToken;
     return await upstream.request(method, params, origin, {
       signal: context.mcpReq.signal,
-      onprogress: progressToken === undefined ? undefined : (progress) => {
-        void context.mcpReq.notify({
-          method: "notifications/progress",
-          params: { ...progress, progressToken },
-        }).catch(() => {});
-      },
+      onprogress: progressRelay(params, context),
     });
+  }
+
+  /**
+   * A 2026-07-28 client cannot be sent requests: a backend's question becomes `input_required`, and the
+   * call waits, parked, for the client's retry with the answer.
+   */
+  async #callModern(
+    backend: BackendSettings,
+    method: string,
+    params: Params | undefined,
+    context: ServerContext,
+  ): Promise<Result> {
+    const caller = this.#session.caller;
+    const state = context.mcpReq.requestState<unknown>();
+    let parked: ParkedCall | undefined;
+    if (typeof state === "string" && state.startsWith(PARKED_STATE_PREFIX)) {
+      parked = this.#deps.parked.take(state, caller.id);
+      if (!parked) throw new JsonRpcError(JSONRPC.invalidParams, "Invalid or expired requestState");
+      parked.answer(context.mcpReq.inputResponses?.[ASK_KEY]);
+    } else {
+      const call = new ParkedCall(caller.id);
+      parked = call;
+      // Our own retry state is not the backend's business; a 2026-07-28 backend's own state passes through.
+      const { requestState: _state, inputResponses: _responses, ...rest } = params ?? {};
+      const forwarded = state === RETRY_STATE || state === undefined ? rest : params;
+      const upstream = await this.#deps.pool.upstream(backend.name, caller, this.#session.owner);
+      const origin: CallOrigin = {
+        sessionId: this.#session.id,
+        userId: caller.id,
+        request: (ask) => call.ask(ask),
+        notify: (notification) => context.mcpReq.notify(notification),
+      };
+      call.run(upstream.request(method, forwarded, origin, {
+        signal: call.controller.signal,
+        onprogress: progressRelay(params, context),
+      }));
+    }
+    const outcome = await parked.next(context.mcpReq.signal);
+    if (outcome.kind === "result") return outcome.result;
+    if (outcome.kind === "ask") {
+      return {
+        resultType: "input_required",
+        inputRequests: { [ASK_KEY]: { method: outcome.ask.method, params: outcome.ask.params ?? {} } },
+        requestState: this.#deps.parked.park(parked),
+      };
+    }
+    const error = outcome.error;
+    if (error instanceof JsonRpcError && error.code === JSONRPC.urlElicitationRequired) {
+      return urlElicitationAsInputRequired(error);
+    }
+    throw error;
   }
 
   /** Collects every page of a list from one backend. */
