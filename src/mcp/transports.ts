@@ -33,6 +33,14 @@ export function createClientTransport(
   }
   const headers = renderValues(transport.headers, context);
   const url = new URL(transport.url);
-  if (transport.kind === "sse") return new SSEClientTransport(url, { requestInit: { headers } });
+  if (transport.kind === "sse") {
+    // The SSE stream is opened with fetch too: give it the same headers as the POSTs.
+    const withHeaders = (input: string | URL, init?: RequestInit) => {
+      const merged = new Headers(init?.headers);
+      for (const [name, value] of Object.entries(headers)) merged.set(name, value);
+      return fetch(input, { ...init, headers: merged });
+    };
+    return new SSEClientTransport(url, { requestInit: { headers }, fetch: withHeaders });
+  }
   return new StreamableHTTPClientTransport(url, { requestInit: { headers } });
 }
