@@ -3,7 +3,7 @@ import type { BackendDiff } from "../config/diff.ts";
 import type { TemplateContext } from "../config/template.ts";
 import type { BackendSettings, Registry } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
-import type { Caller } from "./caller.ts";
+import { ANONYMOUS, type Caller } from "./caller.ts";
 import { JSONRPC, JsonRpcError } from "./errors.ts";
 import { createClientTransport } from "./transports.ts";
 import { type CallOrigin, Upstream } from "./upstream.ts";
@@ -25,6 +25,8 @@ export interface BackendStatus {
 
 const MAX_BACKOFF_MS = 30_000;
 const BASE_BACKOFF_MS = 500;
+/** Backoff a call waits for before starting a backend again; a longer one fails the call at once. */
+const MAX_WAITED_BACKOFF_MS = 2000;
 /** A connection that stayed up this long resets the backoff. */
 const STABLE_AFTER_MS = 30_000;
 
@@ -114,12 +116,6 @@ export class BackendPool {
     return this.#entries.get(backend)?.capabilities;
   }
 
-  /** True when the backend's last connection attempt failed and it is not back yet. */
-  isDown(backend: string): boolean {
-    const entry = this.#entries.get(backend);
-    return entry !== undefined && entry.failures > 0 && entry.upstreams.size === 0;
-  }
-
   /**
    * The connection serving `caller` on `backend`, started when needed. `owner` is the session a
    * session-isolated connection belongs to.
@@ -150,7 +146,15 @@ export class BackendPool {
     owner: CallOrigin | undefined,
   ): Promise<Upstream> {
     const settings = entry.settings;
+    // Backoff after failures: a short one is waited out, a long one answers at once (lists leave the
+    // backend out instead of stalling on it).
     const waitMs = entry.nextStartAt - Date.now();
+    if (waitMs > MAX_WAITED_BACKOFF_MS) {
+      throw new JsonRpcError(
+        JSONRPC.backendUnavailable,
+        `Backend "${settings.name}" is down (${entry.lastError ?? "failed"}); retrying in ${Math.ceil(waitMs / 1000)} s`,
+      );
+    }
     if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
     if (settings.transport.kind === "stdio") await this.#makeRoom(entry);
 
@@ -269,6 +273,12 @@ export class BackendPool {
   /** Pings every open connection, recording latency and failures for the status page. */
   async checkHealth(): Promise<void> {
     await Promise.all([...this.#entries.values()].map(async (entry) => {
+      const { settings } = entry;
+      if (settings.transport.kind !== "stdio" && !settings.perUser && entry.upstreams.size === 0) {
+        // An HTTP backend nobody uses yet: connecting is the health check (and learns its capabilities).
+        await this.upstream(settings.name, ANONYMOUS).catch(() => {});
+        return;
+      }
       for (const upstream of await this.#settled(entry)) {
         if (upstream.state !== "up") continue;
         const started = performance.now();
