@@ -15,10 +15,36 @@ import {
   createProxyServer,
   frontCapabilities,
   FrontSession,
+  ProxyMcpServer,
   type ProxyScope,
   scopeBackends,
+  scopeKey,
 } from "./proxy.ts";
 import { ANY_RESULT } from "./upstream.ts";
+
+/** Request methods of every protocol revision; a 2026-07-28 request for anything else is answered 404. */
+const SPEC_METHODS = new Set([
+  "initialize",
+  "ping",
+  "server/discover",
+  "subscriptions/listen",
+  "tools/list",
+  "tools/call",
+  "prompts/list",
+  "prompts/get",
+  "resources/list",
+  "resources/templates/list",
+  "resources/read",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "completion/complete",
+  "logging/setLevel",
+  "tasks/get",
+  "tasks/update",
+  "tasks/cancel",
+  "tasks/result",
+  "tasks/list",
+]);
 
 /** A legacy session with no request for this long is closed. */
 const SESSION_IDLE_MS = 60 * 60 * 1000;
@@ -58,8 +84,6 @@ function notifySession(
   }
 }
 
-const scopeKey = (scope: ProxyScope) => scope.kind === "aggregate" ? "" : scope.name;
-
 /**
  * The MCP endpoints: 2025-era clients get sessionful Streamable HTTP (Mcp-Session-Id, GET stream,
  * DELETE, resumable SSE); 2026-07-28 clients are served statelessly. Both reach the same proxy.
@@ -68,18 +92,31 @@ export class McpFront {
   readonly #options: FrontOptions;
   readonly #sessions = new Map<string, LegacySession>();
   readonly #parked = new ParkedCalls();
+  readonly #toolSchemas = new Map<string, Map<string, Record<string, unknown>>>();
   readonly #modern: McpHttpHandler;
   readonly #sweep: ReturnType<typeof setInterval>;
   #modernRequests = 0;
 
   constructor(options: FrontOptions) {
     this.#options = options;
-    const deps = { registry: options.registry, pool: options.pool, log: options.log, parked: this.#parked };
+    const deps = {
+      registry: options.registry,
+      pool: options.pool,
+      log: options.log,
+      parked: this.#parked,
+      toolSchemas: this.#toolSchemas,
+    };
     this.#modern = createMcpHandler(async (context) => {
       const extra = context.authInfo?.extra as { caller: Caller; scope: ProxyScope } | undefined;
       if (!extra) throw new Error("Cannot serve a request without a caller");
       const session = new FrontSession(crypto.randomUUID(), extra.caller, extra.scope, "modern");
-      return createProxyServer(deps, session, await frontCapabilities(deps, session));
+      const schemas = () => this.#toolSchemas.get(scopeKey(extra.scope));
+      return new ProxyMcpServer(
+        deps,
+        session,
+        await frontCapabilities(deps, session),
+        (tool) => schemas()?.get(tool),
+      );
     }, {
       legacy: "reject",
       onerror: (error) => options.log.debug("modern MCP request rejected", { error }),
@@ -114,6 +151,15 @@ export class McpFront {
     }
 
     if (!(await isLegacyRequest(request, parsedBody))) {
+      const method = (parsedBody as { id?: unknown; method?: unknown } | undefined)?.method;
+      if (typeof method === "string" && "id" in (parsedBody as object) && !SPEC_METHODS.has(method)) {
+        // 2026-07-28: an unknown method is a 404 (stateless servers route by method).
+        return Response.json({
+          jsonrpc: "2.0",
+          id: (parsedBody as { id: unknown }).id,
+          error: { code: -32601, message: `Method not found: ${method}` },
+        }, { status: 404 });
+      }
       this.#modernRequests += 1;
       return await this.#modern.fetch(request, {
         parsedBody,
@@ -163,7 +209,7 @@ export class McpFront {
       },
       notify: async (notification) => await session.server?.notification(notification),
     };
-    const deps = { registry, pool, log, parked: this.#parked };
+    const deps = { registry, pool, log, parked: this.#parked, toolSchemas: this.#toolSchemas };
     const server = createProxyServer(deps, session, await frontCapabilities(deps, session));
     server.onclose = () => this.#forget(id);
     await server.connect(transport);
@@ -179,7 +225,10 @@ export class McpFront {
   }
 
   #forget(id: string): void {
-    if (!this.#sessions.delete(id)) return;
+    const entry = this.#sessions.get(id);
+    if (!entry) return;
+    this.#sessions.delete(id);
+    entry.session.closed.abort();
     this.#options.pool.releaseSession(id);
   }
 

@@ -152,7 +152,9 @@ export class BackendPool {
     if (waitMs > MAX_WAITED_BACKOFF_MS) {
       throw new JsonRpcError(
         JSONRPC.backendUnavailable,
-        `Backend "${settings.name}" is down (${entry.lastError ?? "failed"}); retrying in ${Math.ceil(waitMs / 1000)} s`,
+        `Backend "${settings.name}" is down (${entry.lastError ?? "failed"}); retrying in ${
+          Math.ceil(waitMs / 1000)
+        } s`,
       );
     }
     if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));

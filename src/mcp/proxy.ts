@@ -1,4 +1,4 @@
-import { Server } from "@modelcontextprotocol/server";
+import { McpServer, Server } from "@modelcontextprotocol/server";
 import type {
   JSONRPCRequest,
   Notification,
@@ -36,6 +36,10 @@ export class FrontSession {
   server: Server | undefined;
   /** Reaches this session's client outside any call; only legacy sessions have one. */
   owner: CallOrigin | undefined;
+  /** The level the client asked for with logging/setLevel (legacy sessions). */
+  logLevel: string | undefined;
+  /** Aborted when the session ends: its calls still running on shared backends are cancelled. */
+  readonly closed = new AbortController();
 
   constructor(id: string, caller: Caller, scope: ProxyScope, era: "legacy" | "modern") {
     this.id = id;
@@ -50,14 +54,23 @@ export interface ProxyDependencies {
   pool: BackendPool;
   log: Logger;
   parked: ParkedCalls;
+  /** Input schemas of the tools each endpoint listed last, by endpoint ("" for /mcp) and exposed name. */
+  toolSchemas: Map<string, Map<string, Record<string, unknown>>>;
 }
 
 /** Methods that may answer `input_required` in the 2026-07-28 revision. */
 const INPUT_REQUIRED_METHODS = new Set(["tools/call", "prompts/get", "resources/read"]);
+/** Rounds of input a 2025-era client is asked for before the gateway gives up on a call. */
+const MAX_INPUT_ROUNDS = 8;
+const CLIENT_CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities";
+const LOG_LEVEL_KEY = "io.modelcontextprotocol/logLevel";
 /** The key of the one question a parked call asks at a time. */
 const ASK_KEY = "gatehouse";
 /** Request state for "open the link, then retry": the retry simply runs the call again. */
 const RETRY_STATE = "gatehouse-retry";
+
+/** The endpoint a scope is served on: "" for `/mcp`, the backend name for `/mcp/{backend}`. */
+export const scopeKey = (scope: ProxyScope) => scope.kind === "aggregate" ? "" : scope.name;
 
 /** Glob match for tool filters: `*` any run of characters, `?` one. */
 export function globToRegExp(glob: string): RegExp {
@@ -121,12 +134,16 @@ export async function frontCapabilities(
 }
 
 /** Relays a backend's progress under the token the client chose, when it asked for progress. */
-function progressRelay(params: Params | undefined, context: ServerContext) {
-  const progressToken = (params?._meta as { progressToken?: string | number } | undefined)?.progressToken;
+function progressRelay(context: ServerContext) {
+  const progressToken = context.mcpReq._meta?.progressToken;
   if (progressToken === undefined) return undefined;
-  return (progress: { progress: number; total?: number; message?: string }) => {
-    void context.mcpReq.notify({ method: "notifications/progress", params: { ...progress, progressToken } })
-      .catch(() => {});
+  let sent: Promise<unknown> = Promise.resolve();
+  return {
+    relay(progress: { progress: number; total?: number; message?: string }) {
+      const notification = { method: "notifications/progress", params: { ...progress, progressToken } };
+      sent = sent.then(() => context.mcpReq.notify(notification)).catch(() => {});
+    },
+    flush: () => sent,
   };
 }
 
@@ -167,7 +184,37 @@ export function createProxyServer(
   session: FrontSession,
   capabilities: ServerCapabilities,
 ): Server {
-  const server = new Server({ name: "gatehouse", version: VERSION }, { capabilities });
+  return attachRouter(new Server({ name: "gatehouse", version: VERSION }, { capabilities }), deps, session);
+}
+
+/**
+ * For 2026-07-28 requests: the same proxy, in the shape whose tool schemas the SDK's HTTP entry reads to
+ * check `Mcp-Param-*` headers against the body (SEP-2243) before the call is relayed.
+ */
+export class ProxyMcpServer extends McpServer {
+  readonly #schemaOf: (tool: string) => Record<string, unknown> | undefined;
+
+  constructor(
+    deps: ProxyDependencies,
+    session: FrontSession,
+    capabilities: ServerCapabilities,
+    schemaOf: (tool: string) => Record<string, unknown> | undefined,
+  ) {
+    // Capabilities are announced after construction: given to the constructor, McpServer would answer the
+    // lists itself (with its own, empty, registries) instead of relaying them.
+    super({ name: "gatehouse", version: VERSION });
+    this.server.registerCapabilities(capabilities);
+    this.#schemaOf = schemaOf;
+    attachRouter(this.server, deps, session);
+  }
+
+  // Pinned SDK: this hook is how its HTTP entry finds a tool's inputSchema (tools are the backends' here).
+  override toolInputSchemaJson(name: string): Record<string, unknown> | undefined {
+    return this.#schemaOf(name);
+  }
+}
+
+function attachRouter(server: Server, deps: ProxyDependencies, session: FrontSession): Server {
   const router = new Router(deps, session);
   server.fallbackRequestHandler = (request, context) => router.handle(request, context);
   server.fallbackNotificationHandler = (notification) => router.notify(notification);
@@ -206,23 +253,73 @@ class Router {
     params: Params | undefined,
     context: ServerContext,
   ): Promise<Result> {
-    if (this.#session.era === "modern" && INPUT_REQUIRED_METHODS.has(method)) {
-      return await this.#callModern(backend, method, params, context);
-    }
-    const origin = originOf(this.#session, context);
     const upstream = await this.#deps.pool.upstream(backend.name, this.#session.caller, this.#session.owner);
-    return await upstream.request(method, params, origin, {
-      signal: context.mcpReq.signal,
-      onprogress: progressRelay(params, context),
+    if (this.#session.era === "modern" && INPUT_REQUIRED_METHODS.has(method)) {
+      return upstream.modern
+        ? await this.#relay(upstream, method, this.#forModern(params, context), context)
+        : await this.#callParked(upstream, method, params, context);
+    }
+    const forwarded = upstream.modern ? this.#forModern(params, context) : params;
+    let result = await this.#relay(upstream, method, forwarded, context);
+    // A 2025-era client cannot take input_required: ask it for each input the backend wants, then retry.
+    for (let round = 0; result.resultType === "input_required" && round < MAX_INPUT_ROUNDS; round++) {
+      const origin = originOf(this.#session, context);
+      const inputResponses: Record<string, unknown> = {};
+      for (const [key, ask] of Object.entries((result.inputRequests ?? {}) as Record<string, Params>)) {
+        inputResponses[key] = await origin.request(
+          { method: String(ask.method), params: ask.params as Params | undefined },
+          context.mcpReq.signal,
+        );
+      }
+      const retry = { ...forwarded, inputResponses, requestState: result.requestState };
+      result = await this.#relay(upstream, method, retry, context);
+    }
+    if (result.resultType === "input_required") {
+      throw new JsonRpcError(JSONRPC.internalError, `Backend "${backend.name}" kept asking for input`);
+    }
+    return result;
+  }
+
+  /** Sends one request to a backend on behalf of this request, relaying its progress. */
+  async #relay(upstream: Upstream, method: string, params: Params | undefined, context: ServerContext) {
+    const progress = progressRelay(context);
+    const result = await upstream.request(method, params, originOf(this.#session, context), {
+      signal: AbortSignal.any([context.mcpReq.signal, this.#session.closed.signal]),
+      onprogress: progress?.relay,
     });
+    // Progress sent before the result must reach the client before it.
+    await progress?.flush();
+    return result;
   }
 
   /**
-   * A 2026-07-28 client cannot be sent requests: a backend's question becomes `input_required`, and the
+   * What a 2026-07-28 backend needs beside the params: the client's own capabilities and log level
+   * (so it asks only for input the client can give), and its echo of input responses and state.
+   */
+  #forModern(params: Params | undefined, context: ServerContext): Params {
+    const envelope = (context.mcpReq.envelope ?? {}) as Record<string, unknown>;
+    const legacyClient = this.#session.server?.getClientCapabilities();
+    const meta: Params = { ...(params?._meta as Params | undefined) };
+    meta[CLIENT_CAPABILITIES_KEY] = envelope[CLIENT_CAPABILITIES_KEY] ?? legacyClient ?? {};
+    // A 2025-era client that never set a level hears every level, as a 2025-era backend would send them.
+    const logLevel = envelope[LOG_LEVEL_KEY] ?? this.#session.logLevel ??
+      (this.#session.era === "legacy" ? "debug" : undefined);
+    if (logLevel !== undefined) meta[LOG_LEVEL_KEY] = logLevel;
+    const state = context.mcpReq.requestState<unknown>();
+    return {
+      ...params,
+      _meta: meta,
+      ...(context.mcpReq.inputResponses ? { inputResponses: context.mcpReq.inputResponses } : {}),
+      ...(typeof state === "string" && state !== RETRY_STATE ? { requestState: state } : {}),
+    };
+  }
+
+  /**
+   * A 2026-07-28 client and a 2025-era backend: the backend's question becomes `input_required`, and the
    * call waits, parked, for the client's retry with the answer.
    */
-  async #callModern(
-    backend: BackendSettings,
+  async #callParked(
+    upstream: Upstream,
     method: string,
     params: Params | undefined,
     context: ServerContext,
@@ -237,27 +334,24 @@ class Router {
     } else {
       const call = new ParkedCall(caller.id);
       parked = call;
-      // Our own retry state is not the backend's business; a 2026-07-28 backend's own state passes through.
-      const { requestState: _state, inputResponses: _responses, ...rest } = params ?? {};
-      const forwarded = state === RETRY_STATE || state === undefined ? rest : params;
-      const upstream = await this.#deps.pool.upstream(backend.name, caller, this.#session.owner);
       const origin: CallOrigin = {
         sessionId: this.#session.id,
         userId: caller.id,
         request: (ask) => call.ask(ask),
         notify: (notification) => context.mcpReq.notify(notification),
       };
-      call.run(upstream.request(method, forwarded, origin, {
+      call.run(upstream.request(method, params, origin, {
         signal: call.controller.signal,
-        onprogress: progressRelay(params, context),
+        onprogress: progressRelay(context)?.relay,
       }));
     }
     const outcome = await parked.next(context.mcpReq.signal);
     if (outcome.kind === "result") return outcome.result;
     if (outcome.kind === "ask") {
+      const { _meta: _backendMeta, ...askParams } = outcome.ask.params ?? {};
       return {
         resultType: "input_required",
-        inputRequests: { [ASK_KEY]: { method: outcome.ask.method, params: outcome.ask.params ?? {} } },
+        inputRequests: { [ASK_KEY]: { method: outcome.ask.method, params: askParams } },
         requestState: this.#deps.parked.park(parked),
       };
     }
@@ -327,14 +421,34 @@ class Router {
       case "resources/unsubscribe": {
         const uri = String(params?.uri ?? "");
         const backend = await this.#resourceBackend(uri, context);
-        if (request.method === "resources/subscribe") this.#session.subscriptions.set(uri, backend.name);
-        if (request.method === "resources/unsubscribe") this.#session.subscriptions.delete(uri);
-        return await this.#call(backend, request.method, params, context);
+        if (request.method === "resources/read") {
+          return await this.#call(backend, request.method, params, context);
+        }
+        const subscribe = request.method === "resources/subscribe";
+        if (subscribe) this.#session.subscriptions.set(uri, backend.name);
+        else this.#session.subscriptions.delete(uri);
+        const upstream = await this.#deps.pool.upstream(
+          backend.name,
+          this.#session.caller,
+          this.#session.owner,
+        );
+        if (!upstream.modern) return await this.#call(backend, request.method, params, context);
+        await upstream.subscribe(uri, subscribe);
+        return {};
       }
       case "completion/complete":
         return await this.#complete(params, context);
       case "logging/setLevel":
-        await this.#fanOut("logging", (backend) => this.#call(backend, "logging/setLevel", params, context));
+        // 2026-07-28 backends have no setLevel: they get the level with each request instead.
+        this.#session.logLevel = typeof params?.level === "string" ? params.level : undefined;
+        await this.#fanOut("logging", async (backend) => {
+          const upstream = await this.#deps.pool.upstream(
+            backend.name,
+            this.#session.caller,
+            this.#session.owner,
+          );
+          if (!upstream.modern) await this.#call(backend, "logging/setLevel", params, context);
+        });
         return {};
       default:
         if (single) return await this.#call(single, request.method, params, context);
@@ -376,6 +490,13 @@ class Router {
         )
     );
     if (!single) this.#session.names = names;
+    const schemas = new Map<string, Record<string, unknown>>();
+    for (const tool of tools) {
+      if (tool.inputSchema && typeof tool.inputSchema === "object") {
+        schemas.set(String(tool.name), tool.inputSchema as Record<string, unknown>);
+      }
+    }
+    this.#deps.toolSchemas.set(scopeKey(this.#session.scope), schemas);
     return { tools };
   }
 

@@ -1,5 +1,5 @@
-import { Client } from "@modelcontextprotocol/client";
-import type { JSONRPCRequest, Notification, ServerCapabilities } from "@modelcontextprotocol/client";
+import { Client, type McpSubscription } from "@modelcontextprotocol/client";
+import type { JSONRPCRequest, Notification, ServerCapabilities, Tool } from "@modelcontextprotocol/client";
 import { z } from "zod";
 import type { BackendSettings } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
@@ -50,8 +50,13 @@ export class Upstream {
   lastUsedAt = Date.now();
   startedAt = 0;
   lastError: string | undefined;
-  readonly #inFlight = new Map<number, CallOrigin>();
+  /** Calls in flight, each with how many of its backend's questions are waiting for the client. */
+  readonly #inFlight = new Map<number, { origin: CallOrigin; asking: number }>();
   readonly #hooks: UpstreamHooks;
+  /** The backend's tools as it last listed them (for SEP-2243 header mirroring on tools/call). */
+  readonly #tools = new Map<string, Tool>();
+  readonly #subscriptions = new Map<string, number>();
+  #listening: McpSubscription | undefined;
   readonly #log: Logger;
   #nextCall = 0;
   #closing = false;
@@ -75,6 +80,11 @@ export class Upstream {
         capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } },
         // Backends of the 2026-07-28 era answer input_required; hand it back to relay it to the client.
         inputRequired: { autoFulfill: false },
+        // An HTTP backend is asked which era it speaks (server/discover, falling back to initialize);
+        // probing a stdio backend would spawn it twice, so stdio backends are spoken to as legacy.
+        ...(options.backend.transport.kind === "http"
+          ? { versionNegotiation: { mode: "auto" as const } }
+          : {}),
       },
     );
     this.client.fallbackRequestHandler = (request, context) =>
@@ -105,6 +115,40 @@ export class Upstream {
     if (stderr) this.#pipeStderr(stderr);
     this.state = "up";
     this.startedAt = Date.now();
+    // A 2026-07-28 backend tells of changes only on a subscriptions/listen stream.
+    if (this.modern) await this.#listen();
+  }
+
+  /**
+   * Resource subscriptions of the sessions using this connection. 2025-era backends get
+   * resources/subscribe; a 2026-07-28 backend gets one listen stream naming every subscribed URI.
+   */
+  async subscribe(uri: string, subscribed: boolean): Promise<void> {
+    const count = (this.#subscriptions.get(uri) ?? 0) + (subscribed ? 1 : -1);
+    if (count > 0) this.#subscriptions.set(uri, count);
+    else this.#subscriptions.delete(uri);
+    if (this.modern) await this.#listen();
+  }
+
+  async #listen(): Promise<void> {
+    const previous = this.#listening;
+    const capabilities = this.capabilities() ?? {};
+    try {
+      this.#listening = await this.client.listen({
+        toolsListChanged: Boolean(capabilities.tools?.listChanged),
+        promptsListChanged: Boolean(capabilities.prompts?.listChanged),
+        resourcesListChanged: Boolean(capabilities.resources?.listChanged),
+        resourceSubscriptions: [...this.#subscriptions.keys()],
+      });
+    } catch (error) {
+      this.#log.warn("backend refused a change subscription", { backend: this.backend.name, error });
+    }
+    await previous?.close().catch(() => {});
+  }
+
+  /** True when the backend speaks the 2026-07-28 revision (stateless, input_required, per-request _meta). */
+  get modern(): boolean {
+    return this.client.getProtocolEra() === "modern";
   }
 
   capabilities(): ServerCapabilities | undefined {
@@ -134,17 +178,35 @@ export class Upstream {
       throw new JsonRpcError(JSONRPC.backendUnavailable, `Backend "${this.backend.name}" is not connected`);
     }
     const id = this.#nextCall++;
-    this.#inFlight.set(id, origin);
+    this.#inFlight.set(id, { origin, asking: 0 });
     this.lastUsedAt = Date.now();
     const timeoutMs = this.backend.callTimeoutSeconds * 1000;
+    const requestOptions = {
+      signal: options.signal,
+      timeout: timeoutMs,
+      maxTotalTimeout: timeoutMs,
+      onprogress: options.onprogress,
+      allowInputRequired: true,
+    };
     try {
-      return await this.client.request({ method, params } as JSONRPCRequest, ANY_RESULT, {
-        signal: options.signal,
-        timeout: timeoutMs,
-        maxTotalTimeout: timeoutMs,
-        onprogress: options.onprogress,
-        allowInputRequired: true,
-      });
+      const tool = method === "tools/call" && this.modern ? this.#tools.get(String(params?.name)) : undefined;
+      if (tool) {
+        // The SDK mirrors the tool's x-mcp-header arguments into Mcp-Param-* headers (SEP-2243).
+        return await this.client.callTool(params as Parameters<Client["callTool"]>[0], {
+          ...requestOptions,
+          toolDefinition: tool,
+        }) as AnyResult;
+      }
+      const result = await this.client.request(
+        { method, params } as JSONRPCRequest,
+        ANY_RESULT,
+        requestOptions,
+      );
+      if (method === "tools/list" && Array.isArray(result.tools)) {
+        if (!params?.cursor) this.#tools.clear();
+        for (const listed of result.tools as Tool[]) this.#tools.set(String(listed.name), listed);
+      }
+      return result;
     } catch (error) {
       throw this.#translateError(error, method);
     } finally {
@@ -169,14 +231,25 @@ export class Upstream {
     }
   }
 
-  /** The session a backend-initiated message belongs to, when it can be known. */
-  #target(): CallOrigin | undefined {
-    if (this.owner) return this.owner;
-    const sessions = new Map([...this.#inFlight.values()].map((origin) => [origin.sessionId, origin]));
-    return sessions.size === 1 ? [...sessions.values()][0] : undefined;
+  /**
+   * The call a backend-initiated message belongs to, when it can be known: the owner of a session's own
+   * connection; else the only session with calls in flight. With several, a call already waiting for an
+   * answer to its own question is not the one asking, so if exactly one call is free and every call in
+   * flight is the same user's, it is that one. Otherwise nobody gets it: never another user's session.
+   */
+  #target(): { origin: CallOrigin; asking: number } | undefined {
+    if (this.owner) return { origin: this.owner, asking: 0 };
+    const calls = [...this.#inFlight.values()];
+    if (new Set(calls.map((call) => call.origin.sessionId)).size === 1) return calls[0];
+    if (new Set(calls.map((call) => call.origin.userId)).size !== 1) return undefined;
+    const free = calls.filter((call) => call.asking === 0);
+    return new Set(free.map((call) => call.origin.sessionId)).size === 1 ? free[0] : undefined;
   }
 
-  #relayRequest(request: { method: string; params?: unknown }, signal: AbortSignal): Promise<AnyResult> {
+  async #relayRequest(
+    request: { method: string; params?: unknown },
+    signal: AbortSignal,
+  ): Promise<AnyResult> {
     const target = this.#target();
     if (!target) {
       this.#hooks.onRefused(this, request.method);
@@ -185,17 +258,22 @@ export class Upstream {
         `Cannot relay ${request.method}: no single client session is waiting on this backend`,
       );
     }
-    return target.request(
-      { method: request.method, params: request.params as Record<string, unknown> },
-      signal,
-    );
+    target.asking += 1;
+    try {
+      return await target.origin.request(
+        { method: request.method, params: request.params as Record<string, unknown> },
+        signal,
+      );
+    } finally {
+      target.asking -= 1;
+    }
   }
 
   async #onNotification(notification: Notification): Promise<void> {
     const method = notification.method;
     if (method === "notifications/message") {
       const target = this.#target();
-      if (target) await target.notify(notification);
+      if (target) await target.origin.notify(notification);
       else this.#hooks.onRefused(this, method);
       return;
     }
