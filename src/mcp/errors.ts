@@ -7,8 +7,11 @@ export const JSONRPC = Object.freeze({
   internalError: -32603,
   /** Implementation-defined server errors start here. */
   backendUnavailable: -32001,
-  backendTimeout: -32002,
+  /** Not -32002: the SDK sends that (the old "resource not found") as -32602, Invalid params. */
+  backendTimeout: -32004,
   routingRefused: -32003,
+  /** MCP 2026-07-28: the request needs a client capability the client did not declare. */
+  missingClientCapability: -32021,
   /** MCP: the client must open a URL first (2025-11-25 URL elicitation). */
   urlElicitationRequired: -32042,
 });

@@ -1,4 +1,5 @@
 import {
+  type ClientCapabilities,
   createMcpHandler,
   isLegacyRequest,
   type JSONRPCRequest,
@@ -45,6 +46,13 @@ const SPEC_METHODS = new Set([
   "tasks/result",
   "tasks/list",
 ]);
+
+/** The capabilities a 2026-07-28 request declares in its `_meta` envelope. */
+function envelopeCapabilities(body: unknown): ClientCapabilities | undefined {
+  const meta = (body as { params?: { _meta?: Record<string, unknown> } } | undefined)?.params?._meta;
+  const capabilities = meta?.["io.modelcontextprotocol/clientCapabilities"];
+  return capabilities && typeof capabilities === "object" ? capabilities as ClientCapabilities : undefined;
+}
 
 /** A legacy session with no request for this long is closed. */
 const SESSION_IDLE_MS = 60 * 60 * 1000;
@@ -107,9 +115,21 @@ export class McpFront {
       toolSchemas: this.#toolSchemas,
     };
     this.#modern = createMcpHandler(async (context) => {
-      const extra = context.authInfo?.extra as { caller: Caller; scope: ProxyScope } | undefined;
+      const extra = context.authInfo?.extra as
+        | { caller: Caller; scope: ProxyScope; clientCapabilities?: ClientCapabilities }
+        | undefined;
       if (!extra) throw new Error("Cannot serve a request without a caller");
       const session = new FrontSession(crypto.randomUUID(), extra.caller, extra.scope, "modern");
+      // A 2026-07-28 request is a session of its own: backends isolated per session get a connection for
+      // it (and for a call it parks), which cannot be sent requests outside a call.
+      session.owner = {
+        sessionId: session.id,
+        userId: extra.caller.id,
+        request: () =>
+          Promise.reject(new Error("A 2026-07-28 client cannot be sent requests outside a call")),
+        notify: () => Promise.resolve(),
+        clientCapabilities: extra.clientCapabilities,
+      };
       const schemas = () => this.#toolSchemas.get(scopeKey(extra.scope));
       return new ProxyMcpServer(
         deps,
@@ -163,7 +183,12 @@ export class McpFront {
       this.#modernRequests += 1;
       return await this.#modern.fetch(request, {
         parsedBody,
-        authInfo: { token: "", clientId: caller.clientId ?? "", scopes: [], extra: { caller, scope } },
+        authInfo: {
+          token: "",
+          clientId: caller.clientId ?? "",
+          scopes: [],
+          extra: { caller, scope, clientCapabilities: envelopeCapabilities(parsedBody) },
+        },
       });
     }
 
@@ -208,6 +233,8 @@ export class McpFront {
         return session.server.request(outgoing as JSONRPCRequest, ANY_RESULT, { signal });
       },
       notify: async (notification) => await session.server?.notification(notification),
+      clientCapabilities: (parsedBody as { params?: { capabilities?: ClientCapabilities } }).params
+        ?.capabilities,
     };
     const deps = { registry, pool, log, parked: this.#parked, toolSchemas: this.#toolSchemas };
     const server = createProxyServer(deps, session, await frontCapabilities(deps, session));

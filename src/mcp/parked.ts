@@ -99,18 +99,21 @@ export class ParkedCall {
 export class ParkedCalls {
   readonly #calls = new Map<string, ParkedCall>();
 
+  /** Parks a call under a fresh state token: every round gets its own, used once. */
   park(call: ParkedCall): string {
     this.#sweep();
-    this.#calls.set(call.id, call);
-    return `${PARKED_STATE_PREFIX}${call.id}`;
+    const token = crypto.randomUUID();
+    this.#calls.set(token, call);
+    return `${PARKED_STATE_PREFIX}${token}`;
   }
 
   /** The parked call a request state names, if it exists and belongs to this user. */
   take(state: string, userId: string): ParkedCall | undefined {
     if (!state.startsWith(PARKED_STATE_PREFIX)) return undefined;
-    const call = this.#calls.get(state.slice(PARKED_STATE_PREFIX.length));
+    const token = state.slice(PARKED_STATE_PREFIX.length);
+    const call = this.#calls.get(token);
     if (!call || call.userId !== userId) return undefined;
-    this.#calls.delete(call.id);
+    this.#calls.delete(token);
     return call;
   }
 

@@ -41,6 +41,8 @@ interface BackendEntry {
   refused: number;
   restarts: number;
   retiring: boolean;
+  /** Connections that finished starting and have not closed: read without waiting on a start. */
+  live: Set<Upstream>;
 }
 
 export interface PoolOptions {
@@ -102,6 +104,7 @@ export class BackendPool {
       refused: 0,
       restarts: 0,
       retiring: false,
+      live: new Set(),
     };
   }
 
@@ -175,11 +178,12 @@ export class BackendPool {
         onBroadcast: (_upstream, notification) => {
           for (const listener of this.#broadcastListeners) listener(settings.name, notification);
         },
-        onRefused: (_upstream, method) => {
+        onRefused: (refusing, method) => {
           entry.refused += 1;
           this.#log.warn("backend message not relayed: no single session to send it to", {
             backend: settings.name,
             method,
+            in_flight: refusing.describeInFlight(),
           });
         },
         onClosed: (closed) => this.#onClosed(entry, closed),
@@ -192,6 +196,7 @@ export class BackendPool {
       entry.latencyMs = Math.round(performance.now() - started);
       entry.capabilities = upstream.capabilities();
       entry.lastError = undefined;
+      entry.live.add(upstream);
       this.#log.info("backend connected", {
         backend: settings.name,
         key: key.split(":")[0],
@@ -221,21 +226,27 @@ export class BackendPool {
   }
 
   #onClosed(entry: BackendEntry, upstream: Upstream): void {
+    entry.live.delete(upstream);
     for (const [key, promise] of entry.upstreams) {
       promise.then((candidate) => {
         if (candidate === upstream && entry.upstreams.get(key) === promise) entry.upstreams.delete(key);
       }, () => {});
     }
-    if (upstream.lastError && !entry.retiring && !this.#closed) {
+    // A connection that never came up is not a restart; #start counts its failure.
+    if (upstream.lastError && upstream.startedAt > 0 && !entry.retiring && !this.#closed) {
       if (Date.now() - upstream.startedAt >= STABLE_AFTER_MS) entry.failures = 0;
       entry.restarts += 1;
       this.#recordFailure(entry, upstream.lastError);
     }
   }
 
-  /** Under `max_processes`, stops the least recently used idle process, or refuses. */
+  /**
+   * Under `max_processes`, stops the least recently used idle process, or refuses. Never waits on a
+   * connection still starting: the one this makes room for is already in `upstreams`, and would wait on
+   * itself forever.
+   */
   async #makeRoom(entry: BackendEntry): Promise<void> {
-    const running = (await this.#settled(entry)).filter((upstream) => upstream.state === "up");
+    const running = [...entry.live].filter((upstream) => upstream.state === "up");
     if (running.length < entry.settings.maxProcesses) return;
     const idle = running.filter((upstream) => upstream.inFlight === 0).sort((a, b) =>
       a.lastUsedAt - b.lastUsedAt

@@ -38,6 +38,8 @@ export class FrontSession {
   owner: CallOrigin | undefined;
   /** The level the client asked for with logging/setLevel (legacy sessions). */
   logLevel: string | undefined;
+  /** Set when a 2026-07-28 request's own connections must outlive it (a parked call uses them). */
+  keepConnections = false;
   /** Aborted when the session ends: its calls still running on shared backends are cancelled. */
   readonly closed = new AbortController();
 
@@ -168,13 +170,48 @@ export function urlElicitationAsInputRequired(error: JsonRpcError): Result {
   return { resultType: "input_required", inputRequests, requestState: RETRY_STATE };
 }
 
+const LOG_SEVERITY = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+/**
+ * A backend's notification for a 2026-07-28 request: log messages only when the request asked for a log
+ * level (`_meta` logLevel), at or above it.
+ */
+function relayModernNotification(notification: Notification, context: ServerContext): Promise<void> {
+  if (notification.method === "notifications/message") {
+    const envelope = (context.mcpReq.envelope ?? {}) as Record<string, unknown>;
+    const wanted = LOG_SEVERITY.indexOf(String(envelope[LOG_LEVEL_KEY]));
+    const level = LOG_SEVERITY.indexOf(
+      String((notification.params as { level?: unknown } | undefined)?.level),
+    );
+    if (wanted < 0 || level < wanted) return Promise.resolve();
+  }
+  return context.mcpReq.notify(notification);
+}
+
+/** The capability a 2026-07-28 client must have declared to answer `method`, when it has not. */
+function missingCapability(method: string, context: ServerContext): string | undefined {
+  const envelope = (context.mcpReq.envelope ?? {}) as Record<string, unknown>;
+  const declared = (envelope[CLIENT_CAPABILITIES_KEY] ?? {}) as Record<string, unknown>;
+  const needed = method === "sampling/createMessage"
+    ? "sampling"
+    : method === "elicitation/create"
+    ? "elicitation"
+    : method === "roots/list"
+    ? "roots"
+    : undefined;
+  return needed !== undefined && declared[needed] === undefined ? needed : undefined;
+}
+
 /** A CallOrigin for a request being handled by the SDK: messages go back on that request's stream. */
 function originOf(session: FrontSession, context: ServerContext): CallOrigin {
   return {
     sessionId: session.id,
     userId: session.caller.id,
     request: (request, signal) => context.mcpReq.send(request as JSONRPCRequest, ANY_RESULT, { signal }),
-    notify: (notification) => context.mcpReq.notify(notification),
+    notify: (notification) =>
+      session.era === "modern"
+        ? relayModernNotification(notification, context)
+        : context.mcpReq.notify(notification),
   };
 }
 
@@ -225,6 +262,7 @@ function attachRouter(server: Server, deps: ProxyDependencies, session: FrontSes
 class Router {
   readonly #deps: ProxyDependencies;
   readonly #session: FrontSession;
+  #progressFlush: (() => Promise<unknown>) | undefined;
 
   constructor(deps: ProxyDependencies, session: FrontSession) {
     this.#deps = deps;
@@ -253,12 +291,21 @@ class Router {
     params: Params | undefined,
     context: ServerContext,
   ): Promise<Result> {
-    const upstream = await this.#deps.pool.upstream(backend.name, this.#session.caller, this.#session.owner);
     if (this.#session.era === "modern" && INPUT_REQUIRED_METHODS.has(method)) {
+      const state = context.mcpReq.requestState<unknown>();
+      if (typeof state === "string" && state.startsWith(PARKED_STATE_PREFIX)) {
+        return await this.#resumeParked(state, context);
+      }
+      const upstream = await this.#deps.pool.upstream(
+        backend.name,
+        this.#session.caller,
+        this.#session.owner,
+      );
       return upstream.modern
         ? await this.#relay(upstream, method, this.#forModern(params, context), context)
         : await this.#callParked(upstream, method, params, context);
     }
+    const upstream = await this.#deps.pool.upstream(backend.name, this.#session.caller, this.#session.owner);
     const forwarded = upstream.modern ? this.#forModern(params, context) : params;
     let result = await this.#relay(upstream, method, forwarded, context);
     // A 2025-era client cannot take input_required: ask it for each input the backend wants, then retry.
@@ -325,29 +372,49 @@ class Router {
     context: ServerContext,
   ): Promise<Result> {
     const caller = this.#session.caller;
-    const state = context.mcpReq.requestState<unknown>();
-    let parked: ParkedCall | undefined;
-    if (typeof state === "string" && state.startsWith(PARKED_STATE_PREFIX)) {
-      parked = this.#deps.parked.take(state, caller.id);
-      if (!parked) throw new JsonRpcError(JSONRPC.invalidParams, "Invalid or expired requestState");
-      parked.answer(context.mcpReq.inputResponses?.[ASK_KEY]);
-    } else {
-      const call = new ParkedCall(caller.id);
-      parked = call;
-      const origin: CallOrigin = {
-        sessionId: this.#session.id,
-        userId: caller.id,
-        request: (ask) => call.ask(ask),
-        notify: (notification) => context.mcpReq.notify(notification),
-      };
-      call.run(upstream.request(method, params, origin, {
-        signal: call.controller.signal,
-        onprogress: progressRelay(context)?.relay,
-      }));
-    }
+    const call = new ParkedCall(caller.id);
+    const origin: CallOrigin = {
+      sessionId: this.#session.id,
+      userId: caller.id,
+      request: (ask) => call.ask(ask),
+      notify: (notification) => relayModernNotification(notification, context),
+    };
+    const sessionId = this.#session.id;
+    const progress = progressRelay(context);
+    const running = upstream.request(method, params, origin, {
+      signal: call.controller.signal,
+      onprogress: progress?.relay,
+    });
+    this.#progressFlush = progress?.flush;
+    // A connection of this request's own (isolation: session) lives as long as the call.
+    this.#session.keepConnections = true;
+    running.finally(() => this.#deps.pool.releaseSession(sessionId)).catch(() => {});
+    call.run(running);
+    return await this.#nextOutcome(call, context);
+  }
+
+  /** The client's retry with answers: hand them to the parked call and wait for what comes next. */
+  async #resumeParked(state: string, context: ServerContext): Promise<Result> {
+    const parked = this.#deps.parked.take(state, this.#session.caller.id);
+    if (!parked) throw new JsonRpcError(JSONRPC.invalidParams, "Invalid or expired requestState");
+    parked.answer(context.mcpReq.inputResponses?.[ASK_KEY]);
+    return await this.#nextOutcome(parked, context);
+  }
+
+  async #nextOutcome(parked: ParkedCall, context: ServerContext): Promise<Result> {
     const outcome = await parked.next(context.mcpReq.signal);
+    // Progress sent before the outcome must reach the client before it.
+    await this.#progressFlush?.();
     if (outcome.kind === "result") return outcome.result;
     if (outcome.kind === "ask") {
+      const missing = missingCapability(outcome.ask.method, context);
+      if (missing) {
+        // The client cannot answer this: the backend's question fails, and so does the call (SEP-2575).
+        parked.abandon();
+        throw new JsonRpcError(JSONRPC.missingClientCapability, "Missing required client capability", {
+          requiredCapabilities: { [missing]: {} },
+        });
+      }
       const { _meta: _backendMeta, ...askParams } = outcome.ask.params ?? {};
       return {
         resultType: "input_required",
@@ -399,6 +466,16 @@ class Router {
   }
 
   async handle(request: JSONRPCRequest, context: ServerContext): Promise<Result> {
+    if (this.#session.era === "legacy") return await this.#handle(request, context);
+    try {
+      return await this.#handle(request, context);
+    } finally {
+      // A 2026-07-28 request is its own session: connections it owned end with it, unless a call is parked.
+      if (!this.#session.keepConnections) this.#deps.pool.releaseSession(this.#session.id);
+    }
+  }
+
+  async #handle(request: JSONRPCRequest, context: ServerContext): Promise<Result> {
     const params = request.params as Params | undefined;
     const single = this.#single;
     switch (request.method) {

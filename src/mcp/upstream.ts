@@ -1,5 +1,11 @@
 import { Client, type McpSubscription } from "@modelcontextprotocol/client";
-import type { JSONRPCRequest, Notification, ServerCapabilities, Tool } from "@modelcontextprotocol/client";
+import type {
+  ClientCapabilities,
+  JSONRPCRequest,
+  Notification,
+  ServerCapabilities,
+  Tool,
+} from "@modelcontextprotocol/client";
 import { z } from "zod";
 import type { BackendSettings } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
@@ -23,6 +29,8 @@ export interface CallOrigin {
   ): Promise<AnyResult>;
   /** Sends a notification (such as a log message) to the client, tied to the call. */
   notify(notification: Notification): Promise<void>;
+  /** What the client declared it can answer; a connection of its own declares the same to the backend. */
+  readonly clientCapabilities?: ClientCapabilities;
 }
 
 export interface UpstreamHooks {
@@ -31,6 +39,14 @@ export interface UpstreamHooks {
   /** A server-to-client request or log message could not be routed to exactly one session. */
   onRefused(upstream: Upstream, method: string): void;
   onClosed(upstream: Upstream): void;
+}
+
+/** A call in flight: who made it, and how many of the backend's questions about it await an answer. */
+interface InFlightCall {
+  readonly origin: CallOrigin;
+  asking: number;
+  readonly method: string;
+  readonly since: number;
 }
 
 export type UpstreamState = "starting" | "up" | "closed";
@@ -51,8 +67,9 @@ export class Upstream {
   startedAt = 0;
   lastError: string | undefined;
   /** Calls in flight, each with how many of its backend's questions are waiting for the client. */
-  readonly #inFlight = new Map<number, { origin: CallOrigin; asking: number }>();
+  readonly #inFlight = new Map<number, InFlightCall>();
   readonly #hooks: UpstreamHooks;
+  readonly #progress = new Map<string, (progress: Progress) => void>();
   /** The backend's tools as it last listed them (for SEP-2243 header mirroring on tools/call). */
   readonly #tools = new Map<string, Tool>();
   readonly #subscriptions = new Map<string, number>();
@@ -77,7 +94,10 @@ export class Upstream {
     this.client = new Client(
       { name: "gatehouse", version: VERSION },
       {
-        capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } },
+        // A connection shared by several clients offers everything and relays; one owned by a session
+        // offers just what that client can answer, so the backend asks only for that.
+        capabilities: options.owner?.clientCapabilities ??
+          { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } },
         // Backends of the 2026-07-28 era answer input_required; hand it back to relay it to the client.
         inputRequired: { autoFulfill: false },
         // An HTTP backend is asked which era it speaks (server/discover, falling back to initialize);
@@ -90,6 +110,13 @@ export class Upstream {
     this.client.fallbackRequestHandler = (request, context) =>
       this.#relayRequest(request, context.mcpReq.signal);
     this.client.fallbackNotificationHandler = (notification) => this.#onNotification(notification);
+    // Not the SDK's `onprogress`: the SDK runs notification handlers a microtask late but settles a
+    // response at once, so progress read together with the result found its handler gone. Our own
+    // token map outlives the response until request() has returned.
+    this.client.setNotificationHandler("notifications/progress", (notification) => {
+      const { progressToken, ...progress } = notification.params;
+      this.#progress.get(String(progressToken))?.(progress);
+    });
     this.client.setNotificationHandler(
       "notifications/message",
       (notification) => this.#onNotification(notification),
@@ -99,6 +126,16 @@ export class Upstream {
   /** Calls in flight right now. */
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** What is in flight, for diagnostics: methods, ages and open questions, never who or what. */
+  describeInFlight(): { method: string; age_ms: number; asking: number }[] {
+    const now = Date.now();
+    return [...this.#inFlight.values()].map((call) => ({
+      method: call.method,
+      age_ms: now - call.since,
+      asking: call.asking,
+    }));
   }
 
   /** Connects (spawning the process for stdio) within `timeoutMs`. */
@@ -178,14 +215,18 @@ export class Upstream {
       throw new JsonRpcError(JSONRPC.backendUnavailable, `Backend "${this.backend.name}" is not connected`);
     }
     const id = this.#nextCall++;
-    this.#inFlight.set(id, { origin, asking: 0 });
+    this.#inFlight.set(id, { origin, asking: 0, method, since: Date.now() });
     this.lastUsedAt = Date.now();
     const timeoutMs = this.backend.callTimeoutSeconds * 1000;
+    const progressToken = options.onprogress ? `gatehouse-${id}` : undefined;
+    if (progressToken) this.#progress.set(progressToken, options.onprogress!);
+    params = progressToken
+      ? { ...params, _meta: { ...(params?._meta as Record<string, unknown> | undefined), progressToken } }
+      : params;
     const requestOptions = {
       signal: options.signal,
       timeout: timeoutMs,
       maxTotalTimeout: timeoutMs,
-      onprogress: options.onprogress,
       allowInputRequired: true,
     };
     try {
@@ -210,6 +251,8 @@ export class Upstream {
     } catch (error) {
       throw this.#translateError(error, method);
     } finally {
+      // Progress read with the result was queued before this continuation, so it has been relayed.
+      if (progressToken) this.#progress.delete(progressToken);
       this.#inFlight.delete(id);
       this.lastUsedAt = Date.now();
     }
@@ -237,9 +280,13 @@ export class Upstream {
    * answer to its own question is not the one asking, so if exactly one call is free and every call in
    * flight is the same user's, it is that one. Otherwise nobody gets it: never another user's session.
    */
-  #target(): { origin: CallOrigin; asking: number } | undefined {
-    if (this.owner) return { origin: this.owner, asking: 0 };
+  #target(): InFlightCall | undefined {
     const calls = [...this.#inFlight.values()];
+    if (this.owner) {
+      // Every call here is the owner's session's: the one free to ask, else the session itself.
+      const free = calls.filter((call) => call.asking === 0);
+      return free.length === 1 ? free[0] : { origin: this.owner, asking: 0, method: "", since: 0 };
+    }
     if (new Set(calls.map((call) => call.origin.sessionId)).size === 1) return calls[0];
     if (new Set(calls.map((call) => call.origin.userId)).size !== 1) return undefined;
     const free = calls.filter((call) => call.asking === 0);
@@ -331,6 +378,8 @@ export class Upstream {
     return new JsonRpcError(JSONRPC.backendUnavailable, `Backend "${this.backend.name}" failed: ${message}`);
   }
 }
+
+type Progress = { progress: number; total?: number; message?: string };
 
 type StdioTransportStderr =
   | { on(event: "data", listener: (chunk: Uint8Array | string) => void): unknown }
