@@ -236,7 +236,13 @@ export class McpFront {
       clientCapabilities: (parsedBody as { params?: { capabilities?: ClientCapabilities } }).params
         ?.capabilities,
     };
-    const deps = { registry, pool, log, parked: this.#parked, toolSchemas: this.#toolSchemas };
+    const deps = {
+      registry,
+      pool,
+      log,
+      parked: this.#parked,
+      toolSchemas: this.#toolSchemas,
+    };
     const server = createProxyServer(deps, session, await frontCapabilities(deps, session));
     server.onclose = () => this.#forget(id);
     await server.connect(transport);

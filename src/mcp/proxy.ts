@@ -65,6 +65,8 @@ const INPUT_REQUIRED_METHODS = new Set(["tools/call", "prompts/get", "resources/
 /** Rounds of input a 2025-era client is asked for before the gateway gives up on a call. */
 const MAX_INPUT_ROUNDS = 8;
 const CLIENT_CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities";
+const PROTOCOL_VERSION_KEY = "io.modelcontextprotocol/protocolVersion";
+const CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo";
 const LOG_LEVEL_KEY = "io.modelcontextprotocol/logLevel";
 /** The key of the one question a parked call asks at a time. */
 const ASK_KEY = "gatehouse";
@@ -131,6 +133,7 @@ export async function frontCapabilities(
     }
     if (capabilities.logging) union.logging = {};
     if (capabilities.completions) union.completions = {};
+    // Extensions (tasks, skills) are not announced: their results and methods cannot be relayed yet.
   }
   return union;
 }
@@ -346,7 +349,10 @@ class Router {
   #forModern(params: Params | undefined, context: ServerContext): Params {
     const envelope = (context.mcpReq.envelope ?? {}) as Record<string, unknown>;
     const legacyClient = this.#session.server?.getClientCapabilities();
-    const meta: Params = { ...(params?._meta as Params | undefined) };
+    // Per-request opt-ins (such as the tasks extension's) travel in the envelope too; the gateway's own
+    // client states the protocol version and client info.
+    const { [PROTOCOL_VERSION_KEY]: _version, [CLIENT_INFO_KEY]: _info, ...forwardedEnvelope } = envelope;
+    const meta: Params = { ...forwardedEnvelope, ...(params?._meta as Params | undefined) };
     meta[CLIENT_CAPABILITIES_KEY] = envelope[CLIENT_CAPABILITIES_KEY] ?? legacyClient ?? {};
     // A 2025-era client that never set a level hears every level, as a 2025-era backend would send them.
     const logLevel = envelope[LOG_LEVEL_KEY] ?? this.#session.logLevel ??
