@@ -210,6 +210,8 @@ function resolveBackend(name: string, backend: RawBackend, baseDir: string): Bac
     prefix: backend.prefix ?? name.replaceAll(".", "-"),
     description: backend.description,
     transport,
+    // Probing a stdio backend spawns it twice, so stdio backends are spoken to as 2025-era unless asked.
+    protocol: backend.protocol ?? (transport.kind === "http" ? "auto" : "legacy"),
     isolation: transport.kind === "stdio" ? backend.isolation ?? (perUser ? "user" : "shared") : "shared",
     idleTimeoutSeconds: backend.idle_timeout ?? DEFAULTS.idleTimeoutSeconds,
     maxProcesses: backend.max_processes ?? DEFAULTS.maxProcesses,

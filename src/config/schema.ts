@@ -176,6 +176,7 @@ const backend = z.strictObject({
   prefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, "a prefix uses letters, digits, '_' and '-'")
     .refine((value) => !value.includes("__"), "a prefix must not contain '__'").optional(),
   description: z.string().optional(),
+  protocol: z.enum(["auto", "legacy"]).optional(),
   isolation: z.enum(["shared", "user", "session"]).optional(),
   idle_timeout: durationSeconds.optional(),
   max_processes: z.int().min(1, "must be at least 1").optional(),
@@ -185,6 +186,13 @@ const backend = z.strictObject({
   const given = (["stdio", "http", "sse"] as const).filter((kind) => backend[kind] !== undefined);
   if (given.length !== 1) {
     context.addIssue({ code: "custom", message: "give exactly one of stdio, http or sse" });
+  }
+  if (backend.sse && backend.protocol === "auto") {
+    context.addIssue({
+      code: "custom",
+      path: ["protocol"],
+      message: "an sse backend speaks the 2024-11-05 protocol only",
+    });
   }
   if (!backend.stdio) {
     for (const key of ["isolation", "idle_timeout", "max_processes"] as const) {

@@ -113,6 +113,11 @@ export interface BackendSettings {
   readonly prefix: string;
   readonly description: string | undefined;
   readonly transport: BackendTransport;
+  /**
+   * Which protocol revision the gateway speaks to the backend: `auto` asks (server/discover, then
+   * initialize); `legacy` goes straight to the 2025 handshake.
+   */
+  readonly protocol: "auto" | "legacy";
   /** Who shares a stdio process; always "shared" for HTTP backends (headers are per request). */
   readonly isolation: "shared" | "user" | "session";
   readonly idleTimeoutSeconds: number;

@@ -6,7 +6,7 @@ import type { Logger } from "../log/logger.ts";
 import { ANONYMOUS, type Caller } from "./caller.ts";
 import { JSONRPC, JsonRpcError } from "./errors.ts";
 import { createClientTransport } from "./transports.ts";
-import { type CallOrigin, Upstream } from "./upstream.ts";
+import { ANY_RESULT, type CallOrigin, Upstream } from "./upstream.ts";
 
 /** Supplies a user's token for a third-party service; throws when the user has none yet. */
 export type ServiceTokenSource = (caller: Caller, service: string) => string;
@@ -233,10 +233,10 @@ export class BackendPool {
       }, () => {});
     }
     // A connection that never came up is not a restart; #start counts its failure.
-    if (upstream.lastError && upstream.startedAt > 0 && !entry.retiring && !this.#closed) {
+    if (upstream.crashed && upstream.startedAt > 0 && !entry.retiring && !this.#closed) {
       if (Date.now() - upstream.startedAt >= STABLE_AFTER_MS) entry.failures = 0;
       entry.restarts += 1;
-      this.#recordFailure(entry, upstream.lastError);
+      this.#recordFailure(entry, upstream.lastError ?? "connection closed");
     }
   }
 
@@ -296,7 +296,10 @@ export class BackendPool {
         if (upstream.state !== "up") continue;
         const started = performance.now();
         try {
-          await upstream.client.ping({ timeout: 5000 });
+          // 2026-07-28 has no ping: asking what the server offers is the cheapest request there.
+          if (upstream.modern) {
+            await upstream.client.request({ method: "server/discover" }, ANY_RESULT, { timeout: 5000 });
+          } else await upstream.client.ping({ timeout: 5000 });
           entry.latencyMs = Math.round(performance.now() - started);
         } catch (error) {
           entry.lastError = `health check failed: ${error instanceof Error ? error.message : String(error)}`;

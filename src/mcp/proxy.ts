@@ -115,7 +115,9 @@ export async function frontCapabilities(
   const known = await Promise.all(backends.map(async (backend) => {
     if (deps.pool.capabilities(backend.name)) return deps.pool.capabilities(backend.name);
     try {
-      return (await deps.pool.upstream(backend.name, session.caller, session.owner)).capabilities();
+      // A 2026-07-28 request's own connections open only for its calls (which close them again).
+      const owner = session.era === "legacy" ? session.owner : undefined;
+      return (await deps.pool.upstream(backend.name, session.caller, owner)).capabilities();
     } catch {
       return undefined;
     }
@@ -353,7 +355,10 @@ class Router {
     // client states the protocol version and client info.
     const { [PROTOCOL_VERSION_KEY]: _version, [CLIENT_INFO_KEY]: _info, ...forwardedEnvelope } = envelope;
     const meta: Params = { ...forwardedEnvelope, ...(params?._meta as Params | undefined) };
-    meta[CLIENT_CAPABILITIES_KEY] = envelope[CLIENT_CAPABILITIES_KEY] ?? legacyClient ?? {};
+    // Extensions the gateway cannot relay (tasks: the SDK client rejects task results) are not offered on.
+    const { extensions: _extensions, ...capabilities } =
+      (envelope[CLIENT_CAPABILITIES_KEY] ?? legacyClient ?? {}) as Record<string, unknown>;
+    meta[CLIENT_CAPABILITIES_KEY] = capabilities;
     // A 2025-era client that never set a level hears every level, as a 2025-era backend would send them.
     const logLevel = envelope[LOG_LEVEL_KEY] ?? this.#session.logLevel ??
       (this.#session.era === "legacy" ? "debug" : undefined);

@@ -66,6 +66,8 @@ export class Upstream {
   lastUsedAt = Date.now();
   startedAt = 0;
   lastError: string | undefined;
+  /** True once the connection ended without being closed by the gateway (a crash, or a hang-up). */
+  crashed = false;
   /** Calls in flight, each with how many of its backend's questions are waiting for the client. */
   readonly #inFlight = new Map<number, InFlightCall>();
   readonly #hooks: UpstreamHooks;
@@ -100,11 +102,9 @@ export class Upstream {
           { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } },
         // Backends of the 2026-07-28 era answer input_required; hand it back to relay it to the client.
         inputRequired: { autoFulfill: false },
-        // An HTTP backend is asked which era it speaks (server/discover, falling back to initialize);
-        // probing a stdio backend would spawn it twice, so stdio backends are spoken to as legacy.
-        ...(options.backend.transport.kind === "http"
-          ? { versionNegotiation: { mode: "auto" as const } }
-          : {}),
+        // `protocol: auto` asks the backend which revision it speaks (server/discover, falling back to
+        // initialize); `legacy` goes straight to initialize.
+        ...(options.backend.protocol === "auto" ? { versionNegotiation: { mode: "auto" as const } } : {}),
       },
     );
     this.client.fallbackRequestHandler = (request, context) =>
@@ -143,10 +143,9 @@ export class Upstream {
     this.#transport = transport;
     this.client.onclose = () => this.#onClose();
     this.client.onerror = (error) => this.#log.debug("backend connection error", { error });
-    const isHttp = this.backend.transport.kind === "http";
     await this.client.connect(transport, {
       timeout: timeoutMs,
-      ...(isHttp ? {} : { prior: { kind: "legacy" as const } }),
+      ...(this.backend.protocol === "legacy" ? { prior: { kind: "legacy" as const } } : {}),
     });
     const stderr = "stderr" in transport ? transport.stderr : null;
     if (stderr) this.#pipeStderr(stderr);
@@ -332,6 +331,7 @@ export class Upstream {
     this.#closing = true;
     this.state = "closed";
     if (unexpected) {
+      this.crashed = true;
       this.lastError = "connection closed";
       this.#log.warn("backend connection closed", { backend: this.backend.name, key: this.key });
     }

@@ -19,31 +19,14 @@ const TASKS_SCENARIOS = [
 ];
 
 /**
- * What passes against the fixture directly but not through the gateway, each with the reason. The test
- * asserts these lists exactly, so a fix shows up as a failure to update them.
+ * What passes against the fixture directly but not through the gateway, with the reason. The test asserts
+ * these lists exactly, so a fix shows up as a failure to update them.
+ *
+ * The SDK v2 client (2.4.0) that the gateway reaches backends with rejects `resultType: "task"` results,
+ * so the tasks extension is neither relayed nor announced. The default run includes its scenarios; the
+ * 2026-07-28 run does not.
  */
-const GAPS = {
-  // The SDK v2 client (2.4.0) the gateway reaches backends with rejects `resultType: "task"` results,
-  // so the tasks extension is not relayed, and not announced.
-  http: { default: TASKS_SCENARIOS, "2026-07-28": [] as string[] },
-  // stdio backends are spoken to in the 2025-11-25 revision (a 2026-07-28 probe would spawn every
-  // process twice). Their server-to-client requests reach a 2026-07-28 client one at a time, under the
-  // gateway's own input key, so the scenarios that check the backend's own inputRequests keys, several
-  // inputs in one round, or a -32021 the backend itself raises cannot pass through such a backend.
-  stdio: {
-    default: [
-      "input-required-result-basic-elicitation",
-      "input-required-result-multiple-input-requests",
-      "server-stateless",
-      ...TASKS_SCENARIOS,
-    ],
-    "2026-07-28": [
-      "input-required-result-basic-elicitation",
-      "input-required-result-multiple-input-requests",
-      "server-stateless",
-    ],
-  },
-};
+const GAPS = { default: TASKS_SCENARIOS, "2026-07-28": [] as string[] };
 
 const RUNS = [
   { name: "default", specVersion: undefined },
@@ -59,11 +42,10 @@ function explain(result: ConformanceResult): string {
 Deno.test("conformance suite passes the same scenarios through the gateway as directly, stdio and HTTP", async (t) => {
   const fixture = await startConformanceHttpServer({ port: 0 });
   const gateway = await startTestGateway(registryWith({
-    // One process per client session: the suite's sessions keep state of their own.
+    // The fixture speaks both revisions on stdio too: let the gateway ask which (one probe process).
     conformance: {
       stdio: { command: Deno.execPath(), args: ["run", "-A", FIXTURE, "stdio"] },
-      isolation: "session",
-      max_processes: 100,
+      protocol: "auto",
     },
     "conformance-http": { http: { url: fixture.url } },
   }));
@@ -82,7 +64,7 @@ Deno.test("conformance suite passes the same scenarios through the gateway as di
             [...direct.passed, ...direct.failed].sort(),
             "the same scenarios ran",
           );
-          assert.deepEqual(through.failed, [...GAPS[transport][run.name]].sort(), explain(through));
+          assert.deepEqual(through.failed, [...GAPS[run.name]].sort(), explain(through));
           if (run.name === "default") assert.ok(through.passed.includes("dns-rebinding-protection"));
         });
       }
