@@ -783,6 +783,18 @@ const cases: RejectionCase[] = [
     ],
   },
   {
+    name: "protocol auto on an sse backend",
+    files: {
+      "registry.yaml": yaml(
+        "backends:",
+        "  old:",
+        "    sse: { url: http://127.0.0.1:9000/sse }",
+        "    protocol: auto",
+      ),
+    },
+    expected: [problem(4, 15, "backends.old.protocol: an sse backend speaks the 2024-11-05 protocol only")],
+  },
+  {
     name: "isolation on an sse backend",
     files: {
       "registry.yaml": yaml(
