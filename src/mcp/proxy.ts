@@ -27,7 +27,7 @@ export class FrontSession {
   readonly caller: Caller;
   readonly scope: ProxyScope;
   readonly era: "legacy" | "modern";
-  names = new NameTable();
+  tools = new NameTable();
   prompts = new NameTable();
   readonly resourceOwners = new Map<string, string>();
   templateOwners: { pattern: RegExp; template: string; backend: string }[] = [];
@@ -497,7 +497,7 @@ class Router {
       case "prompts/list":
         return await this.#listPrompts(context);
       case "prompts/get": {
-        const { backend, name } = await this.#resolvePrompt(String(params?.name ?? ""), context);
+        const { backend, name } = await this.#resolveName("prompts", String(params?.name ?? ""), context);
         return await this.#call(backend, "prompts/get", { ...params, name }, context);
       }
       case "resources/list":
@@ -577,7 +577,7 @@ class Router {
           single ? tool : { ...tool, name: names.add(backend.prefix, backend.name, String(tool.name)) }
         )
     );
-    if (!single) this.#session.names = names;
+    if (!single) this.#session.tools = names;
     const schemas = new Map<string, Record<string, unknown>>();
     for (const tool of tools) {
       if (tool.inputSchema && typeof tool.inputSchema === "object") {
@@ -588,29 +588,40 @@ class Router {
     return { tools };
   }
 
-  async #resolveTool(
+  /**
+   * The backend and original name behind an aggregate tool or prompt name: from the session's last
+   * list, else by its prefix, else by listing again (a shortened name can only be found that way).
+   */
+  async #resolveName(
+    kind: "tools" | "prompts",
     exposed: string,
     context: ServerContext,
   ): Promise<{ backend: BackendSettings; name: string }> {
     const single = this.#single;
     if (single) return { backend: single, name: exposed };
-    let found = this.#session.names.resolve(exposed);
+    const table = () => kind === "tools" ? this.#session.tools : this.#session.prompts;
+    let found = table().resolve(exposed);
     if (!found) {
       const split = splitPrefixed(exposed);
       const backend = split && this.#backends.find((candidate) => candidate.prefix === split.prefix);
       if (backend && split) found = { backend: backend.name, name: split.name };
     }
     if (!found) {
-      await this.#listTools(context);
-      found = this.#session.names.resolve(exposed);
+      await (kind === "tools" ? this.#listTools(context) : this.#listPrompts(context));
+      found = table().resolve(exposed);
     }
-    if (!found) throw new JsonRpcError(JSONRPC.invalidParams, `Unknown tool: ${exposed}`);
+    if (!found) {
+      throw new JsonRpcError(
+        JSONRPC.invalidParams,
+        `Unknown ${kind === "tools" ? "tool" : "prompt"}: ${exposed}`,
+      );
+    }
     return { backend: this.#backend(found.backend), name: found.name };
   }
 
   async #callTool(params: Params | undefined, context: ServerContext): Promise<Result> {
     const exposed = String(params?.name ?? "");
-    const { backend, name } = await this.#resolveTool(exposed, context);
+    const { backend, name } = await this.#resolveName("tools", exposed, context);
     if (!toolAllowed(backend, name)) {
       throw new JsonRpcError(JSONRPC.invalidParams, `Unknown tool: ${exposed}`);
     }
@@ -631,26 +642,6 @@ class Router {
     );
     if (!single) this.#session.prompts = names;
     return { prompts };
-  }
-
-  async #resolvePrompt(
-    exposed: string,
-    context: ServerContext,
-  ): Promise<{ backend: BackendSettings; name: string }> {
-    const single = this.#single;
-    if (single) return { backend: single, name: exposed };
-    let found = this.#session.prompts.resolve(exposed);
-    if (!found) {
-      const split = splitPrefixed(exposed);
-      const backend = split && this.#backends.find((candidate) => candidate.prefix === split.prefix);
-      if (backend && split) found = { backend: backend.name, name: split.name };
-    }
-    if (!found) {
-      await this.#listPrompts(context);
-      found = this.#session.prompts.resolve(exposed);
-    }
-    if (!found) throw new JsonRpcError(JSONRPC.invalidParams, `Unknown prompt: ${exposed}`);
-    return { backend: this.#backend(found.backend), name: found.name };
   }
 
   async #listResources(context: ServerContext): Promise<Result> {
@@ -716,7 +707,7 @@ class Router {
   async #complete(params: Params | undefined, context: ServerContext): Promise<Result> {
     const ref = params?.ref as { type?: string; name?: string; uri?: string } | undefined;
     if (ref?.type === "ref/prompt") {
-      const { backend, name } = await this.#resolvePrompt(String(ref.name ?? ""), context);
+      const { backend, name } = await this.#resolveName("prompts", String(ref.name ?? ""), context);
       return await this.#call(backend, "completion/complete", { ...params, ref: { ...ref, name } }, context);
     }
     if (ref?.type === "ref/resource") {

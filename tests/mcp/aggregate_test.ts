@@ -18,7 +18,7 @@ import {
 const BOUND_MS = 15_000;
 /** 60 characters: every `{prefix}__{tool}` of this backend is longer than 64. */
 const LONG_PREFIX = "a_backend_prefix_long_enough_to_push_every_tool_name_past_64";
-const FIXTURE_TOOLS = ["crash", "echo", "hang", "log", "pid", "progress", "slow"];
+const FIXTURE_TOOLS = ["crash", "echo", "hang", "log", "needs_url", "pid", "progress", "slow"];
 
 async function toolNames(client: Client): Promise<string[]> {
   return (await within(BOUND_MS, client.listTools(), "tools/list")).tools.map((tool) => tool.name);
@@ -121,7 +121,14 @@ Deno.test("MCP aggregation of several backends on /mcp", async (t) => {
     await t.step("gateway applies tools.include and tools.exclude to lists and calls", async () => {
       const names = await toolNames(client);
       const alpha = names.filter((name) => name.startsWith("alpha__")).toSorted();
-      assert.deepEqual(alpha, ["alpha__echo", "alpha__log", "alpha__pid", "alpha__progress", "alpha__slow"]);
+      assert.deepEqual(alpha, [
+        "alpha__echo",
+        "alpha__log",
+        "alpha__needs_url",
+        "alpha__pid",
+        "alpha__progress",
+        "alpha__slow",
+      ]);
       const everything = names.filter((name) => name.startsWith("everything__"));
       assert.ok(everything.length > 1, everything.join());
       for (const name of everything) assert.match(name, /^everything__(echo|get-.*)$/);
