@@ -141,7 +141,7 @@ export class McpFront {
       legacy: "reject",
       onerror: (error) => options.log.debug("modern MCP request rejected", { error }),
     });
-    options.pool.onBroadcast((backend, notification) => this.#broadcast(backend, notification));
+    options.pool.onBroadcast((backend, key, notification) => this.#broadcast(backend, key, notification));
     this.#sweep = setInterval(() => this.#closeIdleSessions(), 60_000);
     Deno.unrefTimer(Number(this.#sweep));
   }
@@ -278,10 +278,20 @@ export class McpFront {
     }
   }
 
-  /** Tells sessions that can see `backend` what changed there. */
-  #broadcast(backend: string, notification: { method: string; params?: Record<string, unknown> }): void {
+  /**
+   * Tells sessions that can see `backend` what changed there; what a user's or a session's own connection
+   * says reaches only that user or session.
+   */
+  #broadcast(
+    backend: string,
+    connectionKey: string,
+    notification: { method: string; params?: Record<string, unknown> },
+  ): void {
     const registry = this.#options.registry();
+    const [kind, owner] = connectionKey.split(/:(.*)/s);
     for (const { session } of this.#sessions.values()) {
+      if (kind === "user" && session.caller.id !== owner) continue;
+      if (kind === "session" && session.id !== owner) continue;
       if (!scopeBackends(registry, session.scope).some((candidate) => candidate.name === backend)) continue;
       if (notification.method === "notifications/resources/updated") {
         const uri = String(notification.params?.uri ?? "");
@@ -289,6 +299,8 @@ export class McpFront {
       }
       notifySession(session, notification);
     }
+    // 2026-07-28 listen streams have no owner the gateway could filter on: only shared connections feed them.
+    if (kind !== "shared") return;
     if (notification.method === "notifications/tools/list_changed") this.#modern.notify.toolsChanged();
     if (notification.method === "notifications/prompts/list_changed") this.#modern.notify.promptsChanged();
     if (notification.method === "notifications/resources/list_changed") {

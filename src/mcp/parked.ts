@@ -111,6 +111,7 @@ export class ParkedCalls {
   take(state: string, userId: string): ParkedCall | undefined {
     if (!state.startsWith(PARKED_STATE_PREFIX)) return undefined;
     const token = state.slice(PARKED_STATE_PREFIX.length);
+    this.#sweep();
     const call = this.#calls.get(token);
     if (!call || call.userId !== userId) return undefined;
     this.#calls.delete(token);

@@ -8,6 +8,12 @@ import { JSONRPC, JsonRpcError } from "./errors.ts";
 import { createClientTransport } from "./transports.ts";
 import { ANY_RESULT, type CallOrigin, Upstream } from "./upstream.ts";
 
+/**
+ * Hears a backend's change notifications, with the key of the connection they came on: "shared", or
+ * "user:ID" / "session:ID" for a connection that only that user or session may hear from.
+ */
+export type BroadcastListener = (backend: string, connectionKey: string, notification: Notification) => void;
+
 /** Supplies a user's token for a third-party service; throws when the user has none yet. */
 export type ServiceTokenSource = (caller: Caller, service: string) => string;
 
@@ -73,7 +79,7 @@ export class BackendPool {
   readonly #entries = new Map<string, BackendEntry>();
   readonly #log: Logger;
   readonly #serviceToken: ServiceTokenSource;
-  readonly #broadcastListeners = new Set<(backend: string, notification: Notification) => void>();
+  readonly #broadcastListeners = new Set<BroadcastListener>();
   readonly #sweep: ReturnType<typeof setInterval>;
   readonly #health: ReturnType<typeof setInterval>;
   #closed = false;
@@ -109,7 +115,7 @@ export class BackendPool {
   }
 
   /** Listens to list changes and resource updates of every backend. */
-  onBroadcast(listener: (backend: string, notification: Notification) => void): () => void {
+  onBroadcast(listener: BroadcastListener): () => void {
     this.#broadcastListeners.add(listener);
     return () => this.#broadcastListeners.delete(listener);
   }
@@ -176,7 +182,7 @@ export class BackendPool {
       log: this.#log,
       hooks: {
         onBroadcast: (_upstream, notification) => {
-          for (const listener of this.#broadcastListeners) listener(settings.name, notification);
+          for (const listener of this.#broadcastListeners) listener(settings.name, key, notification);
         },
         onRefused: (refusing, method) => {
           entry.refused += 1;
@@ -189,8 +195,16 @@ export class BackendPool {
         onClosed: (closed) => this.#onClosed(entry, closed),
       },
     });
+    // A value that cannot be rendered (a user without a token for a service) is that caller's problem,
+    // not the backend's: it fails this call without counting against the backend.
+    let transport: ReturnType<typeof createClientTransport>;
     try {
-      const transport = createClientTransport(settings, context);
+      transport = createClientTransport(settings, context);
+    } catch (error) {
+      await upstream.close();
+      throw error;
+    }
+    try {
       const started = performance.now();
       await upstream.start(transport, settings.callTimeoutSeconds * 1000);
       entry.latencyMs = Math.round(performance.now() - started);

@@ -13,6 +13,9 @@ import { VERSION } from "../version.ts";
 import { JSONRPC, JsonRpcError } from "./errors.ts";
 import type { createClientTransport } from "./transports.ts";
 
+/** How long a `protocol: auto` backend has to answer server/discover before it is taken as 2025-era. */
+const PROBE_TIMEOUT_MS = 10_000;
+
 /** Results are relayed as they are: the backend's result object, unvalidated beyond being an object. */
 export const ANY_RESULT = z.looseObject({});
 type AnyResult = z.infer<typeof ANY_RESULT>;
@@ -104,7 +107,9 @@ export class Upstream {
         inputRequired: { autoFulfill: false },
         // `protocol: auto` asks the backend which revision it speaks (server/discover, falling back to
         // initialize); `legacy` goes straight to initialize.
-        ...(options.backend.protocol === "auto" ? { versionNegotiation: { mode: "auto" as const } } : {}),
+        ...(options.backend.protocol === "auto"
+          ? { versionNegotiation: { mode: "auto" as const, probe: { timeoutMs: PROBE_TIMEOUT_MS } } }
+          : {}),
       },
     );
     this.client.fallbackRequestHandler = (request, context) =>
