@@ -8,6 +8,12 @@ import { type RunningServer, startServer, urlOf } from "./http/server.ts";
 import type { Logger } from "./log/logger.ts";
 import { McpFront } from "./mcp/front.ts";
 import { BackendPool } from "./mcp/pool.ts";
+import { LocalAccounts } from "./login/local.ts";
+import { createPasswordVerifier } from "./login/password.ts";
+import { BrowserSessions } from "./login/sessions.ts";
+import { AuthorizationServer } from "./oauth/authorization_server.ts";
+import { ClientDirectory } from "./oauth/clients.ts";
+import { loadOrCreateSigningKey } from "./oauth/keys.ts";
 import { openStore, type Store } from "./store/store.ts";
 import { VERSION } from "./version.ts";
 
@@ -107,7 +113,35 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (diff.added.length + diff.removed.length + diff.changed.length > 0) front.listsChanged();
   });
   const url = urlOf(server.hostname, server.port);
-  const app = createApp({ holder, store, log, mcp: { front, listenUrl: url } });
+  // The authorization server: its signing key is made on first start and kept in the data directory.
+  const key = await loadOrCreateSigningKey(registry.gateway.dataDir);
+  const currentRegistry = () => holder.current().registry;
+  const baseUrl = () => currentRegistry().gateway.publicUrl ?? url;
+  const clients = new ClientDirectory(store, currentRegistry);
+  const authorizationServer = new AuthorizationServer({
+    store,
+    registry: currentRegistry,
+    clients,
+    key,
+    log,
+    baseUrl,
+  });
+  const passwords = createPasswordVerifier();
+  const accounts = new LocalAccounts(store, currentRegistry, passwords);
+  const sessions = new BrowserSessions(store);
+  await accounts.bootstrapAdmin(log);
+  const purge = setInterval(() => {
+    authorizationServer.purgeExpired();
+    sessions.purgeExpired();
+  }, 10 * 60_000);
+  Deno.unrefTimer(Number(purge));
+  const app = createApp({
+    holder,
+    store,
+    log,
+    mcp: { front, listenUrl: url, tokens: { key, isRevoked: (jti) => authorizationServer.isRevoked(jti) } },
+    oauth: { server: authorizationServer, clients, sessions, accounts, key, baseUrl },
+  });
   handle = (request, info) => app.fetch(request, { info });
   const watcher = options.watch === false
     ? undefined
@@ -139,6 +173,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         if (!drained) log.warn("requests still running at the shutdown bound; closing anyway");
         await front.close();
         await pool.close();
+        clearInterval(purge);
+        passwords.close();
         store.close();
         log.info("gatehouse stopped", { drained });
       })();

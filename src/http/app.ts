@@ -7,7 +7,8 @@ import type { Logger } from "../log/logger.ts";
 import type { Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 import type { McpFront } from "../mcp/front.ts";
-import { authenticate } from "./auth.ts";
+import { mountOAuthRoutes, type OAuthRouteDependencies } from "../oauth/routes.ts";
+import { authenticate, type TokenChecker } from "./auth.ts";
 import { checkHostAndOrigin } from "./dns_rebinding.ts";
 import { createErrorHandler, HttpError } from "./errors.ts";
 
@@ -17,7 +18,9 @@ export interface AppDependencies {
   log: Logger;
   now?: () => number;
   /** The MCP endpoints, and the URL the gateway listens on (for Host checks and default links). */
-  mcp?: { front: McpFront; listenUrl: string };
+  mcp?: { front: McpFront; listenUrl: string; tokens?: TokenChecker };
+  /** The authorization server's routes (discovery, sign-in, tokens, clients). */
+  oauth?: OAuthRouteDependencies;
 }
 
 /** What every handler can read from the context: the registry generation of this request. */
@@ -81,13 +84,21 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
     return c.json(body, storeOpen ? 200 : 503, { "cache-control": "no-store" });
   });
 
+  if (deps.oauth) mountOAuthRoutes(app, deps.oauth);
+
   if (deps.mcp) {
     const { front, listenUrl } = deps.mcp;
     const serveMcp = async (c: Context<AppEnv>, backend: string | undefined) => {
       const { registry } = c.get("snapshot");
       const refused = checkHostAndOrigin(c.req.raw, registry.gateway, listenUrl);
       if (refused) return refused;
-      const caller = authenticate(c.req.raw, registry, registry.gateway.publicUrl ?? listenUrl);
+      const caller = await authenticate(
+        c.req.raw,
+        registry,
+        registry.gateway.publicUrl ?? listenUrl,
+        backend,
+        deps.mcp?.tokens,
+      );
       if (caller instanceof Response) return caller;
       if (backend !== undefined && !Object.hasOwn(registry.backends, backend)) {
         return Response.json({

@@ -1,15 +1,58 @@
 import type { Registry } from "../config/types.ts";
 import { ANONYMOUS, type Caller } from "../mcp/caller.ts";
+import { InvalidTokenError, verifyAccessToken } from "../oauth/access_token.ts";
+import type { SigningKey } from "../oauth/keys.ts";
+
+/** What the authentication step needs to check a bearer token. */
+export interface TokenChecker {
+  readonly key: SigningKey;
+  isRevoked(jti: string): boolean;
+}
 
 /**
- * The one place a request becomes a Caller. `gateway.auth: none` (loopback only) makes everyone
- * "anonymous"; with `oauth`, a bearer token is required.
+ * The one place a request to `/mcp` or `/mcp/{backend}` becomes a Caller. `gateway.auth: none`
+ * (loopback only) makes everyone "anonymous"; with `oauth` a bearer token for this resource is required:
+ * `/mcp/{backend}` accepts tokens for itself or for `/mcp`. Anything else is a 401 pointing at the
+ * protected resource metadata (RFC 9728 §5.1).
  */
-export function authenticate(request: Request, registry: Registry, publicUrl: string): Caller | Response {
+export async function authenticate(
+  request: Request,
+  registry: Registry,
+  baseUrl: string,
+  backend: string | undefined,
+  checker: TokenChecker | undefined,
+): Promise<Caller | Response> {
   if (registry.gateway.auth === "none") return ANONYMOUS;
-  const metadata = `${publicUrl}/.well-known/oauth-protected-resource${new URL(request.url).pathname}`;
-  return Response.json(
-    { jsonrpc: "2.0", id: null, error: { code: -32001, message: "Authentication required" } },
-    { status: 401, headers: { "www-authenticate": `Bearer resource_metadata="${metadata}"` } },
-  );
+  const resource = backend === undefined ? `${baseUrl}/mcp` : `${baseUrl}/mcp/${backend}`;
+  const metadataUrl = `${baseUrl}/.well-known/oauth-protected-resource${new URL(resource).pathname}`;
+  const challenge = (error?: string) =>
+    Response.json(
+      { jsonrpc: "2.0", id: null, error: { code: -32001, message: "Authentication required" } },
+      {
+        status: 401,
+        headers: {
+          "www-authenticate": `Bearer resource_metadata="${metadataUrl}"${error ? `, error="${error}"` : ""}`,
+        },
+      },
+    );
+  const authorization = request.headers.get("authorization") ?? "";
+  if (!authorization.toLowerCase().startsWith("bearer ") || !checker) return challenge();
+  try {
+    const claims = await verifyAccessToken(authorization.slice(7).trim(), checker.key, {
+      issuer: baseUrl,
+      audiences: backend === undefined ? [resource] : [resource, `${baseUrl}/mcp`],
+      isRevoked: (jti) => checker.isRevoked(jti),
+    });
+    return {
+      id: claims.userId,
+      name: claims.name,
+      email: claims.email,
+      groups: claims.groups,
+      clientId: claims.clientId,
+      provider: claims.provider,
+    };
+  } catch (error) {
+    if (error instanceof InvalidTokenError) return challenge("invalid_token");
+    throw error;
+  }
 }

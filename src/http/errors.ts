@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "../log/logger.ts";
+import { OAuthError } from "../oauth/errors.ts";
 
 /** An HTTP error that carries its own JSON response; its message is meant for the client. */
 export class HttpError extends Error {
@@ -27,7 +28,7 @@ export class HttpError extends Error {
 /** Maps any thrown error to a response; a 500 never shows the client its message or stack. */
 export function createErrorHandler(log: Logger) {
   return function onError(error: Error, c: Context): Response {
-    if (error instanceof HttpError) return error.toResponse();
+    if (error instanceof HttpError || error instanceof OAuthError) return error.toResponse();
     if (error instanceof HTTPException) {
       const status = error.status;
       return Response.json({

@@ -23,3 +23,38 @@ export async function verifyPassword(hash: string, password: string): Promise<bo
     return false;
   }
 }
+
+/** Checks passwords in a worker, so a sign-in does not stall every other request. */
+export interface PasswordVerifier {
+  verify(hash: string, password: string): Promise<boolean>;
+  close(): void;
+}
+
+export function createPasswordVerifier(): PasswordVerifier {
+  let worker: Worker | undefined;
+  let nextId = 0;
+  const pending = new Map<number, (ok: boolean) => void>();
+  const start = () => {
+    const started = new Worker(new URL("./password_worker.ts", import.meta.url).href, { type: "module" });
+    started.onmessage = (event: MessageEvent<{ id: number; ok: boolean }>) => {
+      pending.get(event.data.id)?.(event.data.ok);
+      pending.delete(event.data.id);
+    };
+    return started;
+  };
+  return {
+    verify(hash, password) {
+      worker ??= start();
+      const id = nextId++;
+      const answered = new Promise<boolean>((resolve) => pending.set(id, resolve));
+      worker.postMessage({ id, hash, password });
+      return answered;
+    },
+    close() {
+      worker?.terminate();
+      worker = undefined;
+      for (const resolve of pending.values()) resolve(false);
+      pending.clear();
+    },
+  };
+}

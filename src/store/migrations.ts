@@ -32,4 +32,82 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_kind_at ON audit(kind, at);
     `,
   },
+  {
+    version: 3,
+    name: "oauth",
+    sql: `
+      -- Clients registered dynamically (RFC 7591) or fetched from a client id metadata document.
+      CREATE TABLE oauth_clients (
+        client_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,                      -- dynamic | metadata_document
+        metadata TEXT NOT NULL,                  -- JSON, RFC 7591 field names
+        secret_hash TEXT,                        -- confidential clients only
+        registration_token_hash TEXT,            -- RFC 7592
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER                       -- cached metadata documents
+      ) STRICT;
+
+      -- People who sign in without a provider and are not in the registry (the first-start admin).
+      CREATE TABLE local_users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        groups TEXT NOT NULL DEFAULT '[]',
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- Browser sign-ins at the gateway (cookie holds the token; only its hash is kept).
+      CREATE TABLE browser_sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        identity TEXT NOT NULL,                  -- JSON: name, email, groups, provider
+        csrf TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE consents (
+        user_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        granted_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, client_id)
+      ) STRICT;
+
+      CREATE TABLE authorization_codes (
+        code_hash TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        redirect_uri TEXT NOT NULL,
+        code_challenge TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER,
+        family_id TEXT                            -- refresh family issued from it (revoked on replay)
+      ) STRICT;
+
+      CREATE TABLE refresh_tokens (
+        token_hash TEXT PRIMARY KEY,
+        family_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER,
+        revoked_at INTEGER
+      ) STRICT;
+      CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id);
+      CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);
+      CREATE INDEX refresh_tokens_client ON refresh_tokens(client_id);
+
+      -- Access tokens revoked before they expire (RFC 7009), by jti.
+      CREATE TABLE revoked_access_tokens (
+        jti TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

@@ -1,0 +1,381 @@
+import type { Registry } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Store } from "../store/store.ts";
+import { issueAccessToken, type TokenIdentity } from "./access_token.ts";
+import { type ClientDirectory, type OAuthClient, redirectUriAllowed } from "./clients.ts";
+import { OAuthError } from "./errors.ts";
+import type { SigningKey } from "./keys.ts";
+import { hashSecret, pkceChallenge, randomToken } from "./secrets.ts";
+
+/** Codes live this long (RFC 9700 §2.1.1: short-lived). */
+const CODE_TTL_MS = 60_000;
+/** The scope an access token carries when the client asks for none. */
+export const DEFAULT_SCOPE = "mcp";
+
+/** A validated authorization request (RFC 6749 §4.1.1 with PKCE and RFC 8707 resource). */
+export interface AuthorizationRequest {
+  readonly client: OAuthClient;
+  readonly redirectUri: string;
+  readonly state: string | undefined;
+  readonly codeChallenge: string;
+  readonly scope: string;
+  readonly resource: string;
+}
+
+/** An authorization request error that can be sent back to the client's redirect URI. */
+export class RedirectableError extends OAuthError {
+  readonly redirectUri: string;
+  readonly state: string | undefined;
+
+  constructor(error: string, description: string, redirectUri: string, state: string | undefined) {
+    super(error, description);
+    this.redirectUri = redirectUri;
+    this.state = state;
+  }
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+  refresh_token?: string;
+  scope: string;
+}
+
+interface Dependencies {
+  store: Store;
+  registry: () => Registry;
+  clients: ClientDirectory;
+  key: SigningKey;
+  log: Logger;
+  /** The public base URL (issuer). */
+  baseUrl: () => string;
+  now?: () => number;
+}
+
+/** The authorization server's operations, on plain values; routes map HTTP to them. */
+export class AuthorizationServer {
+  readonly #deps: Dependencies;
+  readonly #now: () => number;
+
+  constructor(deps: Dependencies) {
+    this.#deps = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  get issuer(): string {
+    return this.#deps.baseUrl();
+  }
+
+  /** The protected resources: `/mcp` and each `/mcp/{backend}`. */
+  resources(): string[] {
+    const base = this.#deps.baseUrl();
+    return [
+      `${base}/mcp`,
+      ...Object.keys(this.#deps.registry().backends).map((name) => `${base}/mcp/${name}`),
+    ];
+  }
+
+  /**
+   * Validates an authorization request. Errors about the client or redirect URI must not redirect
+   * (RFC 6749 §4.1.2.1) and throw OAuthError; the rest throw RedirectableError.
+   */
+  parseAuthorizationRequest(query: URLSearchParams): AuthorizationRequest {
+    const clientId = query.get("client_id");
+    if (!clientId) throw new OAuthError("invalid_request", "client_id is missing");
+    const client = this.#deps.clients.find(clientId);
+    if (!client) throw new OAuthError("invalid_client", "Unknown client");
+    const redirectUri = query.get("redirect_uri") ??
+      (client.redirectUris.length === 1 ? client.redirectUris[0] : undefined);
+    if (!redirectUri || !redirectUriAllowed(client.redirectUris, redirectUri)) {
+      throw new OAuthError("invalid_request", "redirect_uri does not match a registered redirect URI");
+    }
+    const state = query.get("state") ?? undefined;
+    const fail = (error: string, description: string): never => {
+      throw new RedirectableError(error, description, redirectUri, state);
+    };
+    if (query.get("response_type") !== "code") {
+      fail("unsupported_response_type", 'Only response_type "code" is supported');
+    }
+    if (!client.grantTypes.includes("authorization_code")) {
+      fail("unauthorized_client", "This client may not use authorization codes");
+    }
+    const codeChallenge = query.get("code_challenge");
+    if (!codeChallenge) {
+      fail("invalid_request", "PKCE is required: send code_challenge with code_challenge_method S256");
+    }
+    if (query.get("code_challenge_method") !== "S256") {
+      fail("invalid_request", "code_challenge_method must be S256");
+    }
+    if (!/^[A-Za-z0-9_-]{43}$/.test(codeChallenge!)) {
+      fail("invalid_request", "code_challenge is not a S256 challenge");
+    }
+    const resource = query.get("resource") ?? `${this.#deps.baseUrl()}/mcp`;
+    if (!this.resources().includes(resource)) {
+      fail("invalid_target", "resource is not served by this gateway");
+    }
+    return {
+      client,
+      redirectUri,
+      state,
+      codeChallenge: codeChallenge!,
+      scope: query.get("scope") || DEFAULT_SCOPE,
+      resource,
+    };
+  }
+
+  /** True when the user already approved this client. */
+  hasConsent(userId: string, clientId: string): boolean {
+    return this.#deps.store.db.prepare("SELECT 1 FROM consents WHERE user_id = ? AND client_id = ?")
+      .get(userId, clientId) !== undefined;
+  }
+
+  recordConsent(userId: string, clientId: string, scope: string): void {
+    this.#deps.store.db.prepare(
+      "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+    ).run(userId, clientId, scope, this.#now());
+  }
+
+  /** Issues a code and returns the URL to send the browser to (with `iss`, RFC 9207). */
+  async issueCode(request: AuthorizationRequest, identity: TokenIdentity): Promise<string> {
+    const code = randomToken(32);
+    this.#deps.store.db.prepare(
+      "INSERT INTO authorization_codes (code_hash, client_id, user_id, identity, redirect_uri, code_challenge, resource, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ).run(
+      await hashSecret(code),
+      request.client.clientId,
+      identity.userId,
+      JSON.stringify(identity),
+      request.redirectUri,
+      request.codeChallenge,
+      request.resource,
+      request.scope,
+      this.#now() + CODE_TTL_MS,
+    );
+    return redirectWith(request.redirectUri, { code, state: request.state, iss: this.issuer });
+  }
+
+  /** The redirect for an error after the client and redirect URI were validated. */
+  errorRedirect(error: RedirectableError): string {
+    return redirectWith(error.redirectUri, {
+      error: error.error,
+      error_description: error.message,
+      state: error.state,
+      iss: this.issuer,
+    });
+  }
+
+  /** The token endpoint (RFC 6749 §3.2), for an authenticated client. */
+  async token(client: OAuthClient, form: URLSearchParams): Promise<TokenResponse> {
+    const grantType = form.get("grant_type");
+    if (!grantType) throw new OAuthError("invalid_request", "grant_type is missing");
+    if (!client.grantTypes.includes(grantType)) {
+      throw new OAuthError("unauthorized_client", "This client may not use this grant type");
+    }
+    switch (grantType) {
+      case "authorization_code":
+        return await this.#exchangeCode(client, form);
+      case "refresh_token":
+        return await this.#refresh(client, form);
+      case "client_credentials":
+        return await this.#clientCredentials(client, form);
+      default:
+        throw new OAuthError("unsupported_grant_type", "Unsupported grant_type");
+    }
+  }
+
+  async #exchangeCode(client: OAuthClient, form: URLSearchParams): Promise<TokenResponse> {
+    const code = form.get("code");
+    const verifier = form.get("code_verifier");
+    if (!code) throw new OAuthError("invalid_request", "code is missing");
+    if (!verifier) throw new OAuthError("invalid_request", "code_verifier is missing");
+    const { db } = this.#deps.store;
+    const codeHash = await hashSecret(code);
+    const row = db.prepare("SELECT * FROM authorization_codes WHERE code_hash = ?").get(codeHash) as
+      | {
+        client_id: string;
+        identity: string;
+        redirect_uri: string;
+        code_challenge: string;
+        resource: string;
+        scope: string;
+        expires_at: number;
+        used_at: number | null;
+        family_id: string | null;
+      }
+      | undefined;
+    if (!row) throw new OAuthError("invalid_grant", "The code is not valid");
+    if (row.used_at !== null) {
+      // RFC 9700 §4.1.3: a replayed code revokes what was issued from it.
+      if (row.family_id) this.#revokeFamily(row.family_id);
+      this.#deps.log.warn("authorization code replayed; its tokens are revoked", {
+        client_id: row.client_id,
+      });
+      throw new OAuthError("invalid_grant", "The code is not valid");
+    }
+    if (row.client_id !== client.clientId) throw new OAuthError("invalid_grant", "The code is not valid");
+    if (row.expires_at <= this.#now()) throw new OAuthError("invalid_grant", "The code has expired");
+    const redirectUri = form.get("redirect_uri");
+    if (redirectUri !== null && redirectUri !== row.redirect_uri) {
+      throw new OAuthError("invalid_grant", "redirect_uri does not match the authorization request");
+    }
+    if (await pkceChallenge(verifier) !== row.code_challenge) {
+      throw new OAuthError("invalid_grant", "code_verifier does not match the code_challenge");
+    }
+    const resource = form.get("resource") ?? row.resource;
+    if (resource !== row.resource) {
+      throw new OAuthError("invalid_target", "resource differs from the authorization request");
+    }
+    const familyId = randomToken(16);
+    const used = db.prepare(
+      "UPDATE authorization_codes SET used_at = ?, family_id = ? WHERE code_hash = ? AND used_at IS NULL",
+    ).run(this.#now(), familyId, codeHash);
+    if (used.changes !== 1) throw new OAuthError("invalid_grant", "The code is not valid");
+    return await this.#issueTokens(client, JSON.parse(row.identity), row.resource, row.scope, familyId);
+  }
+
+  async #refresh(client: OAuthClient, form: URLSearchParams): Promise<TokenResponse> {
+    const token = form.get("refresh_token");
+    if (!token) throw new OAuthError("invalid_request", "refresh_token is missing");
+    const { db } = this.#deps.store;
+    const tokenHash = await hashSecret(token);
+    const row = db.prepare("SELECT * FROM refresh_tokens WHERE token_hash = ?").get(tokenHash) as
+      | {
+        family_id: string;
+        client_id: string;
+        identity: string;
+        resource: string;
+        scope: string;
+        expires_at: number;
+        used_at: number | null;
+        revoked_at: number | null;
+      }
+      | undefined;
+    if (!row || row.client_id !== client.clientId) {
+      throw new OAuthError("invalid_grant", "The refresh token is not valid");
+    }
+    if (row.used_at !== null || row.revoked_at !== null) {
+      // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
+      this.#revokeFamily(row.family_id);
+      this.#deps.log.warn("refresh token reused; its family is revoked", { client_id: client.clientId });
+      throw new OAuthError("invalid_grant", "The refresh token is not valid");
+    }
+    if (row.expires_at <= this.#now()) throw new OAuthError("invalid_grant", "The refresh token has expired");
+    const resource = form.get("resource") ?? row.resource;
+    if (resource !== row.resource) {
+      throw new OAuthError("invalid_target", "resource differs from the original grant");
+    }
+    const used = db.prepare("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL")
+      .run(this.#now(), tokenHash);
+    if (used.changes !== 1) {
+      this.#revokeFamily(row.family_id);
+      throw new OAuthError("invalid_grant", "The refresh token is not valid");
+    }
+    return await this.#issueTokens(client, JSON.parse(row.identity), row.resource, row.scope, row.family_id);
+  }
+
+  async #clientCredentials(client: OAuthClient, form: URLSearchParams): Promise<TokenResponse> {
+    if (client.kind !== "static" || !client.secret) {
+      throw new OAuthError(
+        "unauthorized_client",
+        "Only registry clients with a secret may use client_credentials",
+      );
+    }
+    const resource = form.get("resource") ?? `${this.#deps.baseUrl()}/mcp`;
+    if (!this.resources().includes(resource)) {
+      throw new OAuthError("invalid_target", "resource is not served by this gateway");
+    }
+    const user = client.user ?? client.clientId;
+    const identity: TokenIdentity = { userId: user, name: user, groups: [...(client.groups ?? [])] };
+    return await this.#issueTokens(client, identity, resource, form.get("scope") || DEFAULT_SCOPE, undefined);
+  }
+
+  async #issueTokens(
+    client: OAuthClient,
+    identity: TokenIdentity,
+    resource: string,
+    scope: string,
+    familyId: string | undefined,
+  ): Promise<TokenResponse> {
+    const { gateway } = this.#deps.registry();
+    const access = await issueAccessToken(this.#deps.key, {
+      issuer: this.issuer,
+      audience: resource,
+      clientId: client.clientId,
+      scope,
+      identity,
+    }, { ttlSeconds: gateway.accessTokenTtlSeconds, now: this.#now });
+    const response: TokenResponse = {
+      access_token: access.token,
+      token_type: "Bearer",
+      expires_in: gateway.accessTokenTtlSeconds,
+      scope,
+    };
+    if (familyId !== undefined && client.grantTypes.includes("refresh_token")) {
+      const refresh = randomToken(32);
+      this.#deps.store.db.prepare(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, identity, resource, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(
+        await hashSecret(refresh),
+        familyId,
+        client.clientId,
+        identity.userId,
+        JSON.stringify(identity),
+        resource,
+        scope,
+        this.#now() + gateway.refreshTokenTtlSeconds * 1000,
+      );
+      response.refresh_token = refresh;
+    }
+    return response;
+  }
+
+  #revokeFamily(familyId: string): void {
+    this.#deps.store.db.prepare(
+      "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+    )
+      .run(this.#now(), familyId);
+  }
+
+  /** RFC 7009: revokes a refresh token's family, or an access token by its jti; unknown tokens are fine. */
+  async revoke(
+    client: OAuthClient,
+    token: string,
+    jti: string | undefined,
+    expiresAt: number | undefined,
+  ): Promise<void> {
+    const { db } = this.#deps.store;
+    const row = db.prepare("SELECT family_id, client_id FROM refresh_tokens WHERE token_hash = ?")
+      .get(await hashSecret(token)) as { family_id: string; client_id: string } | undefined;
+    if (row && row.client_id === client.clientId) this.#revokeFamily(row.family_id);
+    if (jti && expiresAt) {
+      db.prepare("INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?)").run(
+        jti,
+        expiresAt,
+      );
+    }
+  }
+
+  isRevoked(jti: string): boolean {
+    return this.#deps.store.db.prepare("SELECT 1 FROM revoked_access_tokens WHERE jti = ?").get(jti) !==
+      undefined;
+  }
+
+  /** Deletes what has expired: codes, refresh tokens, revocations of expired access tokens. */
+  purgeExpired(): void {
+    const now = this.#now();
+    const { db } = this.#deps.store;
+    db.prepare("DELETE FROM authorization_codes WHERE expires_at <= ?").run(now - CODE_TTL_MS);
+    db.prepare("DELETE FROM refresh_tokens WHERE expires_at <= ?").run(now);
+    db.prepare("DELETE FROM revoked_access_tokens WHERE expires_at <= ?").run(Math.floor(now / 1000));
+  }
+}
+
+/** Adds query parameters to a redirect URI, keeping the ones it has (RFC 6749 §3.1.2). */
+function redirectWith(uri: string, params: Record<string, string | undefined>): string {
+  const url = new URL(uri);
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined) url.searchParams.set(name, value);
+  }
+  return url.href;
+}

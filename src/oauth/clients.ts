@@ -1,0 +1,273 @@
+import type { Registry } from "../config/types.ts";
+import type { Store } from "../store/store.ts";
+import { OAuthError } from "./errors.ts";
+import { hashSecret, randomToken, timingSafeEqual } from "./secrets.ts";
+
+export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_secret_post";
+
+/** A client as the authorization server sees it, whatever registered it. */
+export interface OAuthClient {
+  readonly clientId: string;
+  readonly kind: "static" | "dynamic";
+  readonly name: string;
+  readonly redirectUris: readonly string[];
+  readonly grantTypes: readonly string[];
+  readonly tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** Registry clients: the secret itself (from a secret file); dynamic ones: its hash. */
+  readonly secret?: string;
+  readonly secretHash?: string;
+  /** client_credentials: whom the client acts as. */
+  readonly user?: string;
+  readonly groups?: readonly string[];
+  /** RFC 7591 metadata as registered (dynamic clients). */
+  readonly metadata?: Record<string, unknown>;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "[::1]", "localhost"]);
+
+/**
+ * Exact redirect URI match, except that a loopback `http` URI matches on any port (RFC 8252 §7.3):
+ * native clients listen on a port chosen at run time.
+ */
+export function redirectUriAllowed(registered: readonly string[], given: string): boolean {
+  if (registered.includes(given)) return true;
+  let candidate: URL;
+  try {
+    candidate = new URL(given);
+  } catch {
+    return false;
+  }
+  if (candidate.protocol !== "http:" || !LOOPBACK.has(candidate.hostname)) return false;
+  return registered.some((uri) => {
+    try {
+      const known = new URL(uri);
+      return known.protocol === "http:" && known.hostname === candidate.hostname &&
+        known.pathname === candidate.pathname && known.search === candidate.search;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A redirect URI a client may register: https, or http on a loopback address; no fragment. */
+function acceptableRedirectUri(uri: unknown): uri is string {
+  if (typeof uri !== "string") return false;
+  try {
+    const url = new URL(uri);
+    if (url.hash) return false;
+    if (url.protocol === "https:") return true;
+    if (url.protocol === "http:") return LOOPBACK.has(url.hostname);
+    // Private-use schemes of native apps (RFC 8252 §7.1) contain a dot: com.example.app:/callback.
+    return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/i.test(url.protocol);
+  } catch {
+    return false;
+  }
+}
+
+interface ClientRow {
+  client_id: string;
+  kind: string;
+  metadata: string;
+  secret_hash: string | null;
+  registration_token_hash: string | null;
+}
+
+/** Finds, registers and authenticates OAuth clients: the registry's, and dynamically registered ones. */
+export class ClientDirectory {
+  readonly #store: Store;
+  readonly #registry: () => Registry;
+  readonly #now: () => number;
+
+  constructor(store: Store, registry: () => Registry, now: () => number = Date.now) {
+    this.#store = store;
+    this.#registry = registry;
+    this.#now = now;
+  }
+
+  find(clientId: string): OAuthClient | undefined {
+    const registered = this.#registry().clients;
+    if (Object.hasOwn(registered, clientId)) {
+      const client = registered[clientId]!;
+      return {
+        clientId,
+        kind: "static",
+        name: client.name,
+        redirectUris: client.redirectUris,
+        grantTypes: client.grantTypes,
+        tokenEndpointAuthMethod: client.secret ? "client_secret_basic" : "none",
+        secret: client.secret,
+        user: client.user,
+        groups: client.groups,
+      };
+    }
+    const row = this.#store.db.prepare("SELECT * FROM oauth_clients WHERE client_id = ?").get(clientId) as
+      | ClientRow
+      | undefined;
+    if (!row) return undefined;
+    const metadata = JSON.parse(row.metadata) as Record<string, unknown>;
+    return {
+      clientId,
+      kind: "dynamic",
+      name: typeof metadata.client_name === "string" ? metadata.client_name : clientId,
+      redirectUris: (metadata.redirect_uris as string[] | undefined) ?? [],
+      grantTypes: (metadata.grant_types as string[] | undefined) ?? ["authorization_code", "refresh_token"],
+      tokenEndpointAuthMethod: (metadata.token_endpoint_auth_method as TokenEndpointAuthMethod | undefined) ??
+        "client_secret_basic",
+      secretHash: row.secret_hash ?? undefined,
+      metadata,
+    };
+  }
+
+  /** RFC 7591 §2: checks client metadata and returns what is kept of it. */
+  validate(metadata: Record<string, unknown>): Record<string, unknown> {
+    const redirectUris = metadata.redirect_uris;
+    if (!Array.isArray(redirectUris) || redirectUris.length === 0) {
+      throw new OAuthError("invalid_redirect_uri", "redirect_uris must list at least one URI");
+    }
+    if (redirectUris.some((uri) => !acceptableRedirectUri(uri))) {
+      throw new OAuthError(
+        "invalid_redirect_uri",
+        "redirect_uris must be https, or http on a loopback address",
+      );
+    }
+    const method = (metadata.token_endpoint_auth_method ?? "client_secret_basic") as string;
+    if (!["none", "client_secret_basic", "client_secret_post"].includes(method)) {
+      throw new OAuthError("invalid_client_metadata", "token_endpoint_auth_method is not supported");
+    }
+    const grantTypes = (metadata.grant_types ?? ["authorization_code", "refresh_token"]) as unknown[];
+    if (
+      !Array.isArray(grantTypes) ||
+      grantTypes.some((grant) => grant !== "authorization_code" && grant !== "refresh_token")
+    ) {
+      throw new OAuthError(
+        "invalid_client_metadata",
+        "grant_types may list authorization_code and refresh_token",
+      );
+    }
+    const responseTypes = (metadata.response_types ?? ["code"]) as unknown[];
+    if (!Array.isArray(responseTypes) || responseTypes.some((type) => type !== "code")) {
+      throw new OAuthError("invalid_client_metadata", 'response_types may only list "code"');
+    }
+    return {
+      ...pickClientMetadata(metadata),
+      redirect_uris: redirectUris,
+      grant_types: grantTypes,
+      response_types: responseTypes,
+      token_endpoint_auth_method: method,
+    };
+  }
+
+  /** RFC 7591 §3: registers a client; the answer holds its secrets, which are kept only as hashes. */
+  async register(
+    metadata: Record<string, unknown>,
+    registrationBaseUrl: string,
+  ): Promise<Record<string, unknown>> {
+    const stored = this.validate(metadata);
+    const method = stored.token_endpoint_auth_method;
+    const clientId = randomToken(16);
+    const clientSecret = method === "none" ? undefined : randomToken(32);
+    const registrationToken = randomToken(32);
+    const issuedAt = Math.floor(this.#now() / 1000);
+    this.#store.db.prepare(
+      "INSERT INTO oauth_clients (client_id, kind, metadata, secret_hash, registration_token_hash, created_at) VALUES (?, 'dynamic', ?, ?, ?, ?)",
+    ).run(
+      clientId,
+      JSON.stringify(stored),
+      clientSecret ? await hashSecret(clientSecret) : null,
+      await hashSecret(registrationToken),
+      this.#now(),
+    );
+    return {
+      client_id: clientId,
+      client_id_issued_at: issuedAt,
+      ...(clientSecret ? { client_secret: clientSecret, client_secret_expires_at: 0 } : {}),
+      registration_access_token: registrationToken,
+      registration_client_uri: `${registrationBaseUrl}/${clientId}`,
+      ...stored,
+    };
+  }
+
+  /** RFC 7592: the client a registration access token belongs to, if it is that client's. */
+  async byRegistrationToken(clientId: string, token: string): Promise<OAuthClient | undefined> {
+    const row = this.#store.db.prepare(
+      "SELECT registration_token_hash FROM oauth_clients WHERE client_id = ?",
+    )
+      .get(clientId) as { registration_token_hash: string | null } | undefined;
+    if (
+      !row?.registration_token_hash || !timingSafeEqual(row.registration_token_hash, await hashSecret(token))
+    ) {
+      return undefined;
+    }
+    return this.find(clientId);
+  }
+
+  update(clientId: string, metadata: Record<string, unknown>): void {
+    this.#store.db.prepare("UPDATE oauth_clients SET metadata = ? WHERE client_id = ?").run(
+      JSON.stringify(metadata),
+      clientId,
+    );
+  }
+
+  delete(clientId: string): void {
+    this.#store.transaction(() => {
+      this.#store.db.prepare("DELETE FROM oauth_clients WHERE client_id = ?").run(clientId);
+      this.#store.db.prepare("DELETE FROM refresh_tokens WHERE client_id = ?").run(clientId);
+      this.#store.db.prepare("DELETE FROM consents WHERE client_id = ?").run(clientId);
+    });
+  }
+
+  /**
+   * Authenticates the client of a token, revocation or introspection request (RFC 6749 §2.3):
+   * HTTP Basic or form fields for confidential clients; public clients only name themselves.
+   */
+  async authenticate(form: URLSearchParams, authorization: string | null): Promise<OAuthClient> {
+    let clientId = form.get("client_id") ?? undefined;
+    let secret = form.get("client_secret") ?? undefined;
+    let method: TokenEndpointAuthMethod = secret === undefined ? "none" : "client_secret_post";
+    if (authorization?.toLowerCase().startsWith("basic ")) {
+      let decoded: string;
+      try {
+        decoded = atob(authorization.slice(6).trim());
+      } catch {
+        throw new OAuthError("invalid_client", "Malformed Basic credentials", 401);
+      }
+      const colon = decoded.indexOf(":");
+      if (colon < 0) throw new OAuthError("invalid_client", "Malformed Basic credentials", 401);
+      clientId = decodeURIComponent(decoded.slice(0, colon));
+      secret = decodeURIComponent(decoded.slice(colon + 1));
+      method = "client_secret_basic";
+    }
+    if (!clientId) throw new OAuthError("invalid_client", "Client authentication failed", 401);
+    const client = this.find(clientId);
+    if (!client) throw new OAuthError("invalid_client", "Client authentication failed", 401);
+    if (client.tokenEndpointAuthMethod === "none") {
+      if (method !== "none") throw new OAuthError("invalid_client", "Client authentication failed", 401);
+      return client;
+    }
+    const ok = secret !== undefined && (
+      client.secret !== undefined
+        ? timingSafeEqual(client.secret, secret)
+        : client.secretHash !== undefined && timingSafeEqual(client.secretHash, await hashSecret(secret))
+    );
+    if (!ok) throw new OAuthError("invalid_client", "Client authentication failed", 401);
+    return client;
+  }
+}
+
+/** The RFC 7591 fields a client may set about itself (others are ignored). */
+function pickClientMetadata(metadata: Record<string, unknown>): Record<string, unknown> {
+  const fields = [
+    "client_name",
+    "client_uri",
+    "logo_uri",
+    "scope",
+    "contacts",
+    "tos_uri",
+    "policy_uri",
+    "software_id",
+    "software_version",
+  ];
+  return Object.fromEntries(
+    fields.filter((field) => metadata[field] !== undefined).map((field) => [field, metadata[field]]),
+  );
+}

@@ -1,0 +1,86 @@
+/** Escapes text for HTML content and attribute values. */
+export function escapeHtml(value: string): string {
+  return value.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
+    .replaceAll('"', "&quot;").replaceAll("'", "&#39;");
+}
+
+const STYLE = `
+body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
+main{max-width:26rem;margin:8vh auto;background:#fff;padding:2rem;border-radius:12px;box-shadow:0 2px 12px #0002}
+h1{font-size:1.3rem;margin:0 0 1rem}label{display:block;margin:.8rem 0 .2rem;font-weight:600}
+input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.6rem;border:1px solid #bbc;border-radius:6px;font:inherit}
+button{margin-top:1.2rem;padding:.6rem 1.2rem;border:0;border-radius:6px;font:inherit;cursor:pointer;background:#2d5be3;color:#fff}
+button.secondary{background:#e4e6eb;color:#1d2330;margin-left:.5rem}.error{color:#b00020}dl{margin:0}dt{font-weight:600}dd{margin:0 0 .6rem}
+`;
+
+/** Security headers for every page: no framing, no referrer, no outside assets, forms only to `formTargets`. */
+export function pageHeaders(formTargets: readonly string[] = []): Record<string, string> {
+  const formAction = ["'self'", ...formTargets].join(" ");
+  return {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    "content-security-policy":
+      `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+  };
+}
+
+function layout(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
+    `<meta name="viewport" content="width=device-width, initial-scale=1"><title>${
+      escapeHtml(title)
+    } · Gatehouse</title>` +
+    `<style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+}
+
+const hidden = (fields: Record<string, string>) =>
+  Object.entries(fields).map(([name, value]) =>
+    `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`
+  ).join("");
+
+/** The sign-in form (local accounts). */
+export function loginPage(
+  options: { returnTo: string; csrf: string; error?: string; username?: string },
+): string {
+  return layout(
+    "Sign in",
+    `<h1>Sign in to Gatehouse</h1>` +
+      (options.error ? `<p class="error" role="alert">${escapeHtml(options.error)}</p>` : "") +
+      `<form method="post" action="/login">${hidden({ return_to: options.returnTo, csrf: options.csrf })}` +
+      `<label for="username">User name</label><input type="text" id="username" name="username" autocomplete="username" required value="${
+        escapeHtml(options.username ?? "")
+      }">` +
+      `<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>` +
+      `<button type="submit">Sign in</button></form>`,
+  );
+}
+
+/** Asks the signed-in user whether this client may act for them. */
+export function consentPage(
+  options: {
+    clientName: string;
+    redirectHost: string;
+    resource: string;
+    user: string;
+    fields: Record<string, string>;
+  },
+): string {
+  return layout(
+    "Allow access",
+    `<h1>Allow ${escapeHtml(options.clientName)}?</h1>` +
+      `<p>Signed in as <strong>${escapeHtml(options.user)}</strong>.</p>` +
+      `<dl><dt>Application</dt><dd>${escapeHtml(options.clientName)}</dd>` +
+      `<dt>Returns to</dt><dd>${escapeHtml(options.redirectHost)}</dd>` +
+      `<dt>Wants to use</dt><dd>${escapeHtml(options.resource)}</dd></dl>` +
+      `<form method="post" action="/authorize/consent">${hidden(options.fields)}` +
+      `<button type="submit" name="decision" value="allow">Allow</button>` +
+      `<button type="submit" name="decision" value="deny" class="secondary">Deny</button></form>`,
+  );
+}
+
+/** An error that cannot be sent back to the client (unknown client, bad redirect URI). */
+export function errorPage(title: string, message: string): string {
+  return layout(title, `<h1>${escapeHtml(title)}</h1><p class="error">${escapeHtml(message)}</p>`);
+}

@@ -1,0 +1,321 @@
+import type { Context, Hono } from "hono";
+import { getCookie, setCookie } from "hono/cookie";
+import type { AppEnv } from "../http/app.ts";
+import type { LocalAccounts } from "../login/local.ts";
+import { BrowserSessions } from "../login/sessions.ts";
+import { verifyAccessToken } from "./access_token.ts";
+import { type AuthorizationServer, RedirectableError } from "./authorization_server.ts";
+import type { ClientDirectory } from "./clients.ts";
+import { OAuthError } from "./errors.ts";
+import type { SigningKey } from "./keys.ts";
+import { consentPage, errorPage, loginPage, pageHeaders } from "./pages.ts";
+import { randomToken, timingSafeEqual } from "./secrets.ts";
+
+export interface OAuthRouteDependencies {
+  server: AuthorizationServer;
+  clients: ClientDirectory;
+  sessions: BrowserSessions;
+  accounts: LocalAccounts;
+  key: SigningKey;
+  /** The public base URL. */
+  baseUrl: () => string;
+}
+
+const LOGIN_CSRF_COOKIE = "gatehouse_login";
+
+/** Reads an `application/x-www-form-urlencoded` body, refusing anything else. */
+async function formOf(c: Context<AppEnv>): Promise<URLSearchParams> {
+  const type = c.req.header("content-type") ?? "";
+  if (!type.toLowerCase().startsWith("application/x-www-form-urlencoded")) {
+    throw new OAuthError("invalid_request", "The body must be application/x-www-form-urlencoded");
+  }
+  return new URLSearchParams(await c.req.text());
+}
+
+/** A page, through the context so that cookies set on it go out with it. */
+function html(
+  c: Context<AppEnv>,
+  body: string,
+  status: 200 | 400 | 401 | 403 = 200,
+  formTargets: readonly string[] = [],
+) {
+  return c.body(body, status, pageHeaders(formTargets));
+}
+
+/** Mounts the authorization server: discovery, /authorize with sign-in and consent, /token, clients. */
+export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies): void {
+  const { server, clients, sessions, accounts } = deps;
+  const secure = () => deps.baseUrl().startsWith("https:");
+  const sessionCookie = () => BrowserSessions.cookieName(secure());
+  const cookieOptions = () => ({ path: "/", httpOnly: true, secure: secure(), sameSite: "Lax" as const });
+
+  const metadata = (c: Context<AppEnv>) => {
+    const base = deps.baseUrl();
+    const { registration } = c.get("snapshot").registry.gateway;
+    return {
+      issuer: base,
+      authorization_endpoint: `${base}/authorize`,
+      token_endpoint: `${base}/token`,
+      jwks_uri: `${base}/jwks.json`,
+      ...(registration === "open" ? { registration_endpoint: `${base}/register` } : {}),
+      revocation_endpoint: `${base}/revoke`,
+      introspection_endpoint: `${base}/introspect`,
+      response_types_supported: ["code"],
+      response_modes_supported: ["query"],
+      grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
+      code_challenge_methods_supported: ["S256"],
+      token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+      revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+      introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+      scopes_supported: ["mcp"],
+      client_id_metadata_document_supported: true,
+      authorization_response_iss_parameter_supported: true,
+    };
+  };
+  const serveMetadata = (c: Context<AppEnv>) => c.json(metadata(c), 200, { "cache-control": "max-age=300" });
+  // Clients look for these at several paths (RFC 8414 §3, OIDC discovery, and path-inserted forms).
+  for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]) {
+    app.get(path, serveMetadata);
+    app.get(`${path}/mcp`, serveMetadata);
+    app.get(`${path}/mcp/:backend`, serveMetadata);
+  }
+  app.get("/mcp/.well-known/openid-configuration", serveMetadata);
+
+  const protectedResource = (c: Context<AppEnv>, resource: string) =>
+    c.json(
+      {
+        resource,
+        authorization_servers: [deps.baseUrl()],
+        bearer_methods_supported: ["header"],
+        scopes_supported: ["mcp"],
+        resource_name: "Gatehouse",
+      },
+      200,
+      { "cache-control": "max-age=300" },
+    );
+  app.get("/.well-known/oauth-protected-resource", (c) => protectedResource(c, `${deps.baseUrl()}/mcp`));
+  app.get("/.well-known/oauth-protected-resource/mcp", (c) => protectedResource(c, `${deps.baseUrl()}/mcp`));
+  app.get("/.well-known/oauth-protected-resource/mcp/:backend", (c) => {
+    const backend = c.req.param("backend");
+    if (!Object.hasOwn(c.get("snapshot").registry.backends, backend)) {
+      return c.json({ error: "not_found" }, 404);
+    }
+    return protectedResource(c, `${deps.baseUrl()}/mcp/${backend}`);
+  });
+
+  app.get(
+    "/jwks.json",
+    (c) => c.json({ keys: [deps.key.publicJwk] }, 200, { "cache-control": "max-age=300" }),
+  );
+
+  // RFC 7591 registration and RFC 7592 management.
+  app.post("/register", async (c) => {
+    if (c.get("snapshot").registry.gateway.registration !== "open") {
+      throw new OAuthError("access_denied", "Dynamic client registration is off", 403);
+    }
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new OAuthError("invalid_client_metadata", "The body must be a JSON object");
+    }
+    if (!body || typeof body !== "object" || Array.isArray(body)) {
+      throw new OAuthError("invalid_client_metadata", "The body must be a JSON object");
+    }
+    const registered = await clients.register(body as Record<string, unknown>, `${deps.baseUrl()}/register`);
+    return c.json(registered, 201, { "cache-control": "no-store" });
+  });
+  const registrationClient = async (c: Context<AppEnv>) => {
+    const authorization = c.req.header("authorization") ?? "";
+    const token = authorization.toLowerCase().startsWith("bearer ") ? authorization.slice(7).trim() : "";
+    const client = token
+      ? await clients.byRegistrationToken(c.req.param("client_id") ?? "", token)
+      : undefined;
+    if (!client) throw new OAuthError("invalid_token", "Unknown client or registration access token", 401);
+    return client;
+  };
+  app.get("/register/:client_id", async (c) => {
+    const client = await registrationClient(c);
+    return c.json({ client_id: client.clientId, ...client.metadata }, 200, { "cache-control": "no-store" });
+  });
+  app.put("/register/:client_id", async (c) => {
+    const client = await registrationClient(c);
+    const body = await c.req.json().catch(() => undefined) as Record<string, unknown> | undefined;
+    if (!body || body.client_id !== client.clientId) {
+      throw new OAuthError(
+        "invalid_client_metadata",
+        "The body must be the client's metadata with its client_id",
+      );
+    }
+    const { client_id: _id, client_secret: _secret, registration_access_token: _token, ...metadata } = body;
+    const validated = clients.validate(metadata);
+    clients.update(client.clientId, validated);
+    return c.json({ client_id: client.clientId, ...validated }, 200, { "cache-control": "no-store" });
+  });
+  app.delete("/register/:client_id", async (c) => {
+    const client = await registrationClient(c);
+    clients.delete(client.clientId);
+    return c.body(null, 204);
+  });
+
+  /** The browser's session at the gateway, if it has one. */
+  const currentSession = (c: Context<AppEnv>) => sessions.find(getCookie(c, sessionCookie()));
+
+  app.get("/authorize", async (c) => {
+    const query = new URL(c.req.url).searchParams;
+    let request;
+    try {
+      request = server.parseAuthorizationRequest(query);
+    } catch (error) {
+      if (error instanceof RedirectableError) return c.redirect(server.errorRedirect(error), 303);
+      if (error instanceof OAuthError) return html(c, errorPage("Cannot sign in", error.message), 400);
+      throw error;
+    }
+    const session = await currentSession(c);
+    if (!session) {
+      const csrf = randomToken(16);
+      setCookie(c, LOGIN_CSRF_COOKIE, csrf, { ...cookieOptions(), maxAge: 3600 });
+      const returnTo = `/authorize?${query.toString()}`;
+      return html(c, loginPage({ returnTo, csrf }), 200);
+    }
+    if (server.hasConsent(session.identity.userId, request.client.clientId)) {
+      return c.redirect(await server.issueCode(request, session.identity), 303);
+    }
+    const fields = Object.fromEntries([...query.entries()].filter(([name]) => name !== "csrf"));
+    const redirectOrigin = new URL(request.redirectUri).origin;
+    return html(
+      c,
+      consentPage({
+        clientName: request.client.name,
+        redirectHost: new URL(request.redirectUri).host || request.redirectUri,
+        resource: request.resource,
+        user: session.identity.name,
+        fields: { ...fields, csrf: session.csrf },
+      }),
+      200,
+      [redirectOrigin],
+    );
+  });
+
+  app.post("/login", async (c) => {
+    const form = await formOf(c);
+    const returnTo = form.get("return_to") ?? "";
+    // Only back into this server's authorization endpoint: never an open redirect.
+    if (!returnTo.startsWith("/authorize?")) throw new OAuthError("invalid_request", "Bad return address");
+    const cookie = getCookie(c, LOGIN_CSRF_COOKIE);
+    const csrf = form.get("csrf") ?? "";
+    if (!cookie || !timingSafeEqual(cookie, csrf)) {
+      return html(c, errorPage("Cannot sign in", "The form expired; go back and try again."), 403);
+    }
+    const username = form.get("username") ?? "";
+    const identity = await accounts.signIn(username, form.get("password") ?? "");
+    if (!identity) {
+      return html(c, loginPage({ returnTo, csrf, username, error: "Wrong user name or password." }), 401);
+    }
+    const { token } = await sessions.create(identity);
+    setCookie(c, sessionCookie(), token, cookieOptions());
+    return c.redirect(returnTo, 303);
+  });
+
+  app.post("/authorize/consent", async (c) => {
+    const form = await formOf(c);
+    const session = await currentSession(c);
+    if (!session || !timingSafeEqual(session.csrf, form.get("csrf") ?? "")) {
+      return html(
+        c,
+        errorPage("Cannot continue", "The form expired; start again from your application."),
+        403,
+      );
+    }
+    let request;
+    try {
+      request = server.parseAuthorizationRequest(form);
+    } catch (error) {
+      if (error instanceof RedirectableError) return c.redirect(server.errorRedirect(error), 303);
+      if (error instanceof OAuthError) return html(c, errorPage("Cannot sign in", error.message), 400);
+      throw error;
+    }
+    if (form.get("decision") !== "allow") {
+      return c.redirect(
+        server.errorRedirect(
+          new RedirectableError(
+            "access_denied",
+            "The user denied access",
+            request.redirectUri,
+            request.state,
+          ),
+        ),
+        303,
+      );
+    }
+    server.recordConsent(session.identity.userId, request.client.clientId, request.scope);
+    return c.redirect(await server.issueCode(request, session.identity), 303);
+  });
+
+  app.post("/logout", async (c) => {
+    const form = await formOf(c).catch(() => new URLSearchParams());
+    const session = await currentSession(c);
+    if (session && timingSafeEqual(session.csrf, form.get("csrf") ?? "")) {
+      await sessions.end(getCookie(c, sessionCookie()));
+    }
+    setCookie(c, sessionCookie(), "", { ...cookieOptions(), maxAge: 0 });
+    return html(c, errorPage("Signed out", "You are signed out of Gatehouse."), 200);
+  });
+
+  app.post("/token", async (c) => {
+    const form = await formOf(c);
+    const client = await clients.authenticate(form, c.req.header("authorization") ?? null);
+    const tokens = await server.token(client, form);
+    return c.json(tokens, 200, { "cache-control": "no-store", pragma: "no-cache" });
+  });
+
+  app.post("/revoke", async (c) => {
+    const form = await formOf(c);
+    const client = await clients.authenticate(form, c.req.header("authorization") ?? null);
+    const token = form.get("token");
+    if (!token) throw new OAuthError("invalid_request", "token is missing");
+    const access = await verifyAccessToken(token, deps.key, {
+      issuer: server.issuer,
+      audiences: server.resources(),
+      isRevoked: () => false,
+    }).catch(() => undefined);
+    await server.revoke(
+      client,
+      token,
+      access && access.clientId === client.clientId ? access.jti : undefined,
+      access?.expiresAt,
+    );
+    return c.body(null, 200, { "cache-control": "no-store" });
+  });
+
+  app.post("/introspect", async (c) => {
+    const form = await formOf(c);
+    const client = await clients.authenticate(form, c.req.header("authorization") ?? null);
+    if (client.tokenEndpointAuthMethod === "none") {
+      throw new OAuthError("invalid_client", "Introspection is for confidential clients", 401);
+    }
+    const token = form.get("token") ?? "";
+    const claims = await verifyAccessToken(token, deps.key, {
+      issuer: server.issuer,
+      audiences: server.resources(),
+      isRevoked: (jti) => server.isRevoked(jti),
+    }).catch(() => undefined);
+    if (!claims) return c.json({ active: false }, 200, { "cache-control": "no-store" });
+    return c.json(
+      {
+        active: true,
+        iss: server.issuer,
+        sub: claims.userId,
+        aud: claims.audience,
+        client_id: claims.clientId,
+        scope: claims.scope,
+        exp: claims.expiresAt,
+        jti: claims.jti,
+        token_type: "Bearer",
+        username: claims.name,
+      },
+      200,
+      { "cache-control": "no-store" },
+    );
+  });
+}
