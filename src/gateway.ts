@@ -12,6 +12,7 @@ import { LocalAccounts } from "./login/local.ts";
 import { createPasswordVerifier } from "./login/password.ts";
 import { BrowserSessions } from "./login/sessions.ts";
 import { AuthorizationServer } from "./oauth/authorization_server.ts";
+import type { MetadataDocumentFetcher } from "./oauth/client_metadata_document.ts";
 import { ClientDirectory } from "./oauth/clients.ts";
 import { loadOrCreateSigningKey } from "./oauth/keys.ts";
 import { openStore, type Store } from "./store/store.ts";
@@ -27,6 +28,8 @@ export interface GatewayOptions {
   loadOptions?: Omit<LoadOptions, "listen" | "dataDir">;
   /** Watch the registry files and reload on change (default true). */
   watch?: boolean;
+  /** How client ID metadata documents are fetched (tests serve them without the network). */
+  clientMetadataFetcher?: MetadataDocumentFetcher;
 }
 
 export interface RunningGateway {
@@ -117,7 +120,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const key = await loadOrCreateSigningKey(registry.gateway.dataDir);
   const currentRegistry = () => holder.current().registry;
   const baseUrl = () => currentRegistry().gateway.publicUrl ?? url;
-  const clients = new ClientDirectory(store, currentRegistry);
+  const clients = new ClientDirectory(store, currentRegistry, { fetcher: options.clientMetadataFetcher });
   const authorizationServer = new AuthorizationServer({
     store,
     registry: currentRegistry,

@@ -80,10 +80,10 @@ export class AuthorizationServer {
    * Validates an authorization request. Errors about the client or redirect URI must not redirect
    * (RFC 6749 §4.1.2.1) and throw OAuthError; the rest throw RedirectableError.
    */
-  parseAuthorizationRequest(query: URLSearchParams): AuthorizationRequest {
+  async parseAuthorizationRequest(query: URLSearchParams): Promise<AuthorizationRequest> {
     const clientId = query.get("client_id");
     if (!clientId) throw new OAuthError("invalid_request", "client_id is missing");
-    const client = this.#deps.clients.find(clientId);
+    const client = await this.#deps.clients.find(clientId);
     if (!client) throw new OAuthError("invalid_client", "Unknown client");
     const redirectUri = query.get("redirect_uri") ??
       (client.redirectUris.length === 1 ? client.redirectUris[0] : undefined);

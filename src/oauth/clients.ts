@@ -1,6 +1,12 @@
 import type { Registry } from "../config/types.ts";
 import type { Store } from "../store/store.ts";
 import { OAuthError } from "./errors.ts";
+import {
+  defaultFetcher,
+  fetchClientMetadataDocument,
+  isMetadataDocumentClientId,
+  type MetadataDocumentFetcher,
+} from "./client_metadata_document.ts";
 import { hashSecret, randomToken, timingSafeEqual } from "./secrets.ts";
 
 export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_secret_post";
@@ -8,7 +14,7 @@ export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_s
 /** A client as the authorization server sees it, whatever registered it. */
 export interface OAuthClient {
   readonly clientId: string;
-  readonly kind: "static" | "dynamic";
+  readonly kind: "static" | "dynamic" | "metadata_document";
   readonly name: string;
   readonly redirectUris: readonly string[];
   readonly grantTypes: readonly string[];
@@ -70,6 +76,7 @@ interface ClientRow {
   metadata: string;
   secret_hash: string | null;
   registration_token_hash: string | null;
+  expires_at: number | null;
 }
 
 /** Finds, registers and authenticates OAuth clients: the registry's, and dynamically registered ones. */
@@ -77,14 +84,42 @@ export class ClientDirectory {
   readonly #store: Store;
   readonly #registry: () => Registry;
   readonly #now: () => number;
+  readonly #fetcher: MetadataDocumentFetcher;
 
-  constructor(store: Store, registry: () => Registry, now: () => number = Date.now) {
+  constructor(
+    store: Store,
+    registry: () => Registry,
+    options: { now?: () => number; fetcher?: MetadataDocumentFetcher } = {},
+  ) {
     this.#store = store;
     this.#registry = registry;
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#fetcher = options.fetcher ?? defaultFetcher;
   }
 
-  find(clientId: string): OAuthClient | undefined {
+  /** Fetches a client metadata document (CIMD), checks it, and caches it as its headers allow. */
+  async #fetchDocument(clientId: string): Promise<ClientRow> {
+    const { metadata, maxAgeSeconds } = await fetchClientMetadataDocument(clientId, this.#fetcher);
+    const stored = this.validate({
+      ...metadata,
+      grant_types: metadata.grant_types ?? ["authorization_code", "refresh_token"],
+    });
+    const row: ClientRow = {
+      client_id: clientId,
+      kind: "metadata_document",
+      metadata: JSON.stringify({ ...stored, client_id: clientId }),
+      secret_hash: null,
+      registration_token_hash: null,
+      expires_at: this.#now() + maxAgeSeconds * 1000,
+    };
+    this.#store.db.prepare(
+      "INSERT INTO oauth_clients (client_id, kind, metadata, created_at, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET metadata = excluded.metadata, expires_at = excluded.expires_at",
+    ).run(clientId, row.kind, row.metadata, this.#now(), row.expires_at);
+    return row;
+  }
+
+  /** The client with this id: from the registry, a client metadata document, or registration. */
+  async find(clientId: string): Promise<OAuthClient | undefined> {
     const registered = this.#registry().clients;
     if (Object.hasOwn(registered, clientId)) {
       const client = registered[clientId]!;
@@ -100,14 +135,17 @@ export class ClientDirectory {
         groups: client.groups,
       };
     }
-    const row = this.#store.db.prepare("SELECT * FROM oauth_clients WHERE client_id = ?").get(clientId) as
+    let row = this.#store.db.prepare("SELECT * FROM oauth_clients WHERE client_id = ?").get(clientId) as
       | ClientRow
       | undefined;
+    if (isMetadataDocumentClientId(clientId) && (!row || (row.expires_at ?? 0) <= this.#now())) {
+      row = await this.#fetchDocument(clientId);
+    }
     if (!row) return undefined;
     const metadata = JSON.parse(row.metadata) as Record<string, unknown>;
     return {
       clientId,
-      kind: "dynamic",
+      kind: row.kind === "metadata_document" ? "metadata_document" : "dynamic",
       name: typeof metadata.client_name === "string" ? metadata.client_name : clientId,
       redirectUris: (metadata.redirect_uris as string[] | undefined) ?? [],
       grantTypes: (metadata.grant_types as string[] | undefined) ?? ["authorization_code", "refresh_token"],
@@ -198,7 +236,7 @@ export class ClientDirectory {
     ) {
       return undefined;
     }
-    return this.find(clientId);
+    return await this.find(clientId);
   }
 
   update(clientId: string, metadata: Record<string, unknown>): void {
@@ -238,7 +276,7 @@ export class ClientDirectory {
       method = "client_secret_basic";
     }
     if (!clientId) throw new OAuthError("invalid_client", "Client authentication failed", 401);
-    const client = this.find(clientId);
+    const client = await this.find(clientId).catch(() => undefined);
     if (!client) throw new OAuthError("invalid_client", "Client authentication failed", 401);
     if (client.tokenEndpointAuthMethod === "none") {
       if (method !== "none") throw new OAuthError("invalid_client", "Client authentication failed", 401);

@@ -165,7 +165,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     const query = new URL(c.req.url).searchParams;
     let request;
     try {
-      request = server.parseAuthorizationRequest(query);
+      request = await server.parseAuthorizationRequest(query);
     } catch (error) {
       if (error instanceof RedirectableError) return c.redirect(server.errorRedirect(error), 303);
       if (error instanceof OAuthError) return html(c, errorPage("Cannot sign in", error.message), 400);
@@ -229,7 +229,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     }
     let request;
     try {
-      request = server.parseAuthorizationRequest(form);
+      request = await server.parseAuthorizationRequest(form);
     } catch (error) {
       if (error instanceof RedirectableError) return c.redirect(server.errorRedirect(error), 303);
       if (error instanceof OAuthError) return html(c, errorPage("Cannot sign in", error.message), 400);
