@@ -9,6 +9,7 @@ import type { Logger } from "./log/logger.ts";
 import { McpFront } from "./mcp/front.ts";
 import { BackendPool } from "./mcp/pool.ts";
 import { LocalAccounts } from "./login/local.ts";
+import { UpstreamLogins } from "./login/providers.ts";
 import { createPasswordVerifier } from "./login/password.ts";
 import { BrowserSessions } from "./login/sessions.ts";
 import { AuthorizationServer } from "./oauth/authorization_server.ts";
@@ -143,7 +144,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     store,
     log,
     mcp: { front, listenUrl: url, tokens: { key, isRevoked: (jti) => authorizationServer.isRevoked(jti) } },
-    oauth: { server: authorizationServer, clients, sessions, accounts, key, baseUrl },
+    oauth: {
+      server: authorizationServer,
+      clients,
+      sessions,
+      accounts,
+      logins: new UpstreamLogins(currentRegistry, log),
+      key,
+      baseUrl,
+    },
   });
   handle = (request, info) => app.fetch(request, { info });
   const watcher = options.watch === false

@@ -82,6 +82,9 @@ export function resolveRegistry(input: ResolveInput): Registry {
         ...common,
         type: "github",
         clientSecret: provider.client_secret,
+        authorizationEndpoint: provider.authorization_endpoint,
+        tokenEndpoint: provider.token_endpoint,
+        apiUrl: provider.api_url,
         allow: { users: provider.allow.users ?? [], orgs: provider.allow.orgs ?? [] },
       };
     }

@@ -92,6 +92,10 @@ const githubProvider = z.strictObject({
   client_id: nonEmpty,
   client_secret: nonEmpty,
   label: nonEmpty.optional(),
+  // GitHub Enterprise Server: its own endpoints and API.
+  authorization_endpoint: httpUrl.optional(),
+  token_endpoint: httpUrl.optional(),
+  api_url: httpUrl.optional(),
   allow: z.strictObject({ users: stringList.optional(), orgs: stringList.optional() }),
 });
 

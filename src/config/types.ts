@@ -53,6 +53,10 @@ export type LoginProvider =
     | {
       readonly type: "github";
       readonly clientSecret: string;
+      /** GitHub Enterprise Server endpoints; undefined means github.com. */
+      readonly authorizationEndpoint: string | undefined;
+      readonly tokenEndpoint: string | undefined;
+      readonly apiUrl: string | undefined;
       readonly allow: { readonly users: readonly string[]; readonly orgs: readonly string[] };
     }
     | {

@@ -19,6 +19,12 @@ export class LocalAccounts {
     this.#verifier = verifier;
   }
 
+  /** True when anyone can sign in with a password (registry users or the first-start admin). */
+  any(): boolean {
+    return Object.keys(this.#registry().login.users).length > 0 ||
+      this.#store.db.prepare("SELECT 1 FROM local_users LIMIT 1").get() !== undefined;
+  }
+
   /** The identity for a correct user name and password, else undefined (never says which was wrong). */
   async signIn(name: string, password: string): Promise<TokenIdentity | undefined> {
     const registered = this.#registry().login.users;

@@ -10,6 +10,7 @@ main{max-width:26rem;margin:8vh auto;background:#fff;padding:2rem;border-radius:
 h1{font-size:1.3rem;margin:0 0 1rem}label{display:block;margin:.8rem 0 .2rem;font-weight:600}
 input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.6rem;border:1px solid #bbc;border-radius:6px;font:inherit}
 button{margin-top:1.2rem;padding:.6rem 1.2rem;border:0;border-radius:6px;font:inherit;cursor:pointer;background:#2d5be3;color:#fff}
+a.provider{display:block;text-align:center;padding:.6rem;border:1px solid #2d5be3;border-radius:6px;color:#2d5be3;text-decoration:none}
 button.secondary{background:#e4e6eb;color:#1d2330;margin-left:.5rem}.error{color:#b00020}dl{margin:0}dt{font-weight:600}dd{margin:0 0 .6rem}
 `;
 
@@ -40,20 +41,35 @@ const hidden = (fields: Record<string, string>) =>
     `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`
   ).join("");
 
-/** The sign-in form (local accounts). */
+/** The sign-in page: a button per upstream provider, and the local account form. */
 export function loginPage(
-  options: { returnTo: string; csrf: string; error?: string; username?: string },
+  options: {
+    returnTo: string;
+    csrf: string;
+    error?: string;
+    username?: string;
+    providers?: readonly { name: string; label: string }[];
+    localAccounts?: boolean;
+  },
 ): string {
-  return layout(
-    "Sign in",
-    `<h1>Sign in to Gatehouse</h1>` +
-      (options.error ? `<p class="error" role="alert">${escapeHtml(options.error)}</p>` : "") +
-      `<form method="post" action="/login">${hidden({ return_to: options.returnTo, csrf: options.csrf })}` +
+  const providers = (options.providers ?? []).map((provider) =>
+    `<p><a class="provider" href="/login/${encodeURIComponent(provider.name)}?return_to=${
+      encodeURIComponent(options.returnTo)
+    }">Sign in with ${escapeHtml(provider.label)}</a></p>`
+  ).join("");
+  const form = options.localAccounts === false
+    ? ""
+    : `<form method="post" action="/login">${hidden({ return_to: options.returnTo, csrf: options.csrf })}` +
       `<label for="username">User name</label><input type="text" id="username" name="username" autocomplete="username" required value="${
         escapeHtml(options.username ?? "")
       }">` +
       `<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>` +
-      `<button type="submit">Sign in</button></form>`,
+      `<button type="submit">Sign in</button></form>`;
+  return layout(
+    "Sign in",
+    `<h1>Sign in to Gatehouse</h1>` +
+      (options.error ? `<p class="error" role="alert">${escapeHtml(options.error)}</p>` : "") + providers +
+      form,
   );
 }
 

@@ -2,6 +2,7 @@ import type { Context, Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "../http/app.ts";
 import type { LocalAccounts } from "../login/local.ts";
+import type { UpstreamLogins } from "../login/providers.ts";
 import { BrowserSessions } from "../login/sessions.ts";
 import { verifyAccessToken } from "./access_token.ts";
 import { type AuthorizationServer, RedirectableError } from "./authorization_server.ts";
@@ -16,6 +17,7 @@ export interface OAuthRouteDependencies {
   clients: ClientDirectory;
   sessions: BrowserSessions;
   accounts: LocalAccounts;
+  logins: UpstreamLogins;
   key: SigningKey;
   /** The public base URL. */
   baseUrl: () => string;
@@ -44,7 +46,7 @@ function html(
 
 /** Mounts the authorization server: discovery, /authorize with sign-in and consent, /token, clients. */
 export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies): void {
-  const { server, clients, sessions, accounts } = deps;
+  const { server, clients, sessions, accounts, logins } = deps;
   const secure = () => deps.baseUrl().startsWith("https:");
   const sessionCookie = () => BrowserSessions.cookieName(secure());
   const cookieOptions = () => ({ path: "/", httpOnly: true, secure: secure(), sameSite: "Lax" as const });
@@ -176,7 +178,11 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
       const csrf = randomToken(16);
       setCookie(c, LOGIN_CSRF_COOKIE, csrf, { ...cookieOptions(), maxAge: 3600 });
       const returnTo = `/authorize?${query.toString()}`;
-      return html(c, loginPage({ returnTo, csrf }), 200);
+      return html(
+        c,
+        loginPage({ returnTo, csrf, providers: logins.list(), localAccounts: accounts.any() }),
+        200,
+      );
     }
     if (server.hasConsent(session.identity.userId, request.client.clientId)) {
       return c.redirect(await server.issueCode(request, session.identity), 303);
@@ -215,6 +221,29 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     const { token } = await sessions.create(identity);
     setCookie(c, sessionCookie(), token, cookieOptions());
     return c.redirect(returnTo, 303);
+  });
+
+  // Upstream identity providers: there and back again, then the same browser session as a local sign-in.
+  const callbackUrl = (provider: string) =>
+    `${deps.baseUrl()}/login/${encodeURIComponent(provider)}/callback`;
+  app.get("/login/:provider", async (c) => {
+    const returnTo = c.req.query("return_to") ?? "";
+    if (!returnTo.startsWith("/authorize?")) throw new OAuthError("invalid_request", "Bad return address");
+    const provider = c.req.param("provider");
+    return c.redirect(await logins.start(provider, returnTo, callbackUrl(provider)), 303);
+  });
+  app.get("/login/:provider/callback", async (c) => {
+    const provider = c.req.param("provider");
+    let outcome;
+    try {
+      outcome = await logins.finish(provider, new URL(c.req.url), callbackUrl(provider));
+    } catch (error) {
+      if (error instanceof OAuthError) return html(c, errorPage("Cannot sign in", error.message), 403);
+      throw error;
+    }
+    const { token } = await sessions.create(outcome.identity);
+    setCookie(c, sessionCookie(), token, cookieOptions());
+    return c.redirect(outcome.returnTo, 303);
   });
 
   app.post("/authorize/consent", async (c) => {

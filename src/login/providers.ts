@@ -1,0 +1,229 @@
+import * as oauth from "oauth4webapi";
+import type { LoginProvider, Registry } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import type { TokenIdentity } from "../oauth/access_token.ts";
+import { OAuthError } from "../oauth/errors.ts";
+import { randomToken } from "../oauth/secrets.ts";
+
+/** A sign-in started at an upstream provider, waiting for its callback. */
+interface PendingLogin {
+  readonly provider: string;
+  readonly codeVerifier: string;
+  readonly nonce: string;
+  readonly returnTo: string;
+  readonly expiresAt: number;
+}
+
+const PENDING_TTL_MS = 10 * 60_000;
+const MAX_PENDING = 10_000;
+const GITHUB = {
+  authorizationEndpoint: "https://github.com/login/oauth/authorize",
+  tokenEndpoint: "https://github.com/login/oauth/access_token",
+  apiUrl: "https://api.github.com",
+};
+
+/** Plain http is allowed only to a provider on this machine (tests, or a local identity provider). */
+function insecureAllowed(url: string): boolean {
+  const { protocol, hostname } = new URL(url);
+  return protocol === "http:" && ["127.0.0.1", "localhost", "[::1]"].includes(hostname);
+}
+
+/**
+ * Sign-in with upstream identity providers (`login.providers`): GitHub (OAuth, identity from its API)
+ * and OpenID Connect (discovery, ID token with nonce). PKCE and state always; `allow` lists decide who
+ * may come in.
+ */
+export class UpstreamLogins {
+  readonly #registry: () => Registry;
+  readonly #log: Logger;
+  readonly #pending = new Map<string, PendingLogin>();
+  readonly #discovered = new Map<string, Promise<oauth.AuthorizationServer>>();
+  readonly #now: () => number;
+
+  constructor(registry: () => Registry, log: Logger, now: () => number = Date.now) {
+    this.#registry = registry;
+    this.#log = log;
+    this.#now = now;
+  }
+
+  /** The providers to offer on the sign-in page. */
+  list(): { name: string; label: string }[] {
+    return Object.values(this.#registry().login.providers).map(({ name, label }) => ({ name, label }));
+  }
+
+  #provider(name: string): LoginProvider {
+    const providers = this.#registry().login.providers;
+    if (!Object.hasOwn(providers, name)) {
+      throw new OAuthError("invalid_request", "Unknown sign-in provider", 404);
+    }
+    return providers[name]!;
+  }
+
+  async #server(provider: LoginProvider): Promise<oauth.AuthorizationServer> {
+    if (provider.type === "github") {
+      return {
+        issuer: "https://github.com/login/oauth",
+        authorization_endpoint: provider.authorizationEndpoint ?? GITHUB.authorizationEndpoint,
+        token_endpoint: provider.tokenEndpoint ?? GITHUB.tokenEndpoint,
+      };
+    }
+    let discovered = this.#discovered.get(provider.issuer);
+    if (!discovered) {
+      const issuer = new URL(provider.issuer);
+      discovered = oauth.discoveryRequest(issuer, {
+        algorithm: "oidc",
+        [oauth.allowInsecureRequests]: insecureAllowed(provider.issuer),
+      }).then((response) => oauth.processDiscoveryResponse(issuer, response));
+      this.#discovered.set(provider.issuer, discovered);
+      discovered.catch(() => this.#discovered.delete(provider.issuer));
+    }
+    return await discovered;
+  }
+
+  /** Where to send the browser to sign in with `providerName`; `returnTo` is where to come back after. */
+  async start(providerName: string, returnTo: string, callbackUrl: string): Promise<string> {
+    const provider = this.#provider(providerName);
+    const server = await this.#server(provider);
+    this.#sweep();
+    const state = randomToken(24);
+    const codeVerifier = oauth.generateRandomCodeVerifier();
+    const nonce = oauth.generateRandomNonce();
+    this.#pending.set(state, {
+      provider: providerName,
+      codeVerifier,
+      nonce,
+      returnTo,
+      expiresAt: this.#now() + PENDING_TTL_MS,
+    });
+    const url = new URL(server.authorization_endpoint!);
+    url.searchParams.set("client_id", provider.clientId);
+    url.searchParams.set("redirect_uri", callbackUrl);
+    url.searchParams.set("response_type", "code");
+    url.searchParams.set("state", state);
+    url.searchParams.set("code_challenge", await oauth.calculatePKCECodeChallenge(codeVerifier));
+    url.searchParams.set("code_challenge_method", "S256");
+    if (provider.type === "oidc") {
+      url.searchParams.set("scope", provider.scopes.join(" "));
+      url.searchParams.set("nonce", nonce);
+    } else {
+      url.searchParams.set("scope", "read:user read:org");
+      url.searchParams.set("allow_signup", "false");
+    }
+    return url.href;
+  }
+
+  /**
+   * Completes a sign-in from the provider's callback: checks state (single use), exchanges the code,
+   * reads the identity, and applies the provider's `allow` lists.
+   */
+  async finish(
+    providerName: string,
+    callback: URL,
+    callbackUrl: string,
+  ): Promise<{ identity: TokenIdentity; returnTo: string }> {
+    const state = callback.searchParams.get("state") ?? "";
+    const pending = this.#pending.get(state);
+    this.#pending.delete(state);
+    if (!pending || pending.provider !== providerName || pending.expiresAt <= this.#now()) {
+      throw new OAuthError("invalid_request", "This sign-in has expired or was already used; start again");
+    }
+    const provider = this.#provider(providerName);
+    const server = await this.#server(provider);
+    const client: oauth.Client = { client_id: provider.clientId };
+    const authentication = provider.clientSecret
+      ? oauth.ClientSecretPost(provider.clientSecret)
+      : oauth.None();
+    const insecure = { [oauth.allowInsecureRequests]: insecureAllowed(server.token_endpoint!) };
+    let parameters: URLSearchParams;
+    try {
+      parameters = oauth.validateAuthResponse(server, client, callback, state);
+    } catch {
+      throw new OAuthError("access_denied", "The provider did not sign you in");
+    }
+    const response = await oauth.authorizationCodeGrantRequest(
+      server,
+      client,
+      authentication,
+      parameters,
+      callbackUrl,
+      pending.codeVerifier,
+      insecure,
+    );
+    let result: oauth.TokenEndpointResponse;
+    try {
+      result = await oauth.processAuthorizationCodeResponse(server, client, response, {
+        expectedNonce: provider.type === "oidc" ? pending.nonce : undefined,
+        requireIdToken: provider.type === "oidc",
+      });
+    } catch (error) {
+      this.#log.warn("upstream sign-in failed", { provider: providerName, error });
+      throw new OAuthError("access_denied", "The provider did not sign you in");
+    }
+    const identity = provider.type === "github"
+      ? await this.#githubIdentity(provider, result.access_token)
+      : this.#oidcIdentity(provider, oauth.getValidatedIdTokenClaims(result)!);
+    return { identity, returnTo: pending.returnTo };
+  }
+
+  async #githubIdentity(
+    provider: Extract<LoginProvider, { type: "github" }>,
+    token: string,
+  ): Promise<TokenIdentity> {
+    const api = (provider.apiUrl ?? GITHUB.apiUrl).replace(/\/+$/, "");
+    const get = async (path: string) => {
+      const response = await fetch(`${api}${path}`, {
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: "application/vnd.github+json",
+          "user-agent": "gatehouse",
+        },
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!response.ok) throw new OAuthError("access_denied", "GitHub did not say who you are");
+      return await response.json();
+    };
+    const user = await get("/user") as { login?: string; email?: string | null };
+    const login = String(user.login ?? "");
+    const orgs = provider.allow.orgs.length > 0
+      ? ((await get("/user/orgs")) as { login?: string }[]).map((org) => String(org.login))
+      : [];
+    const allowed = provider.allow.users.includes(login) ||
+      orgs.some((org) => provider.allow.orgs.includes(org));
+    if (!login || !allowed) {
+      throw new OAuthError("access_denied", "This GitHub account may not sign in here", 403);
+    }
+    return {
+      userId: `${provider.name}:${login}`,
+      name: login,
+      ...(user.email ? { email: user.email } : {}),
+      groups: orgs.filter((org) => provider.allow.orgs.includes(org)).map((org) => `${provider.name}:${org}`),
+      provider: provider.name,
+    };
+  }
+
+  #oidcIdentity(provider: Extract<LoginProvider, { type: "oidc" }>, claims: oauth.IDToken): TokenIdentity {
+    const name = String(claims.preferred_username ?? claims.sub);
+    const email = typeof claims.email === "string" ? claims.email : undefined;
+    const rawGroups = claims[provider.groupsClaim];
+    const groups = Array.isArray(rawGroups) ? rawGroups.map(String) : [];
+    const { allow } = provider;
+    const allowed = allow.users.includes(name) || allow.users.includes(claims.sub) ||
+      (email !== undefined &&
+        allow.emails.some((entry) => entry === email || (entry.startsWith("@") && email.endsWith(entry)))) ||
+      groups.some((group) => allow.groups.includes(group));
+    if (!allowed) throw new OAuthError("access_denied", "This account may not sign in here", 403);
+    return {
+      userId: `${provider.name}:${claims.sub}`,
+      name,
+      ...(email ? { email } : {}),
+      groups,
+      provider: provider.name,
+    };
+  }
+
+  #sweep(): void {
+    const now = this.#now();
+    for (const [state, pending] of this.#pending) if (pending.expiresAt <= now) this.#pending.delete(state);
+    while (this.#pending.size >= MAX_PENDING) this.#pending.delete(this.#pending.keys().next().value!);
+  }
+}
