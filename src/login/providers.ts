@@ -3,7 +3,7 @@ import type { LoginProvider, Registry } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TokenIdentity } from "../oauth/access_token.ts";
 import { OAuthError } from "../oauth/errors.ts";
-import { randomToken } from "../oauth/secrets.ts";
+import { randomToken, timingSafeEqual } from "../oauth/secrets.ts";
 
 /** A sign-in started at an upstream provider, waiting for its callback. */
 interface PendingLogin {
@@ -11,6 +11,8 @@ interface PendingLogin {
   readonly codeVerifier: string;
   readonly nonce: string;
   readonly returnTo: string;
+  /** The browser that started it (RFC 6749 §10.12): a random value also kept in a cookie there. */
+  readonly browserBinding: string;
   readonly expiresAt: number;
 }
 
@@ -80,8 +82,16 @@ export class UpstreamLogins {
     return await discovered;
   }
 
-  /** Where to send the browser to sign in with `providerName`; `returnTo` is where to come back after. */
-  async start(providerName: string, returnTo: string, callbackUrl: string): Promise<string> {
+  /**
+   * Where to send the browser to sign in with `providerName`; `returnTo` is where to come back after,
+   * `browserBinding` a secret kept by the browser that only its callback will present.
+   */
+  async start(
+    providerName: string,
+    returnTo: string,
+    callbackUrl: string,
+    browserBinding: string,
+  ): Promise<string> {
     const provider = this.#provider(providerName);
     const server = await this.#server(provider);
     this.#sweep();
@@ -93,6 +103,7 @@ export class UpstreamLogins {
       codeVerifier,
       nonce,
       returnTo,
+      browserBinding,
       expiresAt: this.#now() + PENDING_TTL_MS,
     });
     const url = new URL(server.authorization_endpoint!);
@@ -120,11 +131,16 @@ export class UpstreamLogins {
     providerName: string,
     callback: URL,
     callbackUrl: string,
+    browserBinding: string | undefined,
   ): Promise<{ identity: TokenIdentity; returnTo: string }> {
     const state = callback.searchParams.get("state") ?? "";
     const pending = this.#pending.get(state);
     this.#pending.delete(state);
-    if (!pending || pending.provider !== providerName || pending.expiresAt <= this.#now()) {
+    if (
+      !pending || pending.provider !== providerName || pending.expiresAt <= this.#now() ||
+      // RFC 6749 §10.12, RFC 9700 §4.7: only the browser that started the sign-in may finish it.
+      !browserBinding || !timingSafeEqual(pending.browserBinding, browserBinding)
+    ) {
       throw new OAuthError("invalid_request", "This sign-in has expired or was already used; start again");
     }
     const provider = this.#provider(providerName);
@@ -140,22 +156,23 @@ export class UpstreamLogins {
     } catch {
       throw new OAuthError("access_denied", "The provider did not sign you in");
     }
-    const response = await oauth.authorizationCodeGrantRequest(
-      server,
-      client,
-      authentication,
-      parameters,
-      callbackUrl,
-      pending.codeVerifier,
-      insecure,
-    );
     let result: oauth.TokenEndpointResponse;
     try {
+      const response = await oauth.authorizationCodeGrantRequest(
+        server,
+        client,
+        authentication,
+        parameters,
+        callbackUrl,
+        pending.codeVerifier,
+        insecure,
+      );
       result = await oauth.processAuthorizationCodeResponse(server, client, response, {
         expectedNonce: provider.type === "oidc" ? pending.nonce : undefined,
         requireIdToken: provider.type === "oidc",
       });
     } catch (error) {
+      // A provider that is down, or that refuses the code: the same page for the person either way.
       this.#log.warn("upstream sign-in failed", { provider: providerName, error });
       throw new OAuthError("access_denied", "The provider did not sign you in");
     }
@@ -203,7 +220,10 @@ export class UpstreamLogins {
 
   #oidcIdentity(provider: Extract<LoginProvider, { type: "oidc" }>, claims: oauth.IDToken): TokenIdentity {
     const name = String(claims.preferred_username ?? claims.sub);
-    const email = typeof claims.email === "string" ? claims.email : undefined;
+    // An address the provider says it has not verified proves nothing (OIDC Core §5.1 email_verified).
+    const email = typeof claims.email === "string" && claims.email_verified !== false
+      ? claims.email
+      : undefined;
     const rawGroups = claims[provider.groupsClaim];
     const groups = Array.isArray(rawGroups) ? rawGroups.map(String) : [];
     const { allow } = provider;

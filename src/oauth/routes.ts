@@ -49,6 +49,8 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
   const { server, clients, sessions, accounts, logins } = deps;
   const secure = () => deps.baseUrl().startsWith("https:");
   const sessionCookie = () => BrowserSessions.cookieName(secure());
+  // Binds an upstream sign-in to the browser that started it (RFC 6749 §10.12); reused across tabs.
+  const upstreamCookie = () => secure() ? "__Host-gatehouse_upstream" : "gatehouse_upstream";
   const cookieOptions = () => ({ path: "/", httpOnly: true, secure: secure(), sameSite: "Lax" as const });
 
   const metadata = (c: Context<AppEnv>) => {
@@ -230,13 +232,32 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     const returnTo = c.req.query("return_to") ?? "";
     if (!returnTo.startsWith("/authorize?")) throw new OAuthError("invalid_request", "Bad return address");
     const provider = c.req.param("provider");
-    return c.redirect(await logins.start(provider, returnTo, callbackUrl(provider)), 303);
+    const binding = getCookie(c, upstreamCookie()) ?? randomToken(16);
+    let location: string;
+    try {
+      location = await logins.start(provider, returnTo, callbackUrl(provider), binding);
+    } catch (error) {
+      if (error instanceof OAuthError) throw error;
+      // Discovery failed: the provider is down or misconfigured.
+      return html(
+        c,
+        errorPage("Cannot sign in", "The sign-in provider cannot be reached; try again later."),
+        400,
+      );
+    }
+    setCookie(c, upstreamCookie(), binding, { ...cookieOptions(), maxAge: 600 });
+    return c.redirect(location, 303);
   });
   app.get("/login/:provider/callback", async (c) => {
     const provider = c.req.param("provider");
     let outcome;
     try {
-      outcome = await logins.finish(provider, new URL(c.req.url), callbackUrl(provider));
+      outcome = await logins.finish(
+        provider,
+        new URL(c.req.url),
+        callbackUrl(provider),
+        getCookie(c, upstreamCookie()),
+      );
     } catch (error) {
       if (error instanceof OAuthError) return html(c, errorPage("Cannot sign in", error.message), 403);
       throw error;
