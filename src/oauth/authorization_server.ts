@@ -16,6 +16,8 @@ export const DEFAULT_SCOPE = "mcp";
 export interface AuthorizationRequest {
   readonly client: OAuthClient;
   readonly redirectUri: string;
+  /** The request named redirect_uri (rather than defaulting to the only one registered). */
+  readonly redirectUriGiven: boolean;
   readonly state: string | undefined;
   readonly codeChallenge: string;
   readonly scope: string;
@@ -117,6 +119,7 @@ export class AuthorizationServer {
     return {
       client,
       redirectUri,
+      redirectUriGiven: query.get("redirect_uri") !== null,
       state,
       codeChallenge: codeChallenge!,
       scope: query.get("scope") || DEFAULT_SCOPE,
@@ -140,13 +143,14 @@ export class AuthorizationServer {
   async issueCode(request: AuthorizationRequest, identity: TokenIdentity): Promise<string> {
     const code = randomToken(32);
     this.#deps.store.db.prepare(
-      "INSERT INTO authorization_codes (code_hash, client_id, user_id, identity, redirect_uri, code_challenge, resource, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO authorization_codes (code_hash, client_id, user_id, identity, redirect_uri, redirect_uri_given, code_challenge, resource, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ).run(
       await hashSecret(code),
       request.client.clientId,
       identity.userId,
       JSON.stringify(identity),
       request.redirectUri,
+      request.redirectUriGiven ? 1 : 0,
       request.codeChallenge,
       request.resource,
       request.scope,
@@ -196,6 +200,7 @@ export class AuthorizationServer {
         client_id: string;
         identity: string;
         redirect_uri: string;
+        redirect_uri_given: number;
         code_challenge: string;
         resource: string;
         scope: string;
@@ -216,6 +221,10 @@ export class AuthorizationServer {
     if (row.client_id !== client.clientId) throw new OAuthError("invalid_grant", "The code is not valid");
     if (row.expires_at <= this.#now()) throw new OAuthError("invalid_grant", "The code has expired");
     const redirectUri = form.get("redirect_uri");
+    // RFC 6749 §4.1.3: required, and identical, when the authorization request included it.
+    if (redirectUri === null && row.redirect_uri_given) {
+      throw new OAuthError("invalid_grant", "redirect_uri is required: the authorization request had one");
+    }
     if (redirectUri !== null && redirectUri !== row.redirect_uri) {
       throw new OAuthError("invalid_grant", "redirect_uri does not match the authorization request");
     }
@@ -311,6 +320,11 @@ export class AuthorizationServer {
       expires_in: gateway.accessTokenTtlSeconds,
       scope,
     };
+    if (familyId !== undefined) {
+      this.#deps.store.db.prepare(
+        "INSERT INTO access_token_grants (jti, family_id, expires_at) VALUES (?, ?, ?)",
+      ).run(access.jti, familyId, access.expiresAt);
+    }
     if (familyId !== undefined && client.grantTypes.includes("refresh_token")) {
       const refresh = randomToken(32);
       this.#deps.store.db.prepare(
@@ -331,10 +345,12 @@ export class AuthorizationServer {
   }
 
   #revokeFamily(familyId: string): void {
-    this.#deps.store.db.prepare(
-      "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
-    )
+    const { db } = this.#deps.store;
+    db.prepare("UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL")
       .run(this.#now(), familyId);
+    db.prepare(
+      "INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) SELECT jti, expires_at FROM access_token_grants WHERE family_id = ?",
+    ).run(familyId);
   }
 
   /** RFC 7009: revokes a refresh token's family, or an access token by its jti; unknown tokens are fine. */
@@ -368,6 +384,7 @@ export class AuthorizationServer {
     db.prepare("DELETE FROM authorization_codes WHERE expires_at <= ?").run(now - CODE_TTL_MS);
     db.prepare("DELETE FROM refresh_tokens WHERE expires_at <= ?").run(now);
     db.prepare("DELETE FROM revoked_access_tokens WHERE expires_at <= ?").run(Math.floor(now / 1000));
+    db.prepare("DELETE FROM access_token_grants WHERE expires_at <= ?").run(Math.floor(now / 1000));
   }
 }
 

@@ -44,11 +44,14 @@ export function redirectUriAllowed(registered: readonly string[], given: string)
     return false;
   }
   if (candidate.protocol !== "http:" || !LOOPBACK.has(candidate.hostname)) return false;
+  // RFC 6749 §3.1.2: no fragment; and nothing but the port may differ (no user info either).
+  if (candidate.hash || candidate.username || candidate.password) return false;
   return registered.some((uri) => {
     try {
       const known = new URL(uri);
-      return known.protocol === "http:" && known.hostname === candidate.hostname &&
-        known.pathname === candidate.pathname && known.search === candidate.search;
+      if (known.protocol !== "http:" || !LOOPBACK.has(known.hostname)) return false;
+      known.port = candidate.port;
+      return known.href === candidate.href;
     } catch {
       return false;
     }
@@ -262,24 +265,33 @@ export class ClientDirectory {
     let clientId = form.get("client_id") ?? undefined;
     let secret = form.get("client_secret") ?? undefined;
     let method: TokenEndpointAuthMethod = secret === undefined ? "none" : "client_secret_post";
-    if (authorization?.toLowerCase().startsWith("basic ")) {
+    const basicAttempted = authorization?.toLowerCase().startsWith("basic ") ?? false;
+    // RFC 6749 §5.2: a failed attempt with the Authorization header gets a 401 naming its scheme.
+    const failed = (description = "Client authentication failed") =>
+      new OAuthError(
+        "invalid_client",
+        description,
+        401,
+        basicAttempted ? { "www-authenticate": 'Basic realm="gatehouse", charset="UTF-8"' } : {},
+      );
+    if (basicAttempted) {
       let decoded: string;
       try {
-        decoded = atob(authorization.slice(6).trim());
+        decoded = atob(authorization!.slice(6).trim());
       } catch {
-        throw new OAuthError("invalid_client", "Malformed Basic credentials", 401);
+        throw failed("Malformed Basic credentials");
       }
       const colon = decoded.indexOf(":");
-      if (colon < 0) throw new OAuthError("invalid_client", "Malformed Basic credentials", 401);
+      if (colon < 0) throw failed("Malformed Basic credentials");
       clientId = decodeURIComponent(decoded.slice(0, colon));
       secret = decodeURIComponent(decoded.slice(colon + 1));
       method = "client_secret_basic";
     }
-    if (!clientId) throw new OAuthError("invalid_client", "Client authentication failed", 401);
+    if (!clientId) throw failed();
     const client = await this.find(clientId).catch(() => undefined);
-    if (!client) throw new OAuthError("invalid_client", "Client authentication failed", 401);
+    if (!client) throw failed();
     if (client.tokenEndpointAuthMethod === "none") {
-      if (method !== "none") throw new OAuthError("invalid_client", "Client authentication failed", 401);
+      if (method !== "none") throw failed();
       return client;
     }
     const ok = secret !== undefined && (
@@ -287,7 +299,7 @@ export class ClientDirectory {
         ? timingSafeEqual(client.secret, secret)
         : client.secretHash !== undefined && timingSafeEqual(client.secretHash, await hashSecret(secret))
     );
-    if (!ok) throw new OAuthError("invalid_client", "Client authentication failed", 401);
+    if (!ok) throw failed();
     return client;
   }
 }

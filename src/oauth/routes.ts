@@ -23,7 +23,8 @@ export interface OAuthRouteDependencies {
   baseUrl: () => string;
 }
 
-const LOGIN_CSRF_COOKIE = "gatehouse_login";
+/** The login form's csrf cookie: `__Host-` over https, so that a sibling host cannot plant one. */
+const loginCsrfCookie = (secure: boolean) => secure ? "__Host-gatehouse_login" : "gatehouse_login";
 
 /** Reads an `application/x-www-form-urlencoded` body, refusing anything else. */
 async function formOf(c: Context<AppEnv>): Promise<URLSearchParams> {
@@ -31,7 +32,14 @@ async function formOf(c: Context<AppEnv>): Promise<URLSearchParams> {
   if (!type.toLowerCase().startsWith("application/x-www-form-urlencoded")) {
     throw new OAuthError("invalid_request", "The body must be application/x-www-form-urlencoded");
   }
-  return new URLSearchParams(await c.req.text());
+  const form = new URLSearchParams(await c.req.text());
+  // RFC 6749 §3.1 and §3.2: parameters must not be included more than once.
+  const names = [...form.keys()];
+  const repeated = names.find((name, index) => names.indexOf(name) !== index);
+  if (repeated !== undefined) {
+    throw new OAuthError("invalid_request", `The parameter "${repeated}" is included more than once`);
+  }
+  return form;
 }
 
 /** A page, through the context so that cookies set on it go out with it. */
@@ -178,12 +186,15 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     const session = await currentSession(c);
     if (!session) {
       const csrf = randomToken(16);
-      setCookie(c, LOGIN_CSRF_COOKIE, csrf, { ...cookieOptions(), maxAge: 3600 });
+      setCookie(c, loginCsrfCookie(secure()), csrf, { ...cookieOptions(), maxAge: 3600 });
       const returnTo = `/authorize?${query.toString()}`;
+      // CSP form-action also governs the redirects after a submission (CSP3 §6.3.1): signing in for a
+      // client the user already approved ends, through /authorize's 303, at the client's origin.
       return html(
         c,
         loginPage({ returnTo, csrf, providers: logins.list(), localAccounts: accounts.any() }),
         200,
+        [new URL(request.redirectUri).origin],
       );
     }
     if (server.hasConsent(session.identity.userId, request.client.clientId)) {
@@ -210,7 +221,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     const returnTo = form.get("return_to") ?? "";
     // Only back into this server's authorization endpoint: never an open redirect.
     if (!returnTo.startsWith("/authorize?")) throw new OAuthError("invalid_request", "Bad return address");
-    const cookie = getCookie(c, LOGIN_CSRF_COOKIE);
+    const cookie = getCookie(c, loginCsrfCookie(secure()));
     const csrf = form.get("csrf") ?? "";
     if (!cookie || !timingSafeEqual(cookie, csrf)) {
       return html(c, errorPage("Cannot sign in", "The form expired; go back and try again."), 403);
@@ -218,7 +229,22 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     const username = form.get("username") ?? "";
     const identity = await accounts.signIn(username, form.get("password") ?? "");
     if (!identity) {
-      return html(c, loginPage({ returnTo, csrf, username, error: "Wrong user name or password." }), 401);
+      const redirectOrigins = await server
+        .parseAuthorizationRequest(new URLSearchParams(returnTo.slice("/authorize?".length)))
+        .then((request) => [new URL(request.redirectUri).origin], () => []);
+      return html(
+        c,
+        loginPage({
+          returnTo,
+          csrf,
+          username,
+          error: "Wrong user name or password.",
+          providers: logins.list(),
+          localAccounts: accounts.any(),
+        }),
+        401,
+        redirectOrigins,
+      );
     }
     const { token } = await sessions.create(identity);
     setCookie(c, sessionCookie(), token, cookieOptions());

@@ -110,4 +110,26 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    name: "access_token_grants",
+    sql: `
+      -- The grant (code and refresh family) each access token came from, so that revoking the grant
+      -- revokes its access tokens too (RFC 6749 §4.1.2, RFC 7009 §2.1).
+      CREATE TABLE access_token_grants (
+        jti TEXT PRIMARY KEY,
+        family_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL             -- epoch seconds, as in revoked_access_tokens
+      ) STRICT;
+      CREATE INDEX access_token_grants_family ON access_token_grants(family_id);
+    `,
+  },
+  {
+    version: 5,
+    name: "code_redirect_uri_given",
+    sql: `
+      -- Whether the authorization request named its redirect_uri (then /token must repeat it).
+      ALTER TABLE authorization_codes ADD COLUMN redirect_uri_given INTEGER NOT NULL DEFAULT 1;
+    `,
+  },
 ];

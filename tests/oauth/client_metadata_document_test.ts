@@ -127,6 +127,9 @@ Deno.test("isPrivateAddress() knows loopback, private, link-local and mapped add
       "fd00::1",
       "fe80::1",
       "::ffff:127.0.0.1",
+      "::ffff:7f00:1",
+      "[::ffff:a00:1]",
+      "64:ff9b::a00:1",
       "0.0.0.0",
     ]
   ) {
