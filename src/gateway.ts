@@ -10,6 +10,7 @@ import { McpFront } from "./mcp/front.ts";
 import { BackendPool } from "./mcp/pool.ts";
 import { LocalAccounts } from "./login/local.ts";
 import { UpstreamLogins } from "./login/providers.ts";
+import { createIdentityCheck } from "./login/current_identity.ts";
 import { createPasswordVerifier } from "./login/password.ts";
 import { BrowserSessions } from "./login/sessions.ts";
 import { AuthorizationServer } from "./oauth/authorization_server.ts";
@@ -122,6 +123,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const currentRegistry = () => holder.current().registry;
   const baseUrl = () => currentRegistry().gateway.publicUrl ?? url;
   const clients = new ClientDirectory(store, currentRegistry, { fetcher: options.clientMetadataFetcher });
+  const passwords = createPasswordVerifier();
+  const accounts = new LocalAccounts(store, currentRegistry, passwords);
+  const logins = new UpstreamLogins(currentRegistry, log);
+  const currentIdentity = createIdentityCheck(accounts, logins);
   const authorizationServer = new AuthorizationServer({
     store,
     registry: currentRegistry,
@@ -129,9 +134,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     key,
     log,
     baseUrl,
+    currentIdentity,
   });
-  const passwords = createPasswordVerifier();
-  const accounts = new LocalAccounts(store, currentRegistry, passwords);
   const sessions = new BrowserSessions(store);
   await accounts.bootstrapAdmin(log);
   const purge = setInterval(() => {
@@ -149,7 +153,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       clients,
       sessions,
       accounts,
-      logins: new UpstreamLogins(currentRegistry, log),
+      logins,
+      currentIdentity,
       key,
       baseUrl,
     },

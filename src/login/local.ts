@@ -19,6 +19,26 @@ export class LocalAccounts {
     this.#verifier = verifier;
   }
 
+  /**
+   * A local user's identity as the registry has it now (groups and email may have changed), or
+   * undefined when the account is gone: earlier sign-ins and tokens end with it.
+   */
+  current(identity: TokenIdentity): TokenIdentity | undefined {
+    const registered = this.#registry().login.users;
+    if (Object.hasOwn(registered, identity.userId)) {
+      const user = registered[identity.userId]!;
+      return { userId: user.name, name: user.name, email: user.email, groups: [...user.groups] };
+    }
+    const stored = this.#store.db.prepare("SELECT groups FROM local_users WHERE name = ?").get(
+      identity.userId,
+    ) as
+      | { groups: string }
+      | undefined;
+    return stored
+      ? { userId: identity.userId, name: identity.userId, groups: JSON.parse(stored.groups) }
+      : undefined;
+  }
+
   /** True when anyone can sign in with a password (registry users or the first-start admin). */
   any(): boolean {
     return Object.keys(this.#registry().login.users).length > 0 ||

@@ -24,6 +24,37 @@ const GITHUB = {
   apiUrl: "https://api.github.com",
 };
 
+/** GitHub logins and org names are case-insensitive. */
+function includesIgnoringCase(list: readonly string[], value: string): boolean {
+  return list.some((entry) => entry.toLowerCase() === value.toLowerCase());
+}
+
+/** A GitHub account may sign in when it is listed, or belongs to a listed org. */
+function githubAllows(
+  provider: Extract<LoginProvider, { type: "github" }>,
+  login: string,
+  orgs: readonly string[],
+): boolean {
+  return includesIgnoringCase(provider.allow.users, login) ||
+    orgs.some((org) => includesIgnoringCase(provider.allow.orgs, org));
+}
+
+/** An OIDC account may sign in when its name or subject, (verified) email or domain, or a group is listed. */
+function oidcAllows(
+  provider: Extract<LoginProvider, { type: "oidc" }>,
+  who: { name: string; sub: string; email: string | undefined; groups: readonly string[] },
+): boolean {
+  const { allow } = provider;
+  const email = who.email?.toLowerCase();
+  return allow.users.includes(who.name) || allow.users.includes(who.sub) ||
+    (email !== undefined &&
+      allow.emails.some((entry) => {
+        const wanted = entry.toLowerCase();
+        return wanted === email || (wanted.startsWith("@") && email.endsWith(wanted));
+      })) ||
+    who.groups.some((group) => allow.groups.includes(group));
+}
+
 /** Plain http is allowed only to a provider on this machine (tests, or a local identity provider). */
 function insecureAllowed(url: string): boolean {
   const { protocol, hostname } = new URL(url);
@@ -204,16 +235,16 @@ export class UpstreamLogins {
     const orgs = provider.allow.orgs.length > 0
       ? ((await get("/user/orgs")) as { login?: string }[]).map((org) => String(org.login))
       : [];
-    const allowed = provider.allow.users.includes(login) ||
-      orgs.some((org) => provider.allow.orgs.includes(org));
-    if (!login || !allowed) {
+    if (!login || !githubAllows(provider, login, orgs)) {
       throw new OAuthError("access_denied", "This GitHub account may not sign in here", 403);
     }
     return {
       userId: `${provider.name}:${login}`,
       name: login,
       ...(user.email ? { email: user.email } : {}),
-      groups: orgs.filter((org) => provider.allow.orgs.includes(org)).map((org) => `${provider.name}:${org}`),
+      groups: orgs.filter((org) => includesIgnoringCase(provider.allow.orgs, org)).map((org) =>
+        `${provider.name}:${org}`
+      ),
       provider: provider.name,
     };
   }
@@ -226,12 +257,9 @@ export class UpstreamLogins {
       : undefined;
     const rawGroups = claims[provider.groupsClaim];
     const groups = Array.isArray(rawGroups) ? rawGroups.map(String) : [];
-    const { allow } = provider;
-    const allowed = allow.users.includes(name) || allow.users.includes(claims.sub) ||
-      (email !== undefined &&
-        allow.emails.some((entry) => entry === email || (entry.startsWith("@") && email.endsWith(entry)))) ||
-      groups.some((group) => allow.groups.includes(group));
-    if (!allowed) throw new OAuthError("access_denied", "This account may not sign in here", 403);
+    if (!oidcAllows(provider, { name, sub: claims.sub, email, groups })) {
+      throw new OAuthError("access_denied", "This account may not sign in here", 403);
+    }
     return {
       userId: `${provider.name}:${claims.sub}`,
       name,
@@ -239,6 +267,28 @@ export class UpstreamLogins {
       groups,
       provider: provider.name,
     };
+  }
+
+  /**
+   * Whether an identity signed in earlier through a provider may still come in under today's registry:
+   * the provider still exists and its allow lists still admit what was known of the user then.
+   */
+  stillAllowed(identity: TokenIdentity): boolean {
+    const providers = this.#registry().login.providers;
+    const name = identity.provider;
+    if (name === undefined || !Object.hasOwn(providers, name)) return false;
+    const provider = providers[name]!;
+    const unqualified = (value: string) =>
+      value.startsWith(`${name}:`) ? value.slice(name.length + 1) : value;
+    if (provider.type === "github") {
+      return githubAllows(provider, identity.name, identity.groups.map(unqualified));
+    }
+    return oidcAllows(provider, {
+      name: identity.name,
+      sub: unqualified(identity.userId),
+      email: identity.email,
+      groups: identity.groups,
+    });
   }
 
   #sweep(): void {

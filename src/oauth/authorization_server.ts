@@ -52,6 +52,8 @@ interface Dependencies {
   log: Logger;
   /** The public base URL (issuer). */
   baseUrl: () => string;
+  /** Who a user is under today's registry; undefined ends their refresh tokens. */
+  currentIdentity?: (identity: TokenIdentity) => TokenIdentity | undefined;
   now?: () => number;
 }
 
@@ -280,7 +282,15 @@ export class AuthorizationServer {
       this.#revokeFamily(row.family_id);
       throw new OAuthError("invalid_grant", "The refresh token is not valid");
     }
-    return await this.#issueTokens(client, JSON.parse(row.identity), row.resource, row.scope, row.family_id);
+    const identity = this.#deps.currentIdentity
+      ? this.#deps.currentIdentity(JSON.parse(row.identity))
+      : JSON.parse(row.identity) as TokenIdentity;
+    if (!identity) {
+      // The user was removed, or no longer passes the allow lists: their grants end now.
+      this.#revokeFamily(row.family_id);
+      throw new OAuthError("invalid_grant", "The user may no longer sign in here");
+    }
+    return await this.#issueTokens(client, identity, row.resource, row.scope, row.family_id);
   }
 
   async #clientCredentials(client: OAuthClient, form: URLSearchParams): Promise<TokenResponse> {

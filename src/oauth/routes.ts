@@ -2,6 +2,7 @@ import type { Context, Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "../http/app.ts";
 import type { LocalAccounts } from "../login/local.ts";
+import type { IdentityCheck } from "../login/current_identity.ts";
 import type { UpstreamLogins } from "../login/providers.ts";
 import { BrowserSessions } from "../login/sessions.ts";
 import { verifyAccessToken } from "./access_token.ts";
@@ -18,6 +19,8 @@ export interface OAuthRouteDependencies {
   sessions: BrowserSessions;
   accounts: LocalAccounts;
   logins: UpstreamLogins;
+  /** Who a signed-in user is under today's registry (undefined: signed out). */
+  currentIdentity: IdentityCheck;
   key: SigningKey;
   /** The public base URL. */
   baseUrl: () => string;
@@ -170,8 +173,18 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     return c.body(null, 204);
   });
 
-  /** The browser's session at the gateway, if it has one. */
-  const currentSession = (c: Context<AppEnv>) => sessions.find(getCookie(c, sessionCookie()));
+  /** The browser's session at the gateway, if it has one and its user may still sign in. */
+  const currentSession = async (c: Context<AppEnv>) => {
+    const token = getCookie(c, sessionCookie());
+    const session = await sessions.find(token);
+    if (!session) return undefined;
+    const identity = deps.currentIdentity(session.identity);
+    if (!identity) {
+      await sessions.end(token);
+      return undefined;
+    }
+    return { ...session, identity };
+  };
 
   app.get("/authorize", async (c) => {
     const query = new URL(c.req.url).searchParams;
