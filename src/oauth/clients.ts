@@ -251,6 +251,13 @@ export class ClientDirectory {
 
   delete(clientId: string): void {
     this.#store.transaction(() => {
+      // RFC 7592 §2.3: its tokens stop working too, access tokens included.
+      this.#store.db.prepare(
+        `INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at)
+         SELECT jti, expires_at FROM access_token_grants WHERE family_id IN (
+           SELECT family_id FROM refresh_tokens WHERE client_id = ?
+           UNION SELECT family_id FROM authorization_codes WHERE client_id = ? AND family_id IS NOT NULL)`,
+      ).run(clientId, clientId);
       this.#store.db.prepare("DELETE FROM oauth_clients WHERE client_id = ?").run(clientId);
       this.#store.db.prepare("DELETE FROM refresh_tokens WHERE client_id = ?").run(clientId);
       this.#store.db.prepare("DELETE FROM consents WHERE client_id = ?").run(clientId);

@@ -164,6 +164,10 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     }
     const { client_id: _id, client_secret: _secret, registration_access_token: _token, ...metadata } = body;
     const validated = clients.validate(metadata);
+    // A client cannot turn itself public or confidential: its secret (or lack of one) stays as issued.
+    if (validated.token_endpoint_auth_method !== client.tokenEndpointAuthMethod) {
+      throw new OAuthError("invalid_client_metadata", "token_endpoint_auth_method cannot be changed");
+    }
     clients.update(client.clientId, validated);
     return c.json({ client_id: client.clientId, ...validated }, 200, { "cache-control": "no-store" });
   });

@@ -11,6 +11,7 @@ import {
   authorizeAs,
   authorizeUrl,
   basic,
+  mcpInitialize,
   obtainCode,
   pkce,
   REDIRECT_URI,
@@ -371,6 +372,8 @@ Deno.test("a client deleted through RFC 7592 can get no more tokens, by code, re
       0,
       "its refresh tokens are gone",
     );
+    // RFC 7592 §2.3: the access token issued before the deletion stops working too.
+    assert.equal((await mcpInitialize(`${base}/mcp`, tokens.access_token)).status, 401);
   } finally {
     await gateway.close();
   }
