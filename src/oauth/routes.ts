@@ -190,16 +190,24 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     return { ...session, identity };
   };
 
-  app.get("/authorize", async (c) => {
-    const query = new URL(c.req.url).searchParams;
-    let request;
+  /**
+   * The authorization request, validated; or the answer to give instead: back to the client with the error
+   * when its redirect URI is known good, else an error page (RFC 6749 §4.1.2.1).
+   */
+  const authorizationRequestOrAnswer = async (c: Context<AppEnv>, params: URLSearchParams) => {
     try {
-      request = await server.parseAuthorizationRequest(query);
+      return await server.parseAuthorizationRequest(params);
     } catch (error) {
       if (error instanceof RedirectableError) return c.redirect(server.errorRedirect(error), 303);
       if (error instanceof OAuthError) return html(c, errorPage("Cannot sign in", error.message), 400);
       throw error;
     }
+  };
+
+  app.get("/authorize", async (c) => {
+    const query = new URL(c.req.url).searchParams;
+    const request = await authorizationRequestOrAnswer(c, query);
+    if (request instanceof Response) return request;
     const session = await currentSession(c);
     if (!session) {
       const csrf = randomToken(16);
@@ -320,14 +328,8 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
         403,
       );
     }
-    let request;
-    try {
-      request = await server.parseAuthorizationRequest(form);
-    } catch (error) {
-      if (error instanceof RedirectableError) return c.redirect(server.errorRedirect(error), 303);
-      if (error instanceof OAuthError) return html(c, errorPage("Cannot sign in", error.message), 400);
-      throw error;
-    }
+    const request = await authorizationRequestOrAnswer(c, form);
+    if (request instanceof Response) return request;
     if (form.get("decision") !== "allow") {
       return c.redirect(
         server.errorRedirect(
