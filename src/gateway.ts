@@ -17,6 +17,8 @@ import { AuthorizationServer } from "./oauth/authorization_server.ts";
 import type { MetadataDocumentFetcher } from "./oauth/client_metadata_document.ts";
 import { ClientDirectory } from "./oauth/clients.ts";
 import { loadOrCreateSigningKey } from "./oauth/keys.ts";
+import { ServiceConnections } from "./services/connections.ts";
+import { openVault } from "./services/vault.ts";
 import { openStore, type Store } from "./store/store.ts";
 import { VERSION } from "./version.ts";
 
@@ -105,13 +107,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       log.warn("gateway.data_dir changed: it takes effect at the next restart");
     }
   });
-  const pool = new BackendPool(registry, { log });
+  // Third-party tokens: encrypted at rest, handed to the backends that name their service.
+  const vault = await openVault(registry.gateway.dataDir, registry.gateway.vaultKey);
+  const connections = new ServiceConnections({
+    store,
+    registry: () => holder.current().registry,
+    vault,
+    log,
+    baseUrl: () => holder.current().registry.gateway.publicUrl ?? url,
+  });
+  const pool = new BackendPool(registry, {
+    log,
+    serviceToken: (caller, service) => connections.token(caller.id, service),
+  });
   const front = new McpFront({
     registry: () => holder.current().registry,
     pool,
     log,
     maxBodyBytes: () => holder.current().registry.gateway.maxBodyBytes,
   });
+  connections.onConnected = (userId, _service, elicitationId) =>
+    front.consentCompleted(userId, elicitationId);
   // Build, swap, then stop: the pool retires changed and removed backends once their calls finish.
   holder.onPrepare((next, diff) => pool.apply(next, diff));
   holder.onSwap(({ diff }) => {
@@ -155,6 +171,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       accounts,
       logins,
       currentIdentity,
+      connections,
       key,
       baseUrl,
     },

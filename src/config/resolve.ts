@@ -66,6 +66,7 @@ export function resolveRegistry(input: ResolveInput): Registry {
     refreshTokenTtlSeconds: rawGateway.refresh_token_ttl ?? DEFAULTS.refreshTokenTtlSeconds,
     maxBodyBytes: rawGateway.max_body_size ?? DEFAULTS.maxBodyBytes,
     shutdownTimeoutSeconds: rawGateway.shutdown_timeout ?? DEFAULTS.shutdownTimeoutSeconds,
+    vaultKey: rawGateway.vault_key,
   };
 
   const users = mapRecord(raw.login?.users, (name, user): LocalUser => ({

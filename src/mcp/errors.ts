@@ -10,6 +10,8 @@ export const JSONRPC = Object.freeze({
   /** Not -32002: the SDK sends that (the old "resource not found") as -32602, Invalid params. */
   backendTimeout: -32004,
   routingRefused: -32003,
+  /** A third-party service must be connected first; `data.auth_url` is the consent link. */
+  consentRequired: -32005,
   /** MCP 2026-07-28: the request needs a client capability the client did not declare. */
   missingClientCapability: -32021,
   /** MCP: the client must open a URL first (2025-11-25 URL elicitation). */

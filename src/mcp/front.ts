@@ -16,6 +16,7 @@ import {
   createProxyServer,
   frontCapabilities,
   FrontSession,
+  type ProxyDependencies,
   ProxyMcpServer,
   type ProxyScope,
   scopeBackends,
@@ -99,21 +100,22 @@ function notifySession(
 export class McpFront {
   readonly #options: FrontOptions;
   readonly #sessions = new Map<string, LegacySession>();
-  readonly #parked = new ParkedCalls();
-  readonly #toolSchemas = new Map<string, Map<string, Record<string, unknown>>>();
+  readonly #deps: ProxyDependencies;
   readonly #modern: McpHttpHandler;
   readonly #sweep: ReturnType<typeof setInterval>;
   #modernRequests = 0;
 
   constructor(options: FrontOptions) {
     this.#options = options;
-    const deps = {
+    this.#deps = {
       registry: options.registry,
       pool: options.pool,
       log: options.log,
-      parked: this.#parked,
-      toolSchemas: this.#toolSchemas,
+      parked: new ParkedCalls(),
+      toolSchemas: new Map(),
+      lists: new Map(),
     };
+    const deps = this.#deps;
     this.#modern = createMcpHandler(async (context) => {
       const extra = context.authInfo?.extra as
         | { caller: Caller; scope: ProxyScope; clientCapabilities?: ClientCapabilities }
@@ -130,7 +132,7 @@ export class McpFront {
         notify: () => Promise.resolve(),
         clientCapabilities: extra.clientCapabilities,
       };
-      const schemas = () => this.#toolSchemas.get(scopeKey(extra.scope));
+      const schemas = () => this.#deps.toolSchemas.get(scopeKey(extra.scope));
       return new ProxyMcpServer(
         deps,
         session,
@@ -236,13 +238,7 @@ export class McpFront {
       clientCapabilities: (parsedBody as { params?: { capabilities?: ClientCapabilities } }).params
         ?.capabilities,
     };
-    const deps = {
-      registry,
-      pool,
-      log,
-      parked: this.#parked,
-      toolSchemas: this.#toolSchemas,
-    };
+    const deps = this.#deps;
     const server = createProxyServer(deps, session, await frontCapabilities(deps, session));
     server.onclose = () => this.#forget(id);
     await server.connect(transport);
@@ -308,6 +304,18 @@ export class McpFront {
     }
     if (notification.method === "notifications/resources/updated") {
       this.#modern.notify.resourceUpdated(String(notification.params?.uri ?? ""));
+    }
+  }
+
+  /**
+   * A user connected a service: their 2025-11-25 sessions that were sent that URL elicitation hear it is
+   * complete, and can retry.
+   */
+  consentCompleted(userId: string, elicitationId: string | undefined): void {
+    if (elicitationId === undefined) return;
+    for (const { session } of this.#sessions.values()) {
+      if (session.caller.id !== userId || !session.awaitingConsent.delete(elicitationId)) continue;
+      notifySession(session, { method: "notifications/elicitation/complete", params: { elicitationId } });
     }
   }
 

@@ -1,11 +1,11 @@
 import type { Notification, ServerCapabilities } from "@modelcontextprotocol/client";
 import type { BackendDiff } from "../config/diff.ts";
-import type { TemplateContext } from "../config/template.ts";
+import type { Template, TemplateContext } from "../config/template.ts";
 import type { BackendSettings, Registry } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { ANONYMOUS, type Caller } from "./caller.ts";
 import { JSONRPC, JsonRpcError } from "./errors.ts";
-import { createClientTransport } from "./transports.ts";
+import { createClientTransport, renderValues } from "./transports.ts";
 import { ANY_RESULT, type CallOrigin, Upstream } from "./upstream.ts";
 
 /**
@@ -15,7 +15,7 @@ import { ANY_RESULT, type CallOrigin, Upstream } from "./upstream.ts";
 export type BroadcastListener = (backend: string, connectionKey: string, notification: Notification) => void;
 
 /** Supplies a user's token for a third-party service; throws when the user has none yet. */
-export type ServiceTokenSource = (caller: Caller, service: string) => string;
+export type ServiceTokenSource = (caller: Caller, service: string) => Promise<string>;
 
 /** What the status page shows of a backend. */
 export interface BackendStatus {
@@ -59,6 +59,10 @@ export interface PoolOptions {
   healthIntervalMs?: number;
 }
 
+function sameTokens(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  return a.size === b.size && [...a].every(([service, token]) => b.get(service) === token);
+}
+
 /** Which connection of a backend serves a caller, by the backend's isolation. */
 export function isolationKey(
   backend: BackendSettings,
@@ -86,9 +90,9 @@ export class BackendPool {
 
   constructor(registry: Registry, options: PoolOptions) {
     this.#log = options.log;
-    this.#serviceToken = options.serviceToken ?? ((_caller, service) => {
-      throw new JsonRpcError(JSONRPC.backendUnavailable, `No token for service "${service}"`);
-    });
+    this.#serviceToken = options.serviceToken ??
+      ((_caller, service) =>
+        Promise.reject(new JsonRpcError(JSONRPC.backendUnavailable, `No token for service "${service}"`)));
     for (const settings of Object.values(registry.backends)) {
       this.#entries.set(settings.name, this.#newEntry(settings));
     }
@@ -135,12 +139,21 @@ export class BackendPool {
       throw new JsonRpcError(JSONRPC.invalidParams, `Unknown backend "${backend}"`);
     }
     const key = isolationKey(entry.settings, caller, owner?.sessionId);
+    // The caller's current service tokens: a missing one asks for consent (it throws); a refreshed one
+    // reaches a process of this user's by restarting it once it is idle.
+    const tokens = await this.#tokensFor(entry.settings, caller);
     const existing = entry.upstreams.get(key);
     if (existing) {
       const upstream = await existing;
-      if (upstream.state === "up") return upstream;
+      if (upstream.state === "up") {
+        const stale = entry.settings.transport.kind === "stdio" &&
+          !sameTokens(upstream.serviceTokens, tokens);
+        if (!stale || upstream.inFlight > 0) return upstream;
+        this.#log.info("restarting a process for a refreshed service token", { backend: backend });
+        await upstream.close();
+      }
     }
-    const starting = this.#start(entry, key, caller, key.startsWith("session:") ? owner : undefined);
+    const starting = this.#start(entry, key, caller, key.startsWith("session:") ? owner : undefined, tokens);
     entry.upstreams.set(key, starting);
     starting.catch(() => {
       if (entry.upstreams.get(key) === starting) entry.upstreams.delete(key);
@@ -148,11 +161,18 @@ export class BackendPool {
     return await starting;
   }
 
+  async #tokensFor(settings: BackendSettings, caller: Caller): Promise<Map<string, string>> {
+    const tokens = new Map<string, string>();
+    for (const service of settings.services) tokens.set(service, await this.#serviceToken(caller, service));
+    return tokens;
+  }
+
   async #start(
     entry: BackendEntry,
     key: string,
     caller: Caller,
     owner: CallOrigin | undefined,
+    tokens: Map<string, string>,
   ): Promise<Upstream> {
     const settings = entry.settings;
     // Backoff after failures: a short one is waited out, a long one answers at once (lists leave the
@@ -169,16 +189,25 @@ export class BackendPool {
     if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
     if (settings.transport.kind === "stdio") await this.#makeRoom(entry);
 
+    const user = { id: caller.id, name: caller.name, email: caller.email, groups: caller.groups };
     const context: TemplateContext | undefined = settings.perUser
-      ? {
-        user: { id: caller.id, name: caller.name, email: caller.email, groups: caller.groups },
-        serviceToken: (service) => this.#serviceToken(caller, service),
+      ? { user, serviceToken: (service) => tokens.get(service)! }
+      : undefined;
+    // HTTP backends render per-user headers on every request, with the tokens as they are then.
+    const freshHeaders = settings.perUser && settings.transport.kind !== "stdio"
+      ? async () => {
+        const current = await this.#tokensFor(settings, caller);
+        return renderValues(
+          (settings.transport as { headers: Readonly<Record<string, Template>> }).headers,
+          { user, serviceToken: (service) => current.get(service)! },
+        );
       }
       : undefined;
     const upstream = new Upstream({
       backend: settings,
       key,
       owner,
+      serviceTokens: tokens,
       log: this.#log,
       hooks: {
         onBroadcast: (_upstream, notification) => {
@@ -199,7 +228,7 @@ export class BackendPool {
     // not the backend's: it fails this call without counting against the backend.
     let transport: ReturnType<typeof createClientTransport>;
     try {
-      transport = createClientTransport(settings, context);
+      transport = createClientTransport(settings, context, freshHeaders);
     } catch (error) {
       await upstream.close();
       throw error;

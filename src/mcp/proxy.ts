@@ -14,6 +14,7 @@ import { NameTable, splitPrefixed } from "./names.ts";
 import type { BackendPool } from "./pool.ts";
 import { PARKED_STATE_PREFIX, ParkedCall, type ParkedCalls } from "./parked.ts";
 import { ANY_RESULT, type CallOrigin, type Upstream } from "./upstream.ts";
+import { ConsentRequiredError } from "../services/consent_required.ts";
 
 type Params = Record<string, unknown>;
 type Result = Record<string, unknown>;
@@ -40,6 +41,8 @@ export class FrontSession {
   logLevel: string | undefined;
   /** Set when a 2026-07-28 request's own connections must outlive it (a parked call uses them). */
   keepConnections = false;
+  /** URL elicitations (2025-11-25) this session was sent and not yet told are complete. */
+  readonly awaitingConsent = new Set<string>();
   /** Aborted when the session ends: its calls still running on shared backends are cancelled. */
   readonly closed = new AbortController();
 
@@ -56,6 +59,8 @@ export interface ProxyDependencies {
   pool: BackendPool;
   log: Logger;
   parked: ParkedCalls;
+  /** Each backend's lists as last seen, by "backend\nmethod" (shown to users awaiting consent). */
+  lists: Map<string, Record<string, unknown>[]>;
   /** Input schemas of the tools each endpoint listed last, by endpoint ("" for /mcp) and exposed name. */
   toolSchemas: Map<string, Map<string, Record<string, unknown>>>;
 }
@@ -290,7 +295,56 @@ class Router {
     return this.#session.scope.kind === "backend" ? this.#backends[0] : undefined;
   }
 
+  /** Relays one request to a backend; a missing third-party token becomes the consent answer. */
   async #call(
+    backend: BackendSettings,
+    method: string,
+    params: Params | undefined,
+    context: ServerContext,
+  ): Promise<Result> {
+    try {
+      return await this.#callBackend(backend, method, params, context);
+    } catch (error) {
+      if (error instanceof ConsentRequiredError) return this.#consentAnswer(method, error);
+      throw error;
+    }
+  }
+
+  /**
+   * Section 6: how a client hears that it needs a consent link, in the best form it understands —
+   * `input_required` with a URL elicitation (2026-07-28), -32042 (2025-11-25 clients that declare URL
+   * elicitation), or a tool result / error carrying the link. Never an HTTP 401.
+   */
+  #consentAnswer(method: string, consent: ConsentRequiredError): Result {
+    const message = `Connect your ${consent.service} account to continue: open ${consent.url} then retry.`;
+    if (this.#session.era === "modern" && INPUT_REQUIRED_METHODS.has(method)) {
+      return {
+        resultType: "input_required",
+        inputRequests: {
+          [`connect-${consent.service}`]: {
+            method: "elicitation/create",
+            params: { mode: "url", url: consent.url, message },
+          },
+        },
+        requestState: RETRY_STATE,
+      };
+    }
+    const elicitation = this.#session.server?.getClientCapabilities()?.elicitation as
+      | { url?: unknown }
+      | undefined;
+    if (this.#session.era === "legacy" && elicitation?.url !== undefined) {
+      this.#session.awaitingConsent.add(consent.elicitationId);
+      throw new JsonRpcError(JSONRPC.urlElicitationRequired, message, {
+        elicitations: [{ mode: "url", elicitationId: consent.elicitationId, url: consent.url, message }],
+      });
+    }
+    if (method === "tools/call") {
+      return { content: [{ type: "text", text: message }], isError: true, _meta: { auth_url: consent.url } };
+    }
+    throw new JsonRpcError(JSONRPC.consentRequired, message, { auth_url: consent.url });
+  }
+
+  async #callBackend(
     backend: BackendSettings,
     method: string,
     params: Params | undefined,
@@ -447,14 +501,25 @@ class Router {
     key: string,
     context: ServerContext,
   ): Promise<Record<string, unknown>[]> {
+    const cacheKey = `${backend.name}\n${method}`;
     const items: Record<string, unknown>[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < 100; page++) {
-      const result = await this.#call(backend, method, cursor ? { cursor } : undefined, context);
+      let result: Result;
+      try {
+        result = await this.#callBackend(backend, method, cursor ? { cursor } : undefined, context);
+      } catch (error) {
+        // A user who has not connected the backend's service yet still sees what it offers (as it was
+        // listed for someone who had), so that calling it can bring them the consent link.
+        const cached = this.#deps.lists.get(cacheKey);
+        if (error instanceof ConsentRequiredError && cached) return [...cached];
+        throw error;
+      }
       items.push(...((result[key] as Record<string, unknown>[] | undefined) ?? []));
       cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
       if (!cursor) break;
     }
+    this.#deps.lists.set(cacheKey, items);
     return items;
   }
 

@@ -20,6 +20,8 @@ export function renderValues(
 export function createClientTransport(
   backend: BackendSettings,
   context: TemplateContext | undefined,
+  /** For per-user HTTP headers: rendered anew for every request (tokens refresh). */
+  freshHeaders?: () => Promise<Record<string, string>>,
 ): ClientTransport {
   const transport = backend.transport;
   if (transport.kind === "stdio") {
@@ -33,14 +35,14 @@ export function createClientTransport(
   }
   const headers = renderValues(transport.headers, context);
   const url = new URL(transport.url);
-  if (transport.kind === "sse") {
-    // The SSE stream is opened with fetch too: give it the same headers as the POSTs.
-    const withHeaders = (input: string | URL, init?: RequestInit) => {
-      const merged = new Headers(init?.headers);
-      for (const [name, value] of Object.entries(headers)) merged.set(name, value);
-      return fetch(input, { ...init, headers: merged });
-    };
-    return new SSEClientTransport(url, { requestInit: { headers }, fetch: withHeaders });
-  }
-  return new StreamableHTTPClientTransport(url, { requestInit: { headers } });
+  // Every request, and the SSE stream, carries the headers (rendered anew when they are per user).
+  const withHeaders = async (input: string | URL, init?: RequestInit) => {
+    const merged = new Headers(init?.headers);
+    for (const [name, value] of Object.entries(freshHeaders ? await freshHeaders() : headers)) {
+      merged.set(name, value);
+    }
+    return fetch(input, { ...init, headers: merged });
+  };
+  if (transport.kind === "sse") return new SSEClientTransport(url, { fetch: withHeaders });
+  return new StreamableHTTPClientTransport(url, { fetch: withHeaders });
 }

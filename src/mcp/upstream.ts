@@ -64,6 +64,8 @@ export class Upstream {
   readonly key: string;
   /** The single session this connection belongs to (isolation: session), if any. */
   readonly owner: CallOrigin | undefined;
+  /** The service tokens this connection was started with (a stdio process cannot take new ones). */
+  readonly serviceTokens: ReadonlyMap<string, string>;
   readonly client: Client;
   state: UpstreamState = "starting";
   lastUsedAt = Date.now();
@@ -88,12 +90,14 @@ export class Upstream {
     backend: BackendSettings;
     key: string;
     owner?: CallOrigin;
+    serviceTokens?: ReadonlyMap<string, string>;
     hooks: UpstreamHooks;
     log: Logger;
   }) {
     this.backend = options.backend;
     this.key = options.key;
     this.owner = options.owner;
+    this.serviceTokens = options.serviceTokens ?? new Map();
     this.#hooks = options.hooks;
     this.#log = options.log;
     this.client = new Client(

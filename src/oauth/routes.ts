@@ -10,7 +10,8 @@ import { type AuthorizationServer, RedirectableError } from "./authorization_ser
 import type { ClientDirectory } from "./clients.ts";
 import { OAuthError } from "./errors.ts";
 import type { SigningKey } from "./keys.ts";
-import { consentPage, errorPage, loginPage, pageHeaders } from "./pages.ts";
+import type { ServiceConnections } from "../services/connections.ts";
+import { connectionsPage, consentPage, errorPage, loginPage, pageHeaders } from "./pages.ts";
 import { randomToken, timingSafeEqual } from "./secrets.ts";
 
 export interface OAuthRouteDependencies {
@@ -19,6 +20,8 @@ export interface OAuthRouteDependencies {
   sessions: BrowserSessions;
   accounts: LocalAccounts;
   logins: UpstreamLogins;
+  /** Users' connections to third-party services (consent links). */
+  connections?: ServiceConnections;
   /** Who a signed-in user is under today's registry (undefined: signed out). */
   currentIdentity: IdentityCheck;
   key: SigningKey;
@@ -28,6 +31,11 @@ export interface OAuthRouteDependencies {
 
 /** The login form's csrf cookie: `__Host-` over https, so that a sibling host cannot plant one. */
 const loginCsrfCookie = (secure: boolean) => secure ? "__Host-gatehouse_login" : "gatehouse_login";
+
+/** Where a sign-in may send the browser back to: this server's own pages, never elsewhere. */
+function isReturnAddress(path: string): boolean {
+  return path.startsWith("/authorize?") || path.startsWith("/connect/") || path === "/connections";
+}
 
 /** Reads an `application/x-www-form-urlencoded` body, refusing anything else. */
 async function formOf(c: Context<AppEnv>): Promise<URLSearchParams> {
@@ -204,23 +212,27 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     }
   };
 
+  /** The sign-in page, for a browser that must sign in before `returnTo`. */
+  const signInFirst = (c: Context<AppEnv>, returnTo: string, formTargets: readonly string[] = []) => {
+    const csrf = randomToken(16);
+    setCookie(c, loginCsrfCookie(secure()), csrf, { ...cookieOptions(), maxAge: 3600 });
+    return html(
+      c,
+      loginPage({ returnTo, csrf, providers: logins.list(), localAccounts: accounts.any() }),
+      200,
+      formTargets,
+    );
+  };
+
   app.get("/authorize", async (c) => {
     const query = new URL(c.req.url).searchParams;
     const request = await authorizationRequestOrAnswer(c, query);
     if (request instanceof Response) return request;
     const session = await currentSession(c);
+    // CSP form-action also governs the redirects after a submission (CSP3 §6.3.1): signing in for a
+    // client the user already approved ends, through /authorize's 303, at the client's origin.
     if (!session) {
-      const csrf = randomToken(16);
-      setCookie(c, loginCsrfCookie(secure()), csrf, { ...cookieOptions(), maxAge: 3600 });
-      const returnTo = `/authorize?${query.toString()}`;
-      // CSP form-action also governs the redirects after a submission (CSP3 §6.3.1): signing in for a
-      // client the user already approved ends, through /authorize's 303, at the client's origin.
-      return html(
-        c,
-        loginPage({ returnTo, csrf, providers: logins.list(), localAccounts: accounts.any() }),
-        200,
-        [new URL(request.redirectUri).origin],
-      );
+      return signInFirst(c, `/authorize?${query.toString()}`, [new URL(request.redirectUri).origin]);
     }
     if (server.hasConsent(session.identity.userId, request.client.clientId)) {
       return c.redirect(await server.issueCode(request, session.identity), 303);
@@ -245,7 +257,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     const form = await formOf(c);
     const returnTo = form.get("return_to") ?? "";
     // Only back into this server's authorization endpoint: never an open redirect.
-    if (!returnTo.startsWith("/authorize?")) throw new OAuthError("invalid_request", "Bad return address");
+    if (!isReturnAddress(returnTo)) throw new OAuthError("invalid_request", "Bad return address");
     const cookie = getCookie(c, loginCsrfCookie(secure()));
     const csrf = form.get("csrf") ?? "";
     if (!cookie || !timingSafeEqual(cookie, csrf)) {
@@ -281,7 +293,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     `${deps.baseUrl()}/login/${encodeURIComponent(provider)}/callback`;
   app.get("/login/:provider", async (c) => {
     const returnTo = c.req.query("return_to") ?? "";
-    if (!returnTo.startsWith("/authorize?")) throw new OAuthError("invalid_request", "Bad return address");
+    if (!isReturnAddress(returnTo)) throw new OAuthError("invalid_request", "Bad return address");
     const provider = c.req.param("provider");
     const binding = getCookie(c, upstreamCookie()) ?? randomToken(16);
     let location: string;
@@ -356,6 +368,74 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     setCookie(c, sessionCookie(), "", { ...cookieOptions(), maxAge: 0 });
     return html(c, errorPage("Signed out", "You are signed out of Gatehouse."), 200);
   });
+
+  // Section 6: consent links, the service's callback, and the user's list of connections.
+  const { connections } = deps;
+  if (connections) {
+    // After signing in, the browser goes on to the service's authorization endpoint (CSP form-action).
+    const serviceRedirectTargets = (service: string) => {
+      const origin = connections.authorizationOrigin(service);
+      return origin ? [origin] : [];
+    };
+    app.get("/connect/:service", async (c) => {
+      const service = c.req.param("service");
+      const ticket = c.req.query("ticket") ?? "";
+      const session = await currentSession(c);
+      if (!session) {
+        return signInFirst(
+          c,
+          `/connect/${encodeURIComponent(service)}?ticket=${encodeURIComponent(ticket)}`,
+          serviceRedirectTargets(service),
+        );
+      }
+      try {
+        return c.redirect(await connections.start(service, ticket, session.identity.userId), 303);
+      } catch (error) {
+        if (error instanceof OAuthError) {
+          return html(c, errorPage("Cannot connect", error.message), error.status === 403 ? 403 : 400);
+        }
+        throw error;
+      }
+    });
+    app.get("/connect/:service/callback", async (c) => {
+      const service = c.req.param("service");
+      const session = await currentSession(c);
+      try {
+        await connections.finish(service, new URL(c.req.url), session?.identity.userId);
+      } catch (error) {
+        if (error instanceof OAuthError) {
+          return html(c, errorPage("Cannot connect", error.message), error.status === 403 ? 403 : 400);
+        }
+        throw error;
+      }
+      return html(
+        c,
+        errorPage("Connected", `Your ${service} account is connected. Return to your client and try again.`),
+        200,
+      );
+    });
+    app.get("/connections", async (c) => {
+      const session = await currentSession(c);
+      if (!session) return signInFirst(c, "/connections");
+      return html(
+        c,
+        connectionsPage({
+          user: session.identity.name,
+          csrf: session.csrf,
+          connections: connections.list(session.identity.userId),
+        }),
+      );
+    });
+    app.post("/connections/:service/disconnect", async (c) => {
+      const form = await formOf(c);
+      const session = await currentSession(c);
+      if (!session || !timingSafeEqual(session.csrf, form.get("csrf") ?? "")) {
+        return html(c, errorPage("Cannot continue", "The form expired; reload the page."), 403);
+      }
+      await connections.disconnect(session.identity.userId, c.req.param("service"));
+      return c.redirect("/connections", 303);
+    });
+  }
 
   app.post("/token", async (c) => {
     const form = await formOf(c);

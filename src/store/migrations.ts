@@ -132,4 +132,30 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE authorization_codes ADD COLUMN redirect_uri_given INTEGER NOT NULL DEFAULT 1;
     `,
   },
+  {
+    version: 6,
+    name: "service_tokens",
+    sql: `
+      -- Users' tokens for third-party services, encrypted (AES-256-GCM, user and service as AAD).
+      CREATE TABLE service_tokens (
+        user_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        sealed TEXT NOT NULL,                    -- base64url(iv || ciphertext): access and refresh token
+        scope TEXT NOT NULL DEFAULT '',
+        expires_at INTEGER,                      -- epoch ms of the access token, when the service said
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, service)
+      ) STRICT;
+
+      -- Consent links: single use, short-lived, bound to a user and a service; only the hash is kept.
+      CREATE TABLE connect_tickets (
+        ticket_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        elicitation_id TEXT,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+      ) STRICT;
+    `,
+  },
 ];

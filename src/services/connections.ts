@@ -1,0 +1,361 @@
+import * as oauth from "oauth4webapi";
+import type { Registry, ServiceSettings } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import { OAuthError } from "../oauth/errors.ts";
+import { hashSecret, randomToken } from "../oauth/secrets.ts";
+import type { Store } from "../store/store.ts";
+import { ConsentRequiredError } from "./consent_required.ts";
+import type { Vault } from "./vault.ts";
+
+/** A token is refreshed this long before it expires. */
+const REFRESH_MARGIN_MS = 60_000;
+const TICKET_TTL_MS = 10 * 60_000;
+const PENDING_TTL_MS = 10 * 60_000;
+
+interface StoredToken {
+  access_token: string;
+  refresh_token?: string;
+}
+
+interface PendingConnect {
+  readonly userId: string;
+  readonly service: string;
+  readonly codeVerifier: string;
+  readonly elicitationId: string | undefined;
+  readonly expiresAt: number;
+}
+
+/** What the user sees of a connection on /connections. */
+export interface ConnectionSummary {
+  readonly service: string;
+  readonly scope: string;
+  readonly expiresAt: number | undefined;
+  readonly updatedAt: number;
+}
+
+/** Plain http only to a service on this machine (tests, local services). */
+const insecure = (url: string | undefined) => {
+  if (!url) return false;
+  const { protocol, hostname } = new URL(url);
+  return protocol === "http:" && ["127.0.0.1", "localhost", "[::1]"].includes(hostname);
+};
+
+/**
+ * Users' connections to third-party services: consent links (tickets), the authorization code flow with
+ * the service (PKCE, state), encrypted storage, refresh before expiry (one at a time per user and
+ * service), and `invalid_grant` making the next call ask for consent again.
+ */
+export class ServiceConnections {
+  readonly #store: Store;
+  readonly #registry: () => Registry;
+  readonly #vault: Vault;
+  readonly #log: Logger;
+  readonly #baseUrl: () => string;
+  readonly #now: () => number;
+  readonly #pending = new Map<string, PendingConnect>();
+  readonly #refreshing = new Map<string, Promise<string>>();
+  readonly #servers = new Map<string, Promise<oauth.AuthorizationServer>>();
+  /** Told when a user connects a service: sessions waiting on that consent can be notified. */
+  onConnected: ((userId: string, service: string, elicitationId: string | undefined) => void) | undefined;
+
+  constructor(
+    deps: { store: Store; registry: () => Registry; vault: Vault; log: Logger; baseUrl: () => string },
+    now: () => number = Date.now,
+  ) {
+    this.#store = deps.store;
+    this.#registry = deps.registry;
+    this.#vault = deps.vault;
+    this.#log = deps.log;
+    this.#baseUrl = deps.baseUrl;
+    this.#now = now;
+  }
+
+  #service(name: string): ServiceSettings {
+    const services = this.#registry().services;
+    if (!Object.hasOwn(services, name)) throw new OAuthError("invalid_request", "Unknown service", 404);
+    return services[name]!;
+  }
+
+  /** The user's access token for `service`, refreshed when it is about to expire; else a consent link. */
+  async token(userId: string, serviceName: string): Promise<string> {
+    const row = this.#store.db.prepare(
+      "SELECT sealed, expires_at FROM service_tokens WHERE user_id = ? AND service = ?",
+    ).get(userId, serviceName) as { sealed: string; expires_at: number | null } | undefined;
+    if (!row) throw await this.consentRequired(userId, serviceName);
+    const stored = JSON.parse(await this.#vault.open(row.sealed, userId, serviceName)) as StoredToken;
+    if (row.expires_at === null || row.expires_at - REFRESH_MARGIN_MS > this.#now()) {
+      return stored.access_token;
+    }
+    if (!stored.refresh_token) {
+      this.#delete(userId, serviceName);
+      throw await this.consentRequired(userId, serviceName);
+    }
+    const key = JSON.stringify([userId, serviceName]);
+    let refreshing = this.#refreshing.get(key);
+    if (!refreshing) {
+      refreshing = this.#refresh(userId, serviceName, stored.refresh_token).finally(() =>
+        this.#refreshing.delete(key)
+      );
+      this.#refreshing.set(key, refreshing);
+    }
+    return await refreshing;
+  }
+
+  async #refresh(userId: string, serviceName: string, refreshToken: string): Promise<string> {
+    const service = this.#service(serviceName);
+    const server = await this.#server(service);
+    const client: oauth.Client = { client_id: service.clientId };
+    try {
+      const response = await oauth.refreshTokenGrantRequest(
+        server,
+        client,
+        this.#auth(service),
+        refreshToken,
+        {
+          [oauth.allowInsecureRequests]: insecure(server.token_endpoint),
+        },
+      );
+      const result = await oauth.processRefreshTokenResponse(server, client, response);
+      await this.#save(userId, serviceName, result, refreshToken);
+      this.#log.info("service token refreshed", { service: serviceName });
+      return result.access_token;
+    } catch (error) {
+      if (error instanceof oauth.ResponseBodyError && error.error === "invalid_grant") {
+        // The grant is gone at the service: forget it; the next call asks for consent again.
+        this.#delete(userId, serviceName);
+        this.#log.warn("service refresh refused; consent needed again", { service: serviceName });
+        throw await this.consentRequired(userId, serviceName);
+      }
+      throw error;
+    }
+  }
+
+  /** Makes a consent link for this user and service. */
+  async consentRequired(userId: string, service: string): Promise<ConsentRequiredError> {
+    const ticket = randomToken(24);
+    const elicitationId = randomToken(12);
+    this.#store.db.prepare(
+      "INSERT INTO connect_tickets (ticket_hash, user_id, service, elicitation_id, expires_at) VALUES (?, ?, ?, ?, ?)",
+    ).run(await hashSecret(ticket), userId, service, elicitationId, this.#now() + TICKET_TTL_MS);
+    const url = `${this.#baseUrl()}/connect/${encodeURIComponent(service)}?ticket=${ticket}`;
+    return new ConsentRequiredError(service, url, elicitationId);
+  }
+
+  /**
+   * Opens a consent link for the signed-in user: the ticket must be unused, unexpired, for this service
+   * and this user. Returns the URL of the service's authorization endpoint.
+   */
+  async start(serviceName: string, ticket: string, signedInUser: string): Promise<string> {
+    const service = this.#service(serviceName);
+    const ticketHash = await hashSecret(ticket);
+    const row = this.#store.db.prepare(
+      "SELECT user_id, service, elicitation_id, expires_at, used_at FROM connect_tickets WHERE ticket_hash = ?",
+    ).get(ticketHash) as
+      | {
+        user_id: string;
+        service: string;
+        elicitation_id: string | null;
+        expires_at: number;
+        used_at: number | null;
+      }
+      | undefined;
+    if (!row || row.service !== serviceName || row.used_at !== null || row.expires_at <= this.#now()) {
+      throw new OAuthError(
+        "invalid_request",
+        "This link has expired or was already used; retry in your client",
+        400,
+      );
+    }
+    if (row.user_id !== signedInUser) {
+      throw new OAuthError("access_denied", "This link belongs to another user", 403);
+    }
+    const used = this.#store.db.prepare(
+      "UPDATE connect_tickets SET used_at = ? WHERE ticket_hash = ? AND used_at IS NULL",
+    )
+      .run(this.#now(), ticketHash);
+    if (used.changes !== 1) throw new OAuthError("invalid_request", "This link was already used", 400);
+
+    const server = await this.#server(service);
+    const state = randomToken(24);
+    const codeVerifier = oauth.generateRandomCodeVerifier();
+    this.#sweep();
+    this.#pending.set(state, {
+      userId: signedInUser,
+      service: serviceName,
+      codeVerifier,
+      elicitationId: row.elicitation_id ?? undefined,
+      expiresAt: this.#now() + PENDING_TTL_MS,
+    });
+    const url = new URL(server.authorization_endpoint!);
+    url.searchParams.set("client_id", service.clientId);
+    url.searchParams.set("redirect_uri", this.callbackUrl(serviceName));
+    url.searchParams.set("response_type", "code");
+    url.searchParams.set("state", state);
+    url.searchParams.set("code_challenge", await oauth.calculatePKCECodeChallenge(codeVerifier));
+    url.searchParams.set("code_challenge_method", "S256");
+    if (service.scopes.length > 0) url.searchParams.set("scope", service.scopes.join(" "));
+    for (const [name, value] of Object.entries(service.authorizationParams)) {
+      url.searchParams.set(name, value);
+    }
+    return url.href;
+  }
+
+  /** The origin of a service's authorization endpoint, when the registry names it (for page CSP). */
+  authorizationOrigin(service: string): string | undefined {
+    const settings = this.#registry().services[service];
+    const endpoint = settings?.authorizationEndpoint ?? settings?.issuer;
+    return endpoint ? new URL(endpoint).origin : undefined;
+  }
+
+  callbackUrl(service: string): string {
+    return `${this.#baseUrl()}/connect/${encodeURIComponent(service)}/callback`;
+  }
+
+  /** The service's callback: same user, single-use state, code exchanged, tokens stored encrypted. */
+  async finish(serviceName: string, callback: URL, signedInUser: string | undefined): Promise<void> {
+    const state = callback.searchParams.get("state") ?? "";
+    const pending = this.#pending.get(state);
+    this.#pending.delete(state);
+    if (!pending || pending.service !== serviceName || pending.expiresAt <= this.#now()) {
+      throw new OAuthError("invalid_request", "This connection attempt expired; retry in your client", 400);
+    }
+    if (pending.userId !== signedInUser) {
+      throw new OAuthError("access_denied", "Signed in as another user", 403);
+    }
+    const service = this.#service(serviceName);
+    const server = await this.#server(service);
+    const client: oauth.Client = { client_id: service.clientId };
+    let result: oauth.TokenEndpointResponse;
+    try {
+      const parameters = oauth.validateAuthResponse(server, client, callback, state);
+      const response = await oauth.authorizationCodeGrantRequest(
+        server,
+        client,
+        this.#auth(service),
+        parameters,
+        this.callbackUrl(serviceName),
+        pending.codeVerifier,
+        { [oauth.allowInsecureRequests]: insecure(server.token_endpoint) },
+      );
+      result = await oauth.processAuthorizationCodeResponse(server, client, response);
+    } catch (error) {
+      this.#log.warn("service connection failed", { service: serviceName, error });
+      throw new OAuthError("access_denied", `${serviceName} did not grant access`, 400);
+    }
+    await this.#save(pending.userId, serviceName, result, undefined);
+    this.#log.info("service connected", { service: serviceName });
+    this.onConnected?.(pending.userId, serviceName, pending.elicitationId);
+  }
+
+  async #save(
+    userId: string,
+    service: string,
+    result: oauth.TokenEndpointResponse,
+    previousRefreshToken: string | undefined,
+  ): Promise<void> {
+    const stored: StoredToken = {
+      access_token: result.access_token,
+      ...(result.refresh_token ?? previousRefreshToken
+        ? { refresh_token: result.refresh_token ?? previousRefreshToken }
+        : {}),
+    };
+    const expiresAt = typeof result.expires_in === "number" ? this.#now() + result.expires_in * 1000 : null;
+    this.#store.db.prepare(
+      `INSERT INTO service_tokens (user_id, service, sealed, scope, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, service) DO UPDATE SET sealed = excluded.sealed, scope = excluded.scope,
+         expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
+    ).run(
+      userId,
+      service,
+      await this.#vault.seal(JSON.stringify(stored), userId, service),
+      result.scope ?? "",
+      expiresAt,
+      this.#now(),
+    );
+  }
+
+  list(userId: string): ConnectionSummary[] {
+    return (this.#store.db.prepare(
+      "SELECT service, scope, expires_at, updated_at FROM service_tokens WHERE user_id = ? ORDER BY service",
+    ).all(userId) as { service: string; scope: string; expires_at: number | null; updated_at: number }[])
+      .map((row) => ({
+        service: row.service,
+        scope: row.scope,
+        expiresAt: row.expires_at ?? undefined,
+        updatedAt: row.updated_at,
+      }));
+  }
+
+  /** Forgets the user's token, revoking it at the service when the service offers revocation. */
+  async disconnect(userId: string, serviceName: string): Promise<void> {
+    const row = this.#store.db.prepare("SELECT sealed FROM service_tokens WHERE user_id = ? AND service = ?")
+      .get(userId, serviceName) as { sealed: string } | undefined;
+    this.#delete(userId, serviceName);
+    if (!row) return;
+    try {
+      const service = this.#service(serviceName);
+      const server = await this.#server(service);
+      if (!server.revocation_endpoint) return;
+      const stored = JSON.parse(await this.#vault.open(row.sealed, userId, serviceName)) as StoredToken;
+      const response = await oauth.revocationRequest(
+        server,
+        { client_id: service.clientId },
+        this.#auth(service),
+        stored.refresh_token ?? stored.access_token,
+        { [oauth.allowInsecureRequests]: insecure(server.revocation_endpoint) },
+      );
+      await oauth.processRevocationResponse(response);
+    } catch (error) {
+      this.#log.warn("service revocation failed; the token is forgotten here anyway", {
+        service: serviceName,
+        error,
+      });
+    }
+  }
+
+  #delete(userId: string, service: string): void {
+    this.#store.db.prepare("DELETE FROM service_tokens WHERE user_id = ? AND service = ?").run(
+      userId,
+      service,
+    );
+  }
+
+  #auth(service: ServiceSettings): oauth.ClientAuth {
+    if (service.tokenEndpointAuthMethod === "none" || !service.clientSecret) return oauth.None();
+    return service.tokenEndpointAuthMethod === "client_secret_post"
+      ? oauth.ClientSecretPost(service.clientSecret)
+      : oauth.ClientSecretBasic(service.clientSecret);
+  }
+
+  /** The service's endpoints: given in the registry, else discovered (RFC 8414, then OIDC). */
+  #server(service: ServiceSettings): Promise<oauth.AuthorizationServer> {
+    if (service.authorizationEndpoint && service.tokenEndpoint) {
+      return Promise.resolve({
+        issuer: service.issuer ?? new URL(service.authorizationEndpoint).origin,
+        authorization_endpoint: service.authorizationEndpoint,
+        token_endpoint: service.tokenEndpoint,
+      });
+    }
+    const issuerText = service.issuer!;
+    let server = this.#servers.get(issuerText);
+    if (!server) {
+      const issuer = new URL(issuerText);
+      const options = { [oauth.allowInsecureRequests]: insecure(issuerText) };
+      server = oauth.discoveryRequest(issuer, { ...options, algorithm: "oauth2" })
+        .then((response) => oauth.processDiscoveryResponse(issuer, response))
+        .catch(() =>
+          oauth.discoveryRequest(issuer, { ...options, algorithm: "oidc" })
+            .then((response) => oauth.processDiscoveryResponse(issuer, response))
+        );
+      this.#servers.set(issuerText, server);
+      server.catch(() => this.#servers.delete(issuerText));
+    }
+    return server;
+  }
+
+  #sweep(): void {
+    const now = this.#now();
+    for (const [state, pending] of this.#pending) if (pending.expiresAt <= now) this.#pending.delete(state);
+    this.#store.db.prepare("DELETE FROM connect_tickets WHERE expires_at <= ?").run(now - TICKET_TTL_MS);
+  }
+}
