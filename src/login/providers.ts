@@ -55,8 +55,12 @@ function oidcAllows(
     who.groups.some((group) => allow.groups.includes(group));
 }
 
-/** Plain http is allowed only to a provider on this machine (tests, or a local identity provider). */
-function insecureAllowed(url: string): boolean {
+/**
+ * Plain http is allowed only to a server on this machine (tests, or a local identity provider or service);
+ * anything else must be https.
+ */
+export function insecureAllowed(url: string | undefined): boolean {
+  if (!url) return false;
   const { protocol, hostname } = new URL(url);
   return protocol === "http:" && ["127.0.0.1", "localhost", "[::1]"].includes(hostname);
 }

@@ -1,6 +1,7 @@
 import * as oauth from "oauth4webapi";
 import type { Registry, ServiceSettings } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
+import { insecureAllowed } from "../login/providers.ts";
 import { OAuthError } from "../oauth/errors.ts";
 import { hashSecret, randomToken } from "../oauth/secrets.ts";
 import type { Store } from "../store/store.ts";
@@ -32,13 +33,6 @@ export interface ConnectionSummary {
   readonly expiresAt: number | undefined;
   readonly updatedAt: number;
 }
-
-/** Plain http only to a service on this machine (tests, local services). */
-const insecure = (url: string | undefined) => {
-  if (!url) return false;
-  const { protocol, hostname } = new URL(url);
-  return protocol === "http:" && ["127.0.0.1", "localhost", "[::1]"].includes(hostname);
-};
 
 /**
  * Users' connections to third-party services: consent links (tickets), the authorization code flow with
@@ -112,7 +106,7 @@ export class ServiceConnections {
         this.#auth(service),
         refreshToken,
         {
-          [oauth.allowInsecureRequests]: insecure(server.token_endpoint),
+          [oauth.allowInsecureRequests]: insecureAllowed(server.token_endpoint),
         },
       );
       const result = await oauth.processRefreshTokenResponse(server, client, response);
@@ -235,7 +229,7 @@ export class ServiceConnections {
         parameters,
         this.callbackUrl(serviceName),
         pending.codeVerifier,
-        { [oauth.allowInsecureRequests]: insecure(server.token_endpoint) },
+        { [oauth.allowInsecureRequests]: insecureAllowed(server.token_endpoint) },
       );
       result = await oauth.processAuthorizationCodeResponse(server, client, response);
     } catch (error) {
@@ -302,7 +296,7 @@ export class ServiceConnections {
         { client_id: service.clientId },
         this.#auth(service),
         stored.refresh_token ?? stored.access_token,
-        { [oauth.allowInsecureRequests]: insecure(server.revocation_endpoint) },
+        { [oauth.allowInsecureRequests]: insecureAllowed(server.revocation_endpoint) },
       );
       await oauth.processRevocationResponse(response);
     } catch (error) {
@@ -340,7 +334,7 @@ export class ServiceConnections {
     let server = this.#servers.get(issuerText);
     if (!server) {
       const issuer = new URL(issuerText);
-      const options = { [oauth.allowInsecureRequests]: insecure(issuerText) };
+      const options = { [oauth.allowInsecureRequests]: insecureAllowed(issuerText) };
       server = oauth.discoveryRequest(issuer, { ...options, algorithm: "oauth2" })
         .then((response) => oauth.processDiscoveryResponse(issuer, response))
         .catch(() =>
