@@ -218,7 +218,7 @@ export class McpFront {
     scope: ProxyScope,
     caller: Caller,
   ): Promise<Response> {
-    const { registry, pool, log } = this.#options;
+    const { log } = this.#options;
     const id = crypto.randomUUID();
     const session = new FrontSession(id, caller, scope, "legacy");
     const transport = new WebStandardStreamableHTTPServerTransport({

@@ -6,7 +6,6 @@ import {
   authorizeAs,
   authorizeUrl,
   pkce,
-  register,
   signedInTokens,
   startOAuthGateway,
   tokenCall,
