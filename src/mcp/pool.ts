@@ -142,23 +142,33 @@ export class BackendPool {
     // The caller's current service tokens: a missing one asks for consent (it throws); a refreshed one
     // reaches a process of this user's by restarting it once it is idle.
     const tokens = await this.#tokensFor(entry.settings, caller);
-    const existing = entry.upstreams.get(key);
-    if (existing) {
+    const start = () =>
+      this.#start(entry, key, caller, key.startsWith("session:") ? owner : undefined, tokens);
+    let existing = entry.upstreams.get(key);
+    while (existing) {
       const upstream = await existing;
-      if (upstream.state === "up") {
-        const stale = entry.settings.transport.kind === "stdio" &&
-          !sameTokens(upstream.serviceTokens, tokens);
-        if (!stale || upstream.inFlight > 0) return upstream;
-        this.#log.info("restarting a process for a refreshed service token", { backend: backend });
-        await upstream.close();
+      // Another call replaced it meanwhile (restarted or started it again): that one serves this call too.
+      if (entry.upstreams.get(key) !== existing) {
+        existing = entry.upstreams.get(key);
+        continue;
       }
+      if (upstream.state !== "up") break;
+      const stale = entry.settings.transport.kind === "stdio" && !sameTokens(upstream.serviceTokens, tokens);
+      if (!stale || upstream.inFlight > 0) return upstream;
+      this.#log.info("restarting a process for a refreshed service token", { backend: backend });
+      // Replaced before the old one is closed, so that concurrent calls wait for one new process.
+      return await this.#track(entry, key, upstream.close().then(start));
     }
-    const starting = this.#start(entry, key, caller, key.startsWith("session:") ? owner : undefined, tokens);
+    return await this.#track(entry, key, start());
+  }
+
+  /** Makes `starting` the connection serving `key`, forgetting it again if it fails to start. */
+  #track(entry: BackendEntry, key: string, starting: Promise<Upstream>): Promise<Upstream> {
     entry.upstreams.set(key, starting);
     starting.catch(() => {
       if (entry.upstreams.get(key) === starting) entry.upstreams.delete(key);
     });
-    return await starting;
+    return starting;
   }
 
   async #tokensFor(settings: BackendSettings, caller: Caller): Promise<Map<string, string>> {

@@ -123,8 +123,9 @@ export async function frontCapabilities(
       // A 2026-07-28 request's own connections open only for its calls (which close them again).
       const owner = session.era === "legacy" ? session.owner : undefined;
       return (await deps.pool.upstream(backend.name, session.caller, owner)).capabilities();
-    } catch {
-      return undefined;
+    } catch (error) {
+      // Not connected to the backend's service yet: announce tools, whose list or call brings the link.
+      return error instanceof ConsentRequiredError ? { tools: {} } : undefined;
     }
   }));
   const union: ServerCapabilities = {};
@@ -210,6 +211,13 @@ function missingCapability(method: string, context: ServerContext): string | und
     ? "roots"
     : undefined;
   return needed !== undefined && declared[needed] === undefined ? needed : undefined;
+}
+
+/** Whether a 2026-07-28 request's client declared URL-mode elicitation (`elicitation.url`). */
+function declaresUrlElicitation(context: ServerContext): boolean {
+  const envelope = (context.mcpReq.envelope ?? {}) as Record<string, unknown>;
+  const declared = (envelope[CLIENT_CAPABILITIES_KEY] ?? {}) as { elicitation?: { url?: unknown } };
+  return declared.elicitation?.url !== undefined;
 }
 
 /** A CallOrigin for a request being handled by the SDK: messages go back on that request's stream. */
@@ -305,7 +313,7 @@ class Router {
     try {
       return await this.#callBackend(backend, method, params, context);
     } catch (error) {
-      if (error instanceof ConsentRequiredError) return this.#consentAnswer(method, error);
+      if (error instanceof ConsentRequiredError) return this.#consentAnswer(method, error, context);
       throw error;
     }
   }
@@ -315,9 +323,12 @@ class Router {
    * `input_required` with a URL elicitation (2026-07-28), -32042 (2025-11-25 clients that declare URL
    * elicitation), or a tool result / error carrying the link. Never an HTTP 401.
    */
-  #consentAnswer(method: string, consent: ConsentRequiredError): Result {
+  #consentAnswer(method: string, consent: ConsentRequiredError, context: ServerContext): Result {
     const message = `Connect your ${consent.service} account to continue: open ${consent.url} then retry.`;
-    if (this.#session.era === "modern" && INPUT_REQUIRED_METHODS.has(method)) {
+    // SEP-2575: only ask a 2026-07-28 client for input it declared it can give.
+    if (
+      this.#session.era === "modern" && INPUT_REQUIRED_METHODS.has(method) && declaresUrlElicitation(context)
+    ) {
       return {
         resultType: "input_required",
         inputRequests: {
@@ -534,6 +545,8 @@ class Router {
       try {
         return { backend, value: await work(backend) };
       } catch (error) {
+        // On a backend's own endpoint there is nothing else to list: the answer is the consent link.
+        if (error instanceof ConsentRequiredError && this.#single) throw error;
         this.#deps.log.warn("backend left out of a list", { backend: backend.name, error });
         return undefined;
       }
@@ -542,12 +555,22 @@ class Router {
   }
 
   async handle(request: JSONRPCRequest, context: ServerContext): Promise<Result> {
-    if (this.#session.era === "legacy") return await this.#handle(request, context);
+    if (this.#session.era === "legacy") return await this.#handleOrConsent(request, context);
     try {
-      return await this.#handle(request, context);
+      return await this.#handleOrConsent(request, context);
     } finally {
       // A 2026-07-28 request is its own session: connections it owned end with it, unless a call is parked.
       if (!this.#session.keepConnections) this.#deps.pool.releaseSession(this.#session.id);
+    }
+  }
+
+  /** A list on a backend's own endpoint, before its service is connected, answers with the link. */
+  async #handleOrConsent(request: JSONRPCRequest, context: ServerContext): Promise<Result> {
+    try {
+      return await this.#handle(request, context);
+    } catch (error) {
+      if (error instanceof ConsentRequiredError) return this.#consentAnswer(request.method, error, context);
+      throw error;
     }
   }
 
