@@ -20,6 +20,9 @@ const sizeBytes = z.union([z.string(), z.number()])
   )
   .transform((value) => parseSizeBytes(value)!);
 
+/** The names a URL's hostname has when it points at this machine (RFC 8252 §7.3), as `URL` spells them. */
+export const LOOPBACK_URL_HOSTNAMES: ReadonlySet<string> = new Set(["127.0.0.1", "[::1]", "localhost"]);
+
 /** True for addresses only this machine can reach. */
 export function isLoopbackHost(hostname: string): boolean {
   return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);

@@ -1,7 +1,5 @@
+import { LOOPBACK_URL_HOSTNAMES } from "../config/schema.ts";
 import type { GatewaySettings } from "../config/types.ts";
-
-/** Hostnames that always reach this machine only. */
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 function hostnameOf(hostHeader: string): string {
   return hostHeader.startsWith("[")
@@ -20,7 +18,11 @@ export function checkHostAndOrigin(
   listenUrl: string,
 ): Response | undefined {
   const publicUrl = new URL(gateway.publicUrl ?? listenUrl);
-  const hosts = new Set([...LOOPBACK_HOSTS, publicUrl.hostname.toLowerCase(), new URL(listenUrl).hostname]);
+  const hosts = new Set([
+    ...LOOPBACK_URL_HOSTNAMES,
+    publicUrl.hostname.toLowerCase(),
+    new URL(listenUrl).hostname,
+  ]);
   const host = request.headers.get("host");
   if (!host || !hosts.has(hostnameOf(host.toLowerCase()))) return forbidden("Host not allowed");
   const origin = request.headers.get("origin");

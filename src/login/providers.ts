@@ -1,4 +1,5 @@
 import * as oauth from "oauth4webapi";
+import { LOOPBACK_URL_HOSTNAMES } from "../config/schema.ts";
 import type { LoginProvider, Registry } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TokenIdentity } from "../oauth/access_token.ts";
@@ -62,7 +63,7 @@ function oidcAllows(
 export function insecureAllowed(url: string | undefined): boolean {
   if (!url) return false;
   const { protocol, hostname } = new URL(url);
-  return protocol === "http:" && ["127.0.0.1", "localhost", "[::1]"].includes(hostname);
+  return protocol === "http:" && LOOPBACK_URL_HOSTNAMES.has(hostname);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { LOOPBACK_URL_HOSTNAMES } from "../config/schema.ts";
 import type { Registry } from "../config/types.ts";
 import type { Store } from "../store/store.ts";
 import { OAuthError } from "./errors.ts";
@@ -29,8 +30,6 @@ export interface OAuthClient {
   readonly metadata?: Record<string, unknown>;
 }
 
-const LOOPBACK = new Set(["127.0.0.1", "[::1]", "localhost"]);
-
 /**
  * Exact redirect URI match, except that a loopback `http` URI matches on any port (RFC 8252 §7.3):
  * native clients listen on a port chosen at run time.
@@ -43,13 +42,13 @@ export function redirectUriAllowed(registered: readonly string[], given: string)
   } catch {
     return false;
   }
-  if (candidate.protocol !== "http:" || !LOOPBACK.has(candidate.hostname)) return false;
+  if (candidate.protocol !== "http:" || !LOOPBACK_URL_HOSTNAMES.has(candidate.hostname)) return false;
   // RFC 6749 §3.1.2: no fragment; and nothing but the port may differ (no user info either).
   if (candidate.hash || candidate.username || candidate.password) return false;
   return registered.some((uri) => {
     try {
       const known = new URL(uri);
-      if (known.protocol !== "http:" || !LOOPBACK.has(known.hostname)) return false;
+      if (known.protocol !== "http:" || !LOOPBACK_URL_HOSTNAMES.has(known.hostname)) return false;
       known.port = candidate.port;
       return known.href === candidate.href;
     } catch {
@@ -65,7 +64,7 @@ function acceptableRedirectUri(uri: unknown): uri is string {
     const url = new URL(uri);
     if (url.hash) return false;
     if (url.protocol === "https:") return true;
-    if (url.protocol === "http:") return LOOPBACK.has(url.hostname);
+    if (url.protocol === "http:") return LOOPBACK_URL_HOSTNAMES.has(url.hostname);
     // Private-use schemes of native apps (RFC 8252 §7.1) contain a dot: com.example.app:/callback.
     return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/i.test(url.protocol);
   } catch {
