@@ -125,6 +125,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     pool,
     log,
     maxBodyBytes: () => holder.current().registry.gateway.maxBodyBytes,
+    store,
   });
   connections.onConnected = (userId, _service, elicitationId) =>
     front.consentCompleted(userId, elicitationId);

@@ -21,9 +21,17 @@ function canonical(value: unknown): unknown {
   return value;
 }
 
+/**
+ * A string equal for two backend definitions exactly when they would behave the same. It holds resolved
+ * `${secret:...}` values: hash it before keeping it anywhere.
+ */
+export function backendIdentity(backend: BackendSettings): string {
+  return JSON.stringify(canonical(backend));
+}
+
 /** True when two backend definitions would behave the same. */
 export function sameBackend(a: BackendSettings, b: BackendSettings): boolean {
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+  return backendIdentity(a) === backendIdentity(b);
 }
 
 /** Compares the backends of two registries; `previous` undefined means everything is added. */

@@ -8,8 +8,10 @@ import {
 } from "@modelcontextprotocol/server";
 import type { Registry } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
+import type { Store } from "../store/store.ts";
 import type { Caller } from "./caller.ts";
 import { SessionEventStore } from "./event_store.ts";
+import { ListCache } from "./list_cache.ts";
 import { ParkedCalls } from "./parked.ts";
 import type { BackendPool } from "./pool.ts";
 import {
@@ -69,6 +71,8 @@ export interface FrontOptions {
   pool: BackendPool;
   log: Logger;
   maxBodyBytes: () => number;
+  /** Where the lists of backends awaiting consent are kept across restarts (in memory when absent). */
+  store?: Store;
 }
 
 /** Session counts by protocol era, for the status page. */
@@ -113,7 +117,7 @@ export class McpFront {
       log: options.log,
       parked: new ParkedCalls(),
       toolSchemas: new Map(),
-      lists: new Map(),
+      lists: new ListCache(options.store),
     };
     const deps = this.#deps;
     this.#modern = createMcpHandler(async (context) => {
@@ -309,14 +313,18 @@ export class McpFront {
 
   /**
    * A user connected a service: their 2025-11-25 sessions that were sent that URL elicitation hear it is
-   * complete, and can retry.
+   * complete, and can retry; all their sessions hear that the tool list may have changed.
    */
   consentCompleted(userId: string, elicitationId: string | undefined): void {
-    if (elicitationId === undefined) return;
     for (const { session } of this.#sessions.values()) {
-      if (session.caller.id !== userId || !session.awaitingConsent.delete(elicitationId)) continue;
-      notifySession(session, { method: "notifications/elicitation/complete", params: { elicitationId } });
+      if (session.caller.id !== userId) continue;
+      if (elicitationId !== undefined && session.awaitingConsent.delete(elicitationId)) {
+        notifySession(session, { method: "notifications/elicitation/complete", params: { elicitationId } });
+      }
+      // What the user's sessions list may change now that the backend answers for them.
+      notifySession(session, { method: "notifications/tools/list_changed" });
     }
+    this.#modern.notify.toolsChanged();
   }
 
   /** After a reload: every session's lists may have changed. */

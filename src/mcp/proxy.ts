@@ -15,6 +15,7 @@ import type { BackendPool } from "./pool.ts";
 import { PARKED_STATE_PREFIX, ParkedCall, type ParkedCalls } from "./parked.ts";
 import { ANY_RESULT, type CallOrigin, type Upstream } from "./upstream.ts";
 import { ConsentRequiredError } from "../services/consent_required.ts";
+import type { ListCache } from "./list_cache.ts";
 
 type Params = Record<string, unknown>;
 type Result = Record<string, unknown>;
@@ -59,8 +60,8 @@ export interface ProxyDependencies {
   pool: BackendPool;
   log: Logger;
   parked: ParkedCalls;
-  /** Each backend's lists as last seen, by "backend\nmethod" (shown to users awaiting consent). */
-  lists: Map<string, Record<string, unknown>[]>;
+  /** The lists of backends that need a third-party token, as last seen (shown to users awaiting consent). */
+  lists: ListCache;
   /** Input schemas of the tools each endpoint listed last, by endpoint ("" for /mcp) and exposed name. */
   toolSchemas: Map<string, Map<string, Record<string, unknown>>>;
 }
@@ -77,6 +78,23 @@ const LOG_LEVEL_KEY = "io.modelcontextprotocol/logLevel";
 const ASK_KEY = "gatehouse";
 /** Request state for "open the link, then retry": the retry simply runs the call again. */
 const RETRY_STATE = "gatehouse-retry";
+
+/**
+ * The tool `/mcp` lists for a backend whose service the user has not connected, when no one's listing of
+ * that backend is known yet: calling it brings the consent link.
+ */
+export const connectToolName = (service: string) => `gatehouse_connect_${service}`;
+
+function connectTool(backend: BackendSettings, service: string): Record<string, unknown> {
+  return {
+    name: connectToolName(service),
+    title: `Connect ${service}`,
+    description: `Connect your ${service} account so that the tools of "${backend.name}" become available. ` +
+      "Call this to get the link to open; the tools are listed once you have connected.",
+    inputSchema: { type: "object", properties: {} },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  };
+}
 
 /** The endpoint a scope is served on: "" for `/mcp`, the backend name for `/mcp/{backend}`. */
 export const scopeKey = (scope: ProxyScope) => scope.kind === "aggregate" ? "" : scope.name;
@@ -512,7 +530,6 @@ class Router {
     key: string,
     context: ServerContext,
   ): Promise<Record<string, unknown>[]> {
-    const cacheKey = `${backend.name}\n${method}`;
     const items: Record<string, unknown>[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < 100; page++) {
@@ -520,17 +537,20 @@ class Router {
       try {
         result = await this.#callBackend(backend, method, cursor ? { cursor } : undefined, context);
       } catch (error) {
-        // A user who has not connected the backend's service yet still sees what it offers (as it was
-        // listed for someone who had), so that calling it can bring them the consent link.
-        const cached = this.#deps.lists.get(cacheKey);
-        if (error instanceof ConsentRequiredError && cached) return [...cached];
-        throw error;
+        if (!(error instanceof ConsentRequiredError)) throw error;
+        // A user who has not connected the backend's service yet sees what it offers (as it was last
+        // listed for someone who had), so that calling it brings them the consent link. When no one has,
+        // `/mcp` offers one tool that brings the link; the backend's own endpoint answers with the link.
+        const cached = await this.#deps.lists.get(backend, method);
+        if (cached) return cached;
+        if (this.#single) throw error;
+        return method === "tools/list" ? [connectTool(backend, error.service)] : [];
       }
       items.push(...((result[key] as Record<string, unknown>[] | undefined) ?? []));
       cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
       if (!cursor) break;
     }
-    this.#deps.lists.set(cacheKey, items);
+    if (backend.services.length > 0) await this.#deps.lists.set(backend, method, items);
     return items;
   }
 
@@ -660,7 +680,10 @@ class Router {
     const names = new NameTable();
     const tools = lists.flatMap(({ backend, value }) =>
       value
-        .filter((tool) => toolAllowed(backend, String(tool.name)))
+        .filter((tool) =>
+          toolAllowed(backend, String(tool.name)) ||
+          backend.services.some((service) => connectToolName(service) === tool.name)
+        )
         .map((tool) =>
           single ? tool : { ...tool, name: names.add(backend.prefix, backend.name, String(tool.name)) }
         )
@@ -710,10 +733,28 @@ class Router {
   async #callTool(params: Params | undefined, context: ServerContext): Promise<Result> {
     const exposed = String(params?.name ?? "");
     const { backend, name } = await this.#resolveName("tools", exposed, context);
+    const service = backend.services.find((candidate) => connectToolName(candidate) === name);
+    if (service !== undefined) return await this.#connectCall(backend, service, context);
     if (!toolAllowed(backend, name)) {
       throw new JsonRpcError(JSONRPC.invalidParams, `Unknown tool: ${exposed}`);
     }
     return await this.#call(backend, "tools/call", { ...params, name }, context);
+  }
+
+  /** The tool listed in place of a backend awaiting consent: the link, or word that it is connected. */
+  async #connectCall(backend: BackendSettings, service: string, context: ServerContext): Promise<Result> {
+    try {
+      await this.#deps.pool.upstream(backend.name, this.#session.caller, this.#session.owner);
+    } catch (error) {
+      if (error instanceof ConsentRequiredError) return this.#consentAnswer("tools/call", error, context);
+      throw error;
+    }
+    return {
+      content: [{
+        type: "text",
+        text: `Your ${service} account is connected: list the tools again to see those of "${backend.name}".`,
+      }],
+    };
   }
 
   async #listPrompts(context: ServerContext): Promise<Result> {

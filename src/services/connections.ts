@@ -8,7 +8,10 @@ import type { Store } from "../store/store.ts";
 import { ConsentRequiredError } from "./consent_required.ts";
 import type { Vault } from "./vault.ts";
 
-/** A token is refreshed this long before it expires. */
+/**
+ * A token is refreshed this long before it expires, or halfway through its life when that is shorter
+ * (a token living a minute or less would otherwise be refreshed on every call).
+ */
 const REFRESH_MARGIN_MS = 60_000;
 const TICKET_TTL_MS = 10 * 60_000;
 const PENDING_TTL_MS = 10 * 60_000;
@@ -73,11 +76,13 @@ export class ServiceConnections {
   /** The user's access token for `service`, refreshed when it is about to expire; else a consent link. */
   async token(userId: string, serviceName: string): Promise<string> {
     const row = this.#store.db.prepare(
-      "SELECT sealed, expires_at FROM service_tokens WHERE user_id = ? AND service = ?",
-    ).get(userId, serviceName) as { sealed: string; expires_at: number | null } | undefined;
+      "SELECT sealed, expires_at, updated_at FROM service_tokens WHERE user_id = ? AND service = ?",
+    ).get(userId, serviceName) as
+      | { sealed: string; expires_at: number | null; updated_at: number }
+      | undefined;
     if (!row) throw await this.consentRequired(userId, serviceName);
     const stored = JSON.parse(await this.#vault.open(row.sealed, userId, serviceName)) as StoredToken;
-    if (row.expires_at === null || row.expires_at - REFRESH_MARGIN_MS > this.#now()) {
+    if (row.expires_at === null || !refreshDue(row.expires_at, row.updated_at, this.#now())) {
       return stored.access_token;
     }
     if (!stored.refresh_token) {
@@ -352,4 +357,10 @@ export class ServiceConnections {
     for (const [state, pending] of this.#pending) if (pending.expiresAt <= now) this.#pending.delete(state);
     this.#store.db.prepare("DELETE FROM connect_tickets WHERE expires_at <= ?").run(now - TICKET_TTL_MS);
   }
+}
+
+/** Whether a token issued at `issuedAt` and expiring at `expiresAt` (epoch ms) should be refreshed `now`. */
+export function refreshDue(expiresAt: number, issuedAt: number, now: number): boolean {
+  const margin = Math.min(REFRESH_MARGIN_MS, Math.max(0, expiresAt - issuedAt) / 2);
+  return expiresAt - margin <= now;
 }

@@ -158,4 +158,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 7,
+    name: "backend_lists",
+    sql: `
+      -- What a backend that needs a third-party token listed, as last seen: shown to users who have not
+      -- connected that service yet (their own listing would only bring the consent link).
+      CREATE TABLE backend_lists (
+        backend TEXT NOT NULL,
+        method TEXT NOT NULL,
+        definition TEXT NOT NULL,                -- hash of the backend's definition when listed
+        items TEXT NOT NULL,                     -- JSON array
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (backend, method)
+      ) STRICT;
+    `,
+  },
 ];

@@ -18,11 +18,11 @@ import {
   consentLinkOf,
   latestAccessToken,
   locationOf,
+  makeRefreshDue,
   refreshes,
   SERVICE_CLIENT_ID,
   signIn,
   storedToken,
-  untilRefreshDue,
   whoami,
   withWorld,
 } from "./_world.ts";
@@ -87,9 +87,10 @@ Deno.test("connections: a second user gets their own token and their own stdio p
 Deno.test("connections: a token about to expire is refreshed; the stdio process restarts with it, HTTP gets the new header", async () => {
   await withWorld(async (world) => {
     const [alice, bob] = [await signIn(world, ALICE), await signIn(world, BOB)];
-    // Bob's token lives long; alice's is due for a refresh about a second after she connects.
+    // Bob's token lives long; alice's tokens live 30 s, less than the usual one-minute refresh margin.
     const bobClient = await connectedClient(world, bob);
-    world.mock.codeExpiresInSeconds = 61;
+    world.mock.codeExpiresInSeconds = 30;
+    world.mock.refreshExpiresInSeconds = 30;
     const client = await connectedClient(world, alice);
     try {
       const bobBefore = await whoami(bobClient, "stdio-tok");
@@ -99,7 +100,7 @@ Deno.test("connections: a token about to expire is refreshed; the stdio process 
       assert.equal((await whoami(client, "http-tok")).authorization, `Bearer ${first.accessToken}`);
       assert.equal(refreshes(world.mock).length, 0, "not refreshed while still fresh");
 
-      await untilRefreshDue(world, "alice");
+      makeRefreshDue(world, "alice");
       const after = await whoami(client, "stdio-tok");
       const [refresh, ...more] = refreshes(world.mock);
       assert.equal(more.length, 0, "refreshed once");
@@ -114,7 +115,7 @@ Deno.test("connections: a token about to expire is refreshed; the stdio process 
 
       assert.equal((await whoami(client, "http-tok")).authorization, `Bearer ${refresh.accessToken}`);
       assert.deepEqual(await whoami(client, "stdio-tok"), after, "no restart while the token is unchanged");
-      assert.equal(refreshes(world.mock).length, 1, "the refreshed token lives long: no second refresh");
+      assert.equal(refreshes(world.mock).length, 1, "a 30 s token is not refreshed on every call");
       // Bob's process and token are untouched by alice's refresh.
       assert.deepEqual(await whoami(bobClient, "stdio-tok"), bobBefore);
     } finally {
@@ -126,11 +127,11 @@ Deno.test("connections: a token about to expire is refreshed; the stdio process 
 
 Deno.test("connections: concurrent calls share one refresh", async () => {
   await withWorld(async (world) => {
-    world.mock.codeExpiresInSeconds = 61;
+    world.mock.codeExpiresInSeconds = 30;
     const alice = await signIn(world, ALICE);
     const client = await connectedClient(world, alice, `${world.base}/mcp`);
     try {
-      await untilRefreshDue(world, "alice");
+      makeRefreshDue(world, "alice");
       const answers = await Promise.all([1, 2, 3, 4].map(() => whoami(client, "http-tok")));
       assert.equal(refreshes(world.mock).length, 1, "one refresh for four calls");
       const refreshed = `Bearer ${refreshes(world.mock)[0]!.accessToken}`;
@@ -151,12 +152,12 @@ Deno.test("connections: concurrent calls after a refresh restart the user's stdi
   await withCleanup(
     () =>
       withWorld(async (world) => {
-        world.mock.codeExpiresInSeconds = 61;
+        world.mock.codeExpiresInSeconds = 30;
         const alice = await signIn(world, ALICE);
         const client = await connectedClient(world, alice);
         try {
           pids.add((await whoami(client, "stdio-tok")).pid!);
-          await untilRefreshDue(world, "alice");
+          makeRefreshDue(world, "alice");
           const answers = await Promise.all([1, 2, 3].map(() => whoami(client, "stdio-tok")));
           for (const answer of answers) pids.add(answer.pid!);
           const refreshed = refreshes(world.mock)[0]?.accessToken;
@@ -183,12 +184,12 @@ Deno.test("connections: concurrent calls after a refresh restart the user's stdi
 
 Deno.test("connections: a refresh refused with invalid_grant forgets the token and brings the link back", async () => {
   await withWorld(async (world) => {
-    world.mock.codeExpiresInSeconds = 61;
+    world.mock.codeExpiresInSeconds = 30;
     const alice = await signIn(world, ALICE);
     const client = await connectedClient(world, alice);
     try {
       const before = await whoami(client, "stdio-tok");
-      await untilRefreshDue(world, "alice");
+      makeRefreshDue(world, "alice");
       world.mock.refuseRefresh = true;
 
       const link = assertConsentLink(world.base, await consentLinkOf(client, "stdio-tok"));
@@ -216,13 +217,13 @@ Deno.test("connections: a refresh refused with invalid_grant forgets the token a
 
 Deno.test("connections: the database and the logs never hold a service token in plaintext", async () => {
   await withWorld(async (world) => {
-    world.mock.codeExpiresInSeconds = 61;
+    world.mock.codeExpiresInSeconds = 30;
     const [alice, bob] = [await signIn(world, ALICE), await signIn(world, BOB)];
     const aliceClient = await connectedClient(world, alice);
     const bobClient = await connectedClient(world, bob);
     try {
       await whoami(aliceClient, "stdio-tok");
-      await untilRefreshDue(world, "alice");
+      makeRefreshDue(world, "alice");
       await whoami(aliceClient, "http-tok"); // refreshed: the new pair is stored too
       await whoami(bobClient, "http-tok");
 

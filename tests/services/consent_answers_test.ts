@@ -4,9 +4,11 @@
  * reaches the backend with the service's token.
  */
 import assert from "node:assert/strict";
+import type { Client } from "@modelcontextprotocol/client";
 import {
   ALICE,
   assertConsentLink,
+  BOB,
   connectClient,
   connectService,
   latestAccessToken,
@@ -18,6 +20,7 @@ import {
   withWorld,
 } from "./_world.ts";
 import { ScriptedBrowser } from "../helpers/browser_session.ts";
+import { eventually } from "../helpers/gatehouse_process.ts";
 
 Deno.test("consent link: a 2026-07-28 client gets input_required with a URL elicitation, and its retry succeeds", async () => {
   await withWorld(async (world) => {
@@ -186,6 +189,46 @@ Deno.test("consent link: a new user's SDK client on /mcp/{backend} is told tools
       const { tools } = await client.listTools();
       assert.deepEqual(tools.map((tool) => tool.name), ["whoami"]);
     } finally {
+      await client.close();
+    }
+  });
+});
+
+Deno.test("consent link: on /mcp before anyone connected, a connect tool per backend brings the link; then list_changed and the real tools, which the next user sees too", async () => {
+  await withWorld(async (world) => {
+    const [alice, bob] = [await signIn(world, ALICE), await signIn(world, BOB)];
+    const client = await connectClient(world.gateway.mcpUrl, alice.token, "plain");
+    let changed = 0;
+    client.setNotificationHandler("notifications/tools/list_changed", () => void changed++);
+    let bobClient: Client | undefined;
+    try {
+      const before = (await client.listTools()).tools;
+      assert.deepEqual(
+        before.map((tool) => tool.name).sort(),
+        ["http-tok__gatehouse_connect_mock", "stdio-tok__gatehouse_connect_mock"],
+      );
+      assert.match(String(before[0]!.description), /Connect your mock account/);
+
+      const answer = await client.callTool({ name: "stdio-tok__gatehouse_connect_mock", arguments: {} });
+      assert.equal(answer.isError, true);
+      await connectService(world, alice.browser, assertConsentLink(world.base, linkOfToolResult(answer)));
+      await eventually(() => changed > 0);
+
+      const after = (await client.listTools()).tools.map((tool) => tool.name).sort();
+      assert.deepEqual(after, ["http-tok__whoami", "stdio-tok__whoami"]);
+      const again = await client.callTool({ name: "stdio-tok__gatehouse_connect_mock", arguments: {} });
+      assert.equal(again.isError, undefined);
+      assert.match(String((again.content as { text: string }[])[0]!.text), /is connected/);
+
+      // Bob has not connected: he sees the tools as they were listed for alice, and a call brings his link.
+      bobClient = await connectClient(world.gateway.mcpUrl, bob.token, "plain");
+      const bobTools = (await bobClient.listTools()).tools.map((tool) => tool.name).sort();
+      assert.deepEqual(bobTools, after);
+      const bobAnswer = await bobClient.callTool({ name: "http-tok__whoami", arguments: {} });
+      assert.equal(bobAnswer.isError, true);
+      assertConsentLink(world.base, linkOfToolResult(bobAnswer));
+    } finally {
+      await bobClient?.close();
       await client.close();
     }
   });

@@ -1,0 +1,59 @@
+import { backendIdentity } from "../config/diff.ts";
+import type { BackendSettings } from "../config/types.ts";
+import { hashSecret } from "../oauth/secrets.ts";
+import type { Store } from "../store/store.ts";
+
+type Items = Record<string, unknown>[];
+
+/**
+ * The last lists of backends that need a third-party token, kept in the store so that they survive a
+ * restart. A user who has not connected the service yet is shown these (a call then brings the consent
+ * link). An entry counts only while the backend's definition is the one it was listed under.
+ */
+export class ListCache {
+  readonly #store: Store | undefined;
+  readonly #memory = new Map<string, { definition: string; items: string }>();
+  readonly #definitions = new WeakMap<BackendSettings, Promise<string>>();
+
+  constructor(store?: Store) {
+    this.#store = store;
+  }
+
+  #definition(backend: BackendSettings): Promise<string> {
+    let definition = this.#definitions.get(backend);
+    if (!definition) {
+      definition = hashSecret(backendIdentity(backend));
+      this.#definitions.set(backend, definition);
+    }
+    return definition;
+  }
+
+  async get(backend: BackendSettings, method: string): Promise<Items | undefined> {
+    const definition = await this.#definition(backend);
+    const key = `${backend.name}\n${method}`;
+    let entry = this.#memory.get(key);
+    if (!entry && this.#store) {
+      entry = this.#store.db.prepare(
+        "SELECT definition, items FROM backend_lists WHERE backend = ? AND method = ?",
+      ).get(backend.name, method) as { definition: string; items: string } | undefined;
+      if (entry) this.#memory.set(key, { definition: entry.definition, items: entry.items });
+    }
+    if (!entry || entry.definition !== definition) return undefined;
+    return JSON.parse(entry.items) as Items;
+  }
+
+  /** Remembers a backend's list; only a change is written to the store. */
+  async set(backend: BackendSettings, method: string, items: Items): Promise<void> {
+    const definition = await this.#definition(backend);
+    const key = `${backend.name}\n${method}`;
+    const json = JSON.stringify(items);
+    const known = this.#memory.get(key);
+    if (known?.definition === definition && known.items === json) return;
+    this.#memory.set(key, { definition, items: json });
+    this.#store?.db.prepare(
+      `INSERT INTO backend_lists (backend, method, definition, items, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (backend, method) DO UPDATE SET
+         definition = excluded.definition, items = excluded.items, updated_at = excluded.updated_at`,
+    ).run(backend.name, method, definition, json, Date.now());
+  }
+}
