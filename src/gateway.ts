@@ -20,6 +20,7 @@ import { loadOrCreateSigningKey } from "./oauth/keys.ts";
 import { ServiceConnections } from "./services/connections.ts";
 import { openVault } from "./services/vault.ts";
 import { openStore, type Store } from "./store/store.ts";
+import { AuditLog } from "./audit/audit.ts";
 import { VERSION } from "./version.ts";
 
 export interface GatewayOptions {
@@ -126,13 +127,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     log,
     maxBodyBytes: () => holder.current().registry.gateway.maxBodyBytes,
     store,
+    audit: new AuditLog(store),
   });
   connections.onConnected = (userId, _service, elicitationId) =>
     front.consentCompleted(userId, elicitationId);
   // Build, swap, then stop: the pool retires changed and removed backends once their calls finish.
   holder.onPrepare((next, diff) => pool.apply(next, diff));
-  holder.onSwap(({ diff }) => {
+  holder.onSwap(({ previous, next, diff }) => {
     if (diff.added.length + diff.removed.length + diff.changed.length > 0) front.listsChanged();
+    else front.policiesChanged(previous.registry, next.registry);
   });
   const url = urlOf(server.hostname, server.port);
   // The authorization server: its signing key is made on first start and kept in the data directory.

@@ -7,6 +7,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 import type { McpFront } from "../mcp/front.ts";
+import { policyOf } from "../policy/policy.ts";
 import { mountOAuthRoutes, type OAuthRouteDependencies } from "../oauth/routes.ts";
 import { authenticate, type TokenChecker } from "./auth.ts";
 import { checkHostAndOrigin } from "./dns_rebinding.ts";
@@ -100,7 +101,11 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
         deps.mcp?.tokens,
       );
       if (caller instanceof Response) return caller;
-      if (backend !== undefined && !Object.hasOwn(registry.backends, backend)) {
+      // A backend the caller may not use is as unknown to them as one that does not exist.
+      if (
+        backend !== undefined &&
+        (!Object.hasOwn(registry.backends, backend) || !policyOf(registry).usesBackend(caller, backend))
+      ) {
         return Response.json({
           jsonrpc: "2.0",
           id: null,

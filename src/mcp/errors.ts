@@ -12,6 +12,10 @@ export const JSONRPC = Object.freeze({
   routingRefused: -32003,
   /** A third-party service must be connected first; `data.auth_url` is the consent link. */
   consentRequired: -32005,
+  /** The access policies do not let the caller use this (the message names no rule). */
+  accessDenied: -32006,
+  /** A rate limit was reached; `data.retryAfter` says in how many seconds to retry. */
+  rateLimited: -32007,
   /** MCP 2026-07-28: the request needs a client capability the client did not declare. */
   missingClientCapability: -32021,
   /** MCP: the client must open a URL first (2025-11-25 URL elicitation). */

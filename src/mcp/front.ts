@@ -9,6 +9,10 @@ import {
 import type { Registry } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Store } from "../store/store.ts";
+import type { AuditLog } from "../audit/audit.ts";
+import { RateLimiter } from "../policy/limits.ts";
+import { type Policy, policyOf } from "../policy/policy.ts";
+import { JSONRPC } from "./errors.ts";
 import type { Caller } from "./caller.ts";
 import { SessionEventStore } from "./event_store.ts";
 import { ListCache } from "./list_cache.ts";
@@ -18,6 +22,8 @@ import {
   createProxyServer,
   frontCapabilities,
   FrontSession,
+  listedObject,
+  type ListKind,
   type ProxyDependencies,
   ProxyMcpServer,
   type ProxyScope,
@@ -73,6 +79,8 @@ export interface FrontOptions {
   maxBodyBytes: () => number;
   /** Where the lists of backends awaiting consent are kept across restarts (in memory when absent). */
   store?: Store;
+  /** Where policy denials and rate-limit refusals are recorded. */
+  audit?: AuditLog;
 }
 
 /** Session counts by protocol era, for the status page. */
@@ -118,6 +126,9 @@ export class McpFront {
       parked: new ParkedCalls(),
       toolSchemas: new Map(),
       lists: new ListCache(options.store),
+      audit: options.audit,
+      limiter: new RateLimiter(),
+      toolReadOnly: new Map(),
     };
     const deps = this.#deps;
     this.#modern = createMcpHandler(async (context) => {
@@ -176,6 +187,9 @@ export class McpFront {
       request = new Request(request.url, { method: "POST", headers: request.headers, body: text });
     }
 
+    const limited = this.#rateLimit(parsedBody, scope, caller);
+    if (limited) return limited;
+
     if (!(await isLegacyRequest(request, parsedBody))) {
       const method = (parsedBody as { id?: unknown; method?: unknown } | undefined)?.method;
       if (typeof method === "string" && "id" in (parsedBody as object) && !SPEC_METHODS.has(method)) {
@@ -214,6 +228,44 @@ export class McpFront {
       (parsedBody as { method?: unknown } | undefined)?.method === "initialize";
     if (!isInitialize) return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
     return await this.#openSession(request, parsedBody, scope, caller);
+  }
+
+  /**
+   * Counts the body's JSON-RPC requests against the caller's rate limits (and, on `/mcp/{backend}`, the
+   * backend's); over a limit, the whole POST is answered 429 with Retry-After.
+   */
+  #rateLimit(parsedBody: unknown, scope: ProxyScope, caller: Caller): Response | undefined {
+    const messages = Array.isArray(parsedBody) ? parsedBody : [parsedBody];
+    const requests = messages.filter((message) =>
+      message !== null && typeof message === "object" && "method" in message && "id" in message
+    ) as { id: unknown; method: unknown }[];
+    if (requests.length === 0) return undefined;
+    const backend = scope.kind === "backend" ? scope.name : undefined;
+    const admission = this.#deps.limiter.take(
+      this.#options.registry(),
+      caller,
+      { kind: "endpoint", backend },
+      requests.length,
+    );
+    if (admission.ok) return undefined;
+    if (admission.first) {
+      this.#options.audit?.record("rate_limit", caller.id, {
+        backend: backend ?? null,
+        limit: admission.limit.id ?? null,
+        requests_per_minute: admission.limit.requestsPerMinute,
+      });
+    }
+    this.#options.log.info("request over a rate limit", { user: caller.id, backend });
+    const error = {
+      code: JSONRPC.rateLimited,
+      message: `Rate limit reached: retry in ${admission.retryAfterSeconds} s`,
+      data: { retryAfter: admission.retryAfterSeconds },
+    };
+    const answers = requests.map((request) => ({ jsonrpc: "2.0", id: request.id, error }));
+    return Response.json(Array.isArray(parsedBody) ? answers : answers[0], {
+      status: 429,
+      headers: { "retry-after": String(admission.retryAfterSeconds) },
+    });
   }
 
   async #openSession(
@@ -292,7 +344,13 @@ export class McpFront {
     for (const { session } of this.#sessions.values()) {
       if (kind === "user" && session.caller.id !== owner) continue;
       if (kind === "session" && session.id !== owner) continue;
-      if (!scopeBackends(registry, session.scope).some((candidate) => candidate.name === backend)) continue;
+      if (
+        !scopeBackends(registry, session.scope, session.caller).some((candidate) =>
+          candidate.name === backend
+        )
+      ) {
+        continue;
+      }
       if (notification.method === "notifications/resources/updated") {
         const uri = String(notification.params?.uri ?? "");
         if (session.subscriptions.get(uri) !== backend) continue;
@@ -327,6 +385,28 @@ export class McpFront {
     this.#modern.notify.toolsChanged();
   }
 
+  /**
+   * After a reload that changed the policies: each session whose user now sees something else (another
+   * set of backends, or other items of what it last listed) hears that its lists changed.
+   */
+  policiesChanged(previous: Registry, next: Registry): void {
+    const before = policyOf(previous);
+    const after = policyOf(next);
+    let any = false;
+    for (const { session } of this.#sessions.values()) {
+      const kinds = changedKinds(session, previous, next, before, after);
+      for (const kind of kinds) notifySession(session, { method: `notifications/${kind}/list_changed` });
+      any ||= kinds.length > 0;
+    }
+    // 2026-07-28 listeners are not tied to a user: they all hear it, and list again.
+    if (before.identity !== after.identity) {
+      this.#modern.notify.toolsChanged();
+      this.#modern.notify.promptsChanged();
+      this.#modern.notify.resourcesChanged();
+    }
+    if (any) this.#options.log.info("policies changed what connected sessions see");
+  }
+
   /** After a reload: every session's lists may have changed. */
   listsChanged(): void {
     for (const { session } of this.#sessions.values()) {
@@ -345,3 +425,36 @@ export class McpFront {
     await this.#modern.close();
   }
 }
+
+/** The list kinds whose visible items differ for a session between two policies. */
+function changedKinds(
+  session: FrontSession,
+  previous: Registry,
+  next: Registry,
+  before: Policy,
+  after: Policy,
+): string[] {
+  const names = (registry: Registry) =>
+    scopeBackends(registry, session.scope, session.caller).map((backend) => backend.name).join("\n");
+  if (names(previous) !== names(next)) return ["tools", "prompts", "resources"];
+  const changed = new Set<string>();
+  for (const [key, items] of session.lastLists) {
+    const [backend, method] = key.split("\n") as [string, string];
+    const kind = LIST_KINDS[method];
+    if (!kind) continue;
+    const differs = items.some((item) => {
+      const object = listedObject(kind, item);
+      return before.decide(session.caller, backend, object).allowed !==
+        after.decide(session.caller, backend, object).allowed;
+    });
+    if (differs) changed.add(kind === "resourceTemplates" ? "resources" : kind);
+  }
+  return [...changed];
+}
+
+const LIST_KINDS: Record<string, ListKind | undefined> = {
+  "tools/list": "tools",
+  "prompts/list": "prompts",
+  "resources/list": "resources",
+  "resources/templates/list": "resourceTemplates",
+};

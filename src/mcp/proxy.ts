@@ -16,6 +16,10 @@ import { PARKED_STATE_PREFIX, ParkedCall, type ParkedCalls } from "./parked.ts";
 import { ANY_RESULT, type CallOrigin, type Upstream } from "./upstream.ts";
 import { ConsentRequiredError } from "../services/consent_required.ts";
 import type { ListCache } from "./list_cache.ts";
+import type { AuditLog } from "../audit/audit.ts";
+import { GlobSet } from "../policy/glob.ts";
+import type { RateLimiter } from "../policy/limits.ts";
+import { type Policy, type PolicyObject, policyOf, type PolicySubject } from "../policy/policy.ts";
 
 type Params = Record<string, unknown>;
 type Result = Record<string, unknown>;
@@ -44,6 +48,8 @@ export class FrontSession {
   keepConnections = false;
   /** URL elicitations (2025-11-25) this session was sent and not yet told are complete. */
   readonly awaitingConsent = new Set<string>();
+  /** Each backend's lists as this session last fetched them, by "backend\nmethod", before any filter. */
+  readonly lastLists = new Map<string, Record<string, unknown>[]>();
   /** Aborted when the session ends: its calls still running on shared backends are cancelled. */
   readonly closed = new AbortController();
 
@@ -62,6 +68,11 @@ export interface ProxyDependencies {
   parked: ParkedCalls;
   /** The lists of backends that need a third-party token, as last seen (shown to users awaiting consent). */
   lists: ListCache;
+  /** Where denials and rate-limit refusals are recorded. */
+  audit: AuditLog | undefined;
+  limiter: RateLimiter;
+  /** Whether each backend's tools are annotated readOnlyHint, as last listed (for `read_only` rules). */
+  toolReadOnly: Map<string, Map<string, boolean>>;
   /** Input schemas of the tools each endpoint listed last, by endpoint ("" for /mcp) and exposed name. */
   toolSchemas: Map<string, Map<string, Record<string, unknown>>>;
 }
@@ -99,10 +110,20 @@ function connectTool(backend: BackendSettings, service: string): Record<string, 
 /** The endpoint a scope is served on: "" for `/mcp`, the backend name for `/mcp/{backend}`. */
 export const scopeKey = (scope: ProxyScope) => scope.kind === "aggregate" ? "" : scope.name;
 
-/** Glob match for tool filters: `*` any run of characters, `?` one. */
-export function globToRegExp(glob: string): RegExp {
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".");
-  return new RegExp(`^${escaped}$`);
+const toolFilters = new WeakMap<BackendSettings, { include: GlobSet | undefined; exclude: GlobSet }>();
+
+/** The backend's static `tools:` filter (compiled once per backend definition). */
+function toolAllowed(backend: BackendSettings, name: string): boolean {
+  let filter = toolFilters.get(backend);
+  if (!filter) {
+    const { include, exclude } = backend.tools;
+    filter = {
+      include: include.length > 0 ? new GlobSet(include) : undefined,
+      exclude: new GlobSet(exclude),
+    };
+    toolFilters.set(backend, filter);
+  }
+  return (filter.include?.test(name) ?? true) && !filter.exclude.test(name);
 }
 
 /** RFC 6570 level 1 templates as a matcher: each `{var}` matches one path segment or more. */
@@ -111,19 +132,29 @@ function templateToRegExp(template: string): RegExp {
   return new RegExp(`^${parts.join(".+")}$`);
 }
 
-function toolAllowed(backend: BackendSettings, name: string): boolean {
-  const { include, exclude } = backend.tools;
-  if (include.length > 0 && !include.some((glob) => globToRegExp(glob).test(name))) return false;
-  return !exclude.some((glob) => globToRegExp(glob).test(name));
+export type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
+
+/** The policy object a listed item stands for. */
+export function listedObject(kind: ListKind, item: Record<string, unknown>): PolicyObject {
+  if (kind === "tools") {
+    const annotations = item.annotations as { readOnlyHint?: unknown } | undefined;
+    return { kind: "tool", name: String(item.name), readOnly: annotations?.readOnlyHint === true };
+  }
+  if (kind === "prompts") return { kind: "prompt", name: String(item.name) };
+  return { kind: "resource", uri: String(kind === "resources" ? item.uri : item.uriTemplate) };
 }
 
-/** The backends a session can reach, in registry order. */
-export function scopeBackends(registry: Registry, scope: ProxyScope): BackendSettings[] {
-  if (scope.kind === "backend") {
-    const backend = registry.backends[scope.name];
-    return backend ? [backend] : [];
-  }
-  return Object.values(registry.backends);
+/** The backends a session can reach, in registry order: those of its scope the policies let it use. */
+export function scopeBackends(
+  registry: Registry,
+  scope: ProxyScope,
+  subject: PolicySubject,
+): BackendSettings[] {
+  const policy = policyOf(registry);
+  const backends = scope.kind === "backend"
+    ? (Object.hasOwn(registry.backends, scope.name) ? [registry.backends[scope.name]!] : [])
+    : Object.values(registry.backends);
+  return backends.filter((backend) => policy.usesBackend(subject, backend.name));
 }
 
 /**
@@ -134,7 +165,7 @@ export async function frontCapabilities(
   deps: ProxyDependencies,
   session: FrontSession,
 ): Promise<ServerCapabilities> {
-  const backends = scopeBackends(deps.registry(), session.scope);
+  const backends = scopeBackends(deps.registry(), session.scope, session.caller);
   const known = await Promise.all(backends.map(async (backend) => {
     if (deps.pool.capabilities(backend.name)) return deps.pool.capabilities(backend.name);
     try {
@@ -306,7 +337,69 @@ class Router {
   }
 
   get #backends(): BackendSettings[] {
-    return scopeBackends(this.#deps.registry(), this.#session.scope);
+    return scopeBackends(this.#deps.registry(), this.#session.scope, this.#session.caller);
+  }
+
+  get #policy(): Policy {
+    return policyOf(this.#deps.registry());
+  }
+
+  /** Whether the caller may see `item` of a list of `backend`. */
+  #visible(backend: BackendSettings, kind: ListKind, item: Record<string, unknown>): boolean {
+    return this.#policy.decide(this.#session.caller, backend.name, listedObject(kind, item)).allowed;
+  }
+
+  /**
+   * Refuses a call the policies do not allow (recording which rule decided), and one over a rate limit
+   * of the backend it goes to.
+   */
+  #guard(backend: BackendSettings, method: string, object: PolicyObject): void {
+    const caller = this.#session.caller;
+    const decision = this.#policy.decide(caller, backend.name, object);
+    const what = object.kind === "resource" ? `resource ${object.uri}` : `${object.kind} ${object.name}`;
+    if (!decision.allowed) {
+      const rule = decision.rule;
+      this.#deps.audit?.record("denial", caller.id, {
+        backend: backend.name,
+        method,
+        object: what,
+        client_id: caller.clientId ?? null,
+        rule: rule?.id ?? null,
+        source: rule ? `${rule.source.file}:${rule.source.line}:${rule.source.col}` : null,
+      });
+      this.#deps.log.info("call denied by policy", { backend: backend.name, method, user: caller.id });
+      throw new JsonRpcError(JSONRPC.accessDenied, `Access denied: ${what}`);
+    }
+    if (this.#single) return; // counted against the backend's limits when the HTTP request arrived
+    const admission = this.#deps.limiter.take(this.#deps.registry(), caller, {
+      kind: "routed",
+      backend: backend.name,
+    });
+    if (!admission.ok) {
+      if (admission.first) {
+        this.#deps.audit?.record("rate_limit", caller.id, {
+          backend: backend.name,
+          limit: admission.limit.id ?? null,
+          requests_per_minute: admission.limit.requestsPerMinute,
+        });
+      }
+      throw new JsonRpcError(
+        JSONRPC.rateLimited,
+        `Rate limit reached: retry in ${admission.retryAfterSeconds} s`,
+        { retryAfter: admission.retryAfterSeconds },
+      );
+    }
+  }
+
+  /** Whether a tool is annotated readOnlyHint; asks the backend when a `read_only` rule needs to know. */
+  async #readOnly(backend: BackendSettings, name: string, context: ServerContext): Promise<boolean> {
+    if (!this.#policy.readsAnnotations) return false;
+    let known = this.#deps.toolReadOnly.get(backend.name)?.get(name);
+    if (known === undefined) {
+      await this.#listAll(backend, "tools/list", "tools", context).catch(() => []);
+      known = this.#deps.toolReadOnly.get(backend.name)?.get(name);
+    }
+    return known ?? false;
   }
 
   #backend(name: string): BackendSettings {
@@ -551,6 +644,17 @@ class Router {
       if (!cursor) break;
     }
     if (backend.services.length > 0) await this.#deps.lists.set(backend, method, items);
+    if (method === "tools/list") {
+      this.#deps.toolReadOnly.set(
+        backend.name,
+        new Map(
+          items.map((
+            tool,
+          ) => [String(tool.name), (listedObject("tools", tool) as { readOnly: boolean }).readOnly]),
+        ),
+      );
+    }
+    this.#session.lastLists.set(`${backend.name}\n${method}`, items);
     return items;
   }
 
@@ -606,6 +710,7 @@ class Router {
         return await this.#listPrompts(context);
       case "prompts/get": {
         const { backend, name } = await this.#resolveName("prompts", String(params?.name ?? ""), context);
+        this.#guard(backend, "prompts/get", { kind: "prompt", name });
         return await this.#call(backend, "prompts/get", { ...params, name }, context);
       }
       case "resources/list":
@@ -617,6 +722,9 @@ class Router {
       case "resources/unsubscribe": {
         const uri = String(params?.uri ?? "");
         const backend = await this.#resourceBackend(uri, context);
+        if (request.method !== "resources/unsubscribe") {
+          this.#guard(backend, request.method, { kind: "resource", uri });
+        }
         if (request.method === "resources/read") {
           return await this.#call(backend, request.method, params, context);
         }
@@ -681,8 +789,8 @@ class Router {
     const tools = lists.flatMap(({ backend, value }) =>
       value
         .filter((tool) =>
-          toolAllowed(backend, String(tool.name)) ||
-          backend.services.some((service) => connectToolName(service) === tool.name)
+          backend.services.some((service) => connectToolName(service) === tool.name) ||
+          (toolAllowed(backend, String(tool.name)) && this.#visible(backend, "tools", tool))
         )
         .map((tool) =>
           single ? tool : { ...tool, name: names.add(backend.prefix, backend.name, String(tool.name)) }
@@ -738,6 +846,8 @@ class Router {
     if (!toolAllowed(backend, name)) {
       throw new JsonRpcError(JSONRPC.invalidParams, `Unknown tool: ${exposed}`);
     }
+    const readOnly = await this.#readOnly(backend, name, context);
+    this.#guard(backend, "tools/call", { kind: "tool", name, readOnly });
     return await this.#call(backend, "tools/call", { ...params, name }, context);
   }
 
@@ -765,7 +875,7 @@ class Router {
     const single = this.#single;
     const names = new NameTable();
     const prompts = lists.flatMap(({ backend, value }) =>
-      value.map((prompt) =>
+      value.filter((prompt) => this.#visible(backend, "prompts", prompt)).map((prompt) =>
         single ? prompt : { ...prompt, name: names.add(backend.prefix, backend.name, String(prompt.name)) }
       )
     );
@@ -791,8 +901,9 @@ class Router {
           });
           continue;
         }
+        // Routed even when hidden: reading it is then refused (and audited) rather than "not found".
         this.#session.resourceOwners.set(uri, backend.name);
-        resources.push(resource);
+        if (this.#visible(backend, "resources", resource)) resources.push(resource);
       }
     }
     return { resources };
@@ -804,11 +915,12 @@ class Router {
       (backend) => this.#listAll(backend, "resources/templates/list", "resourceTemplates", context),
     );
     const owners: FrontSession["templateOwners"] = [];
+    // Every template routes (a read under a hidden one is refused, not "not found"); visible ones are listed.
     const resourceTemplates = lists.flatMap(({ backend, value }) =>
-      value.map((template) => {
+      value.filter((template) => {
         const uriTemplate = String(template.uriTemplate);
         owners.push({ pattern: templateToRegExp(uriTemplate), template: uriTemplate, backend: backend.name });
-        return template;
+        return this.#visible(backend, "resourceTemplates", template);
       })
     );
     this.#session.templateOwners = owners;
@@ -837,6 +949,7 @@ class Router {
     const ref = params?.ref as { type?: string; name?: string; uri?: string } | undefined;
     if (ref?.type === "ref/prompt") {
       const { backend, name } = await this.#resolveName("prompts", String(ref.name ?? ""), context);
+      this.#guard(backend, "completion/complete", { kind: "prompt", name });
       return await this.#call(backend, "completion/complete", { ...params, ref: { ...ref, name } }, context);
     }
     if (ref?.type === "ref/resource") {
@@ -850,7 +963,9 @@ class Router {
         backendName = this.#session.templateOwners.find((owner) => owner.template === uri)?.backend;
       }
       if (!backendName) throw new JsonRpcError(JSONRPC.invalidParams, `Unknown resource template: ${uri}`);
-      return await this.#call(this.#backend(backendName), "completion/complete", params, context);
+      const backend = this.#backend(backendName);
+      this.#guard(backend, "completion/complete", { kind: "resource", uri });
+      return await this.#call(backend, "completion/complete", params, context);
     }
     throw new JsonRpcError(
       JSONRPC.invalidParams,

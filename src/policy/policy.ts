@@ -24,14 +24,38 @@ export interface Decision {
 
 const DEFAULT_DENY: Decision = Object.freeze({ allowed: false, rule: undefined });
 
-/** A rule with its globs compiled. */
-class CompiledRule {
-  readonly rule: PolicyRule;
+/** The `subjects` of a rule or limit, compiled: `*`, `user:`, `group:`, `client:`, `provider:`. */
+export class SubjectMatcher {
   readonly #anyone: boolean;
   readonly #users: ReadonlySet<string>;
   readonly #groups: ReadonlySet<string>;
   readonly #clients: ReadonlySet<string>;
   readonly #providers: ReadonlySet<string>;
+
+  constructor(subjects: readonly string[]) {
+    const named = (kind: string) =>
+      new Set(
+        subjects.filter((subject) => subject.startsWith(`${kind}:`)).map((s) => s.slice(kind.length + 1)),
+      );
+    this.#anyone = subjects.includes("*");
+    this.#users = named("user");
+    this.#groups = named("group");
+    this.#clients = named("client");
+    this.#providers = named("provider");
+  }
+
+  matches(subject: PolicySubject): boolean {
+    return this.#anyone || this.#users.has(subject.id) ||
+      subject.groups.some((group) => this.#groups.has(group)) ||
+      (subject.clientId !== undefined && this.#clients.has(subject.clientId)) ||
+      (subject.provider !== undefined && this.#providers.has(subject.provider));
+  }
+}
+
+/** A rule with its globs compiled. */
+class CompiledRule {
+  readonly rule: PolicyRule;
+  readonly subjects: SubjectMatcher;
   readonly backends: GlobSet;
   readonly tools: GlobSet | undefined;
   readonly prompts: GlobSet | undefined;
@@ -41,17 +65,7 @@ class CompiledRule {
 
   constructor(rule: PolicyRule) {
     this.rule = rule;
-    const named = (kind: string) =>
-      new Set(
-        rule.subjects.filter((subject) => subject.startsWith(`${kind}:`)).map((s) =>
-          s.slice(kind.length + 1)
-        ),
-      );
-    this.#anyone = rule.subjects.includes("*");
-    this.#users = named("user");
-    this.#groups = named("group");
-    this.#clients = named("client");
-    this.#providers = named("provider");
+    this.subjects = new SubjectMatcher(rule.subjects);
     this.backends = new GlobSet(rule.backends);
     // read_only without tool names covers every tool annotated readOnlyHint.
     const tools = rule.tools ?? (rule.readOnly ? ["*"] : undefined);
@@ -59,13 +73,6 @@ class CompiledRule {
     this.prompts = rule.prompts && new GlobSet(rule.prompts);
     this.resources = rule.resources && new GlobSet(rule.resources);
     this.wholeBackend = !this.tools && !this.prompts && !this.resources;
-  }
-
-  appliesTo(subject: PolicySubject): boolean {
-    return this.#anyone || this.#users.has(subject.id) ||
-      subject.groups.some((group) => this.#groups.has(group)) ||
-      (subject.clientId !== undefined && this.#clients.has(subject.clientId)) ||
-      (subject.provider !== undefined && this.#providers.has(subject.provider));
   }
 
   covers(object: PolicyObject): boolean {
@@ -99,7 +106,7 @@ export class Policy {
     const key = JSON.stringify([subject.id, subject.groups, subject.clientId, subject.provider]);
     let rules = this.#bySubject.get(key);
     if (!rules) {
-      rules = this.#rules.filter((rule) => rule.appliesTo(subject));
+      rules = this.#rules.filter((rule) => rule.subjects.matches(subject));
       if (this.#bySubject.size > 10_000) this.#bySubject.clear();
       this.#bySubject.set(key, rules);
     }

@@ -95,14 +95,28 @@ export function registryWith(
   return { gateway: { auth: "none", shutdown_timeout: "1s", ...gateway }, backends };
 }
 
+/** The rule of test registries that say nothing of policies: everyone may use everything. */
+export const ALLOW_EVERYONE = {
+  id: "tests-allow-everyone",
+  effect: "allow",
+  subjects: ["*"],
+  backends: ["*"],
+};
+
+/** A registry as written for a test: with `ALLOW_EVERYONE` unless it has `policies` of its own. */
+export function withDefaultPolicy(registry: Record<string, unknown>): Record<string, unknown> {
+  return "policies" in registry ? registry : { ...registry, policies: [ALLOW_EVERYONE] };
+}
+
 /**
  * Starts the gateway in-process on 127.0.0.1 with a temporary registry (JSON is YAML) and data directory.
- * Tests apply registry changes with `reload()`, which awaits the swap.
+ * Tests apply registry changes with `reload()`, which awaits the swap. A registry without `policies`
+ * gets `ALLOW_EVERYONE` (nothing allowed would otherwise mean nothing listed).
  */
 export async function startTestGateway(registry: Record<string, unknown>): Promise<TestGateway> {
   const dir = await Deno.makeTempDir({ prefix: "gatehouse-mcp-" });
   const registryPath = join(dir, "registry.yaml");
-  await Deno.writeTextFile(registryPath, JSON.stringify(registry, null, 2));
+  await Deno.writeTextFile(registryPath, JSON.stringify(withDefaultPolicy(registry), null, 2));
   const dataDir = join(dir, "data");
   await Deno.mkdir(dataDir, { mode: 0o700 });
   const logs: Record<string, unknown>[] = [];
@@ -120,7 +134,7 @@ export async function startTestGateway(registry: Record<string, unknown>): Promi
     dir,
     logs,
     async reload(next) {
-      await Deno.writeTextFile(registryPath, JSON.stringify(next, null, 2));
+      await Deno.writeTextFile(registryPath, JSON.stringify(withDefaultPolicy(next), null, 2));
       if (!(await gateway.watcher!.reload())) {
         throw new Error(`registry rejected: ${JSON.stringify(logs.at(-1))}`);
       }

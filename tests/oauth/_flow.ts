@@ -9,7 +9,13 @@ import { type RunningGateway, startGateway } from "../../src/gateway.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { hashPassword } from "../../src/login/password.ts";
 import { formFields, ScriptedBrowser } from "../helpers/browser_session.ts";
-import { misbehaving, startTestGateway, type TestGateway, within } from "../helpers/mcp_clients.ts";
+import {
+  misbehaving,
+  startTestGateway,
+  type TestGateway,
+  withDefaultPolicy,
+  within,
+} from "../helpers/mcp_clients.ts";
 
 export const ALICE = { username: "alice", password: "alice-password-for-tests" } as const;
 export const REDIRECT_URI = "http://127.0.0.1:53682/callback";
@@ -213,7 +219,7 @@ export async function startGatewayIn(
   logs: Record<string, unknown>[] = [],
 ): Promise<RunningGateway> {
   const registryPath = join(dir, "registry.yaml");
-  await Deno.writeTextFile(registryPath, JSON.stringify(registry, null, 2));
+  await Deno.writeTextFile(registryPath, JSON.stringify(withDefaultPolicy(registry), null, 2));
   return await startGateway({
     registryPath,
     listen: "127.0.0.1:0",
