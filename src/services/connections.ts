@@ -92,6 +92,11 @@ export class ServiceConnections {
     const key = JSON.stringify([userId, serviceName]);
     let refreshing = this.#refreshing.get(key);
     if (!refreshing) {
+      // A refresh may have finished while this call was opening the old token: then use its result.
+      const current = this.#store.db.prepare(
+        "SELECT updated_at FROM service_tokens WHERE user_id = ? AND service = ?",
+      ).get(userId, serviceName) as { updated_at: number } | undefined;
+      if (current?.updated_at !== row.updated_at) return await this.token(userId, serviceName);
       refreshing = this.#refresh(userId, serviceName, stored.refresh_token).finally(() =>
         this.#refreshing.delete(key)
       );
