@@ -30,6 +30,7 @@ export interface GatewaySettings {
   readonly auth: "oauth" | "none";
   /** Browser Origins allowed on /mcp, normalised to `scheme://host[:port]`. */
   readonly allowedOrigins: readonly string[];
+  /** Addresses and CIDR ranges whose `X-Forwarded-For` is believed. */
   readonly trustedProxies: readonly string[];
   readonly statusPage: "public" | "users" | "admins";
   readonly registration: "open" | "off";
