@@ -77,6 +77,7 @@ const gateway = z.strictObject({
   refresh_token_ttl: durationSeconds.optional(),
   max_body_size: sizeBytes.optional(),
   shutdown_timeout: durationSeconds.optional(),
+  audit_retention: durationSeconds.optional(),
   // The key that encrypts users' third-party tokens: 32 bytes, hex or base64url, usually ${secret:...}.
   vault_key: nonEmpty.optional(),
 }).superRefine((gateway, context) => {

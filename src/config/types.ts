@@ -39,6 +39,8 @@ export interface GatewaySettings {
   readonly maxBodyBytes: number;
   /** How long a shutdown waits for in-flight requests before closing anyway. */
   readonly shutdownTimeoutSeconds: number;
+  /** How long audit rows are kept. */
+  readonly auditRetentionSeconds: number;
   /** The key for third-party tokens at rest; undefined: generated into the data directory. */
   readonly vaultKey: string | undefined;
 }
