@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { AuditLog } from "./audit/audit.ts";
 import { createRegistryHolder, type RegistryHolder } from "./config/current.ts";
 import { ConfigError } from "./config/errors.ts";
 import { type LoadOptions, loadRegistry } from "./config/load.ts";
@@ -34,6 +35,8 @@ export interface GatewayOptions {
   watch?: boolean;
   /** How client ID metadata documents are fetched (tests serve them without the network). */
   clientMetadataFetcher?: MetadataDocumentFetcher;
+  /** The clock of the audit log (tests move it instead of waiting). */
+  now?: () => number;
 }
 
 export interface RunningGateway {
@@ -47,6 +50,8 @@ export interface RunningGateway {
   readonly watcher: RegistryWatcher | undefined;
   readonly pool: BackendPool;
   readonly front: McpFront;
+  /** The audit table: sign-ins, grants, consents, connections, reloads, denials. */
+  readonly audit: AuditLog;
   /** Drains in-flight requests (bounded by `gateway.shutdown_timeout`), then closes the store. */
   shutdown(): Promise<void>;
 }
@@ -88,6 +93,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await server.shutdown(0);
     throw error;
   }
+  const audit = new AuditLog(store, options.now);
+  const pruneAudit = () => {
+    const retentionSeconds = holder.current().registry.gateway.auditRetentionSeconds;
+    const pruned = audit.prune(retentionSeconds * 1000);
+    if (pruned > 0) log.info("audit rows past their retention deleted", { rows: pruned });
+  };
   const dataDirMode = Deno.statSync(registry.gateway.dataDir).mode;
   if (dataDirMode !== null && (dataDirMode & 0o077) !== 0) {
     log.warn("the data directory is readable by other users; it holds keys and secrets: chmod 700 it", {
@@ -114,6 +125,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     registry: () => holder.current().registry,
     vault,
     log,
+    audit,
     baseUrl: () => holder.current().registry.gateway.publicUrl ?? url,
   });
   const pool = new BackendPool(registry, {
@@ -150,6 +162,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     clients,
     key,
     log,
+    audit,
     baseUrl,
     currentIdentity,
   });
@@ -160,6 +173,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     sessions.purgeExpired();
   }, 10 * 60_000);
   Deno.unrefTimer(Number(purge));
+  pruneAudit();
+  const auditPrune = setInterval(pruneAudit, 60 * 60_000);
+  Deno.unrefTimer(Number(auditPrune));
   const app = createApp({
     holder,
     store,
@@ -180,7 +196,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   handle = (request, info) => app.fetch(request, { info });
   const watcher = options.watch === false
     ? undefined
-    : watchRegistry({ registryPath, loadOptions, holder, log });
+    : watchRegistry({ registryPath, loadOptions, holder, log, audit });
   log.info("gatehouse listening", {
     version: VERSION,
     url,
@@ -199,6 +215,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     watcher,
     pool,
     front,
+    audit,
     shutdown() {
       stopping ??= (async () => {
         const timeoutSeconds = holder.current().registry.gateway.shutdownTimeoutSeconds;
@@ -209,6 +226,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         await front.close();
         await pool.close();
         clearInterval(purge);
+        clearInterval(auditPrune);
         passwords.close();
         store.close();
         log.info("gatehouse stopped", { drained });

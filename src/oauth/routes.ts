@@ -343,6 +343,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     const request = await authorizationRequestOrAnswer(c, form);
     if (request instanceof Response) return request;
     if (form.get("decision") !== "allow") {
+      server.recordConsent(request, session.identity.userId, "deny");
       return c.redirect(
         server.errorRedirect(
           new RedirectableError(
@@ -355,7 +356,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
         303,
       );
     }
-    server.recordConsent(session.identity.userId, request.client.clientId, request.scope);
+    server.recordConsent(request, session.identity.userId, "approve");
     return c.redirect(await server.issueCode(request, session.identity), 303);
   });
 
