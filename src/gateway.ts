@@ -154,7 +154,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const clients = new ClientDirectory(store, currentRegistry, { fetcher: options.clientMetadataFetcher });
   const passwords = createPasswordVerifier();
   const accounts = new LocalAccounts(store, currentRegistry, passwords);
-  const logins = new UpstreamLogins(currentRegistry, log);
+  const logins = new UpstreamLogins(currentRegistry, log, { audit });
   const currentIdentity = createIdentityCheck(accounts, logins);
   const authorizationServer = new AuthorizationServer({
     store,

@@ -1,6 +1,7 @@
 import type { Context, Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "../http/app.ts";
+import { clientAddress, peerAddress } from "../http/client_address.ts";
 import type { LocalAccounts } from "../login/local.ts";
 import type { IdentityCheck } from "../login/current_identity.ts";
 import type { UpstreamLogins } from "../login/providers.ts";
@@ -51,6 +52,15 @@ async function formOf(c: Context<AppEnv>): Promise<URLSearchParams> {
     throw new OAuthError("invalid_request", `The parameter "${repeated}" is included more than once`);
   }
   return form;
+}
+
+/** The client's address: the TCP peer, or the forwarded one when the peer is a trusted proxy. */
+function clientAddressOf(c: Context<AppEnv>): string | undefined {
+  return clientAddress(
+    peerAddress(c.env),
+    c.req.header("x-forwarded-for"),
+    c.get("snapshot").registry.gateway.trustedProxies,
+  );
 }
 
 /** A page, through the context so that cookies set on it go out with it. */
@@ -320,6 +330,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
         new URL(c.req.url),
         callbackUrl(provider),
         getCookie(c, upstreamCookie()),
+        clientAddressOf(c),
       );
     } catch (error) {
       if (error instanceof OAuthError) return html(c, errorPage("Cannot sign in", error.message), 403);
