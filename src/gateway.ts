@@ -14,6 +14,7 @@ import { UpstreamLogins } from "./login/providers.ts";
 import { createIdentityCheck } from "./login/current_identity.ts";
 import { createPasswordVerifier } from "./login/password.ts";
 import { BrowserSessions } from "./login/sessions.ts";
+import { SignInThrottle } from "./login/throttle.ts";
 import { AuthorizationServer } from "./oauth/authorization_server.ts";
 import type { MetadataDocumentFetcher } from "./oauth/client_metadata_document.ts";
 import { ClientDirectory } from "./oauth/clients.ts";
@@ -35,7 +36,7 @@ export interface GatewayOptions {
   watch?: boolean;
   /** How client ID metadata documents are fetched (tests serve them without the network). */
   clientMetadataFetcher?: MetadataDocumentFetcher;
-  /** The clock of the audit log (tests move it instead of waiting). */
+  /** The clock of the audit log and the sign-in throttle (tests move it instead of waiting). */
   now?: () => number;
 }
 
@@ -153,7 +154,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const baseUrl = () => currentRegistry().gateway.publicUrl ?? url;
   const clients = new ClientDirectory(store, currentRegistry, { fetcher: options.clientMetadataFetcher });
   const passwords = createPasswordVerifier();
-  const accounts = new LocalAccounts(store, currentRegistry, passwords);
+  const accounts = new LocalAccounts(store, currentRegistry, passwords, {
+    audit,
+    throttle: new SignInThrottle({ now: options.now }),
+  });
   const logins = new UpstreamLogins(currentRegistry, log, { audit });
   const currentIdentity = createIdentityCheck(accounts, logins);
   const authorizationServer = new AuthorizationServer({

@@ -67,7 +67,7 @@ function clientAddressOf(c: Context<AppEnv>): string | undefined {
 function html(
   c: Context<AppEnv>,
   body: string,
-  status: 200 | 400 | 401 | 403 = 200,
+  status: 200 | 400 | 401 | 403 | 429 = 200,
   formTargets: readonly string[] = [],
 ) {
   return c.body(body, status, pageHeaders(formTargets));
@@ -274,26 +274,32 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
       return html(c, errorPage("Cannot sign in", "The form expired; go back and try again."), 403);
     }
     const username = form.get("username") ?? "";
-    const identity = await accounts.signIn(username, form.get("password") ?? "");
-    if (!identity) {
+    const attempt = await accounts.signIn(username, form.get("password") ?? "", clientAddressOf(c));
+    if (attempt.outcome !== "signed_in") {
       const redirectOrigins = await server
         .parseAuthorizationRequest(new URLSearchParams(returnTo.slice("/authorize?".length)))
         .then((request) => [new URL(request.redirectUri).origin], () => []);
+      const throttled = attempt.outcome === "throttled";
+      if (throttled) c.header("retry-after", String(attempt.retryAfterSeconds));
       return html(
         c,
         loginPage({
           returnTo,
           csrf,
           username,
-          error: "Wrong user name or password.",
+          error: throttled
+            ? `Too many failed sign-ins. Try again later (in ${
+              Math.ceil(attempt.retryAfterSeconds / 60)
+            } min).`
+            : "Wrong user name or password.",
           providers: logins.list(),
           localAccounts: accounts.any(),
         }),
-        401,
+        throttled ? 429 : 401,
         redirectOrigins,
       );
     }
-    const { token } = await sessions.create(identity);
+    const { token } = await sessions.create(attempt.identity);
     setCookie(c, sessionCookie(), token, cookieOptions());
     return c.redirect(returnTo, 303);
   });
