@@ -38,7 +38,7 @@ export interface Admission {
   succeeded(): void;
 }
 
-/** Failure times of one key, oldest first, never more than its limit. */
+/** Failure times by key, each list oldest first and never longer than the limit. */
 class FailureLog {
   readonly #entries = new Map<string, number[]>();
   readonly #limit: number;
