@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { AuditLog } from "./audit/audit.ts";
 import { createRegistryHolder, type RegistryHolder } from "./config/current.ts";
 import { ConfigError } from "./config/errors.ts";
 import { type LoadOptions, loadRegistry } from "./config/load.ts";
@@ -13,6 +14,7 @@ import { UpstreamLogins } from "./login/providers.ts";
 import { createIdentityCheck } from "./login/current_identity.ts";
 import { createPasswordVerifier } from "./login/password.ts";
 import { BrowserSessions } from "./login/sessions.ts";
+import { SignInThrottle } from "./login/throttle.ts";
 import { AuthorizationServer } from "./oauth/authorization_server.ts";
 import type { MetadataDocumentFetcher } from "./oauth/client_metadata_document.ts";
 import { ClientDirectory } from "./oauth/clients.ts";
@@ -20,7 +22,6 @@ import { loadOrCreateSigningKey } from "./oauth/keys.ts";
 import { ServiceConnections } from "./services/connections.ts";
 import { openVault } from "./services/vault.ts";
 import { openStore, type Store } from "./store/store.ts";
-import { AuditLog } from "./audit/audit.ts";
 import { VERSION } from "./version.ts";
 
 export interface GatewayOptions {
@@ -35,6 +36,8 @@ export interface GatewayOptions {
   watch?: boolean;
   /** How client ID metadata documents are fetched (tests serve them without the network). */
   clientMetadataFetcher?: MetadataDocumentFetcher;
+  /** The clock of the audit log and the sign-in throttle (tests move it instead of waiting). */
+  now?: () => number;
 }
 
 export interface RunningGateway {
@@ -48,6 +51,8 @@ export interface RunningGateway {
   readonly watcher: RegistryWatcher | undefined;
   readonly pool: BackendPool;
   readonly front: McpFront;
+  /** The audit table: sign-ins, grants, consents, connections, reloads, denials. */
+  readonly audit: AuditLog;
   /** Drains in-flight requests (bounded by `gateway.shutdown_timeout`), then closes the store. */
   shutdown(): Promise<void>;
 }
@@ -89,6 +94,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await server.shutdown(0);
     throw error;
   }
+  const audit = new AuditLog(store, options.now);
+  const pruneAudit = () => {
+    const retentionSeconds = holder.current().registry.gateway.auditRetentionSeconds;
+    const pruned = audit.prune(retentionSeconds * 1000);
+    if (pruned > 0) log.info("audit rows past their retention deleted", { rows: pruned });
+  };
   const dataDirMode = Deno.statSync(registry.gateway.dataDir).mode;
   if (dataDirMode !== null && (dataDirMode & 0o077) !== 0) {
     log.warn("the data directory is readable by other users; it holds keys and secrets: chmod 700 it", {
@@ -115,6 +126,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     registry: () => holder.current().registry,
     vault,
     log,
+    audit,
     baseUrl: () => holder.current().registry.gateway.publicUrl ?? url,
   });
   const pool = new BackendPool(registry, {
@@ -127,7 +139,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     log,
     maxBodyBytes: () => holder.current().registry.gateway.maxBodyBytes,
     store,
-    audit: new AuditLog(store),
+    audit,
   });
   connections.onConnected = (userId, _service, elicitationId) =>
     front.consentCompleted(userId, elicitationId);
@@ -144,8 +156,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const baseUrl = () => currentRegistry().gateway.publicUrl ?? url;
   const clients = new ClientDirectory(store, currentRegistry, { fetcher: options.clientMetadataFetcher });
   const passwords = createPasswordVerifier();
-  const accounts = new LocalAccounts(store, currentRegistry, passwords);
-  const logins = new UpstreamLogins(currentRegistry, log);
+  const accounts = new LocalAccounts(store, currentRegistry, passwords, {
+    audit,
+    throttle: new SignInThrottle({ now: options.now }),
+  });
+  const logins = new UpstreamLogins(currentRegistry, log, { audit });
   const currentIdentity = createIdentityCheck(accounts, logins);
   const authorizationServer = new AuthorizationServer({
     store,
@@ -153,6 +168,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     clients,
     key,
     log,
+    audit,
     baseUrl,
     currentIdentity,
   });
@@ -163,6 +179,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     sessions.purgeExpired();
   }, 10 * 60_000);
   Deno.unrefTimer(Number(purge));
+  pruneAudit();
+  const auditPrune = setInterval(pruneAudit, 60 * 60_000);
+  Deno.unrefTimer(Number(auditPrune));
   const app = createApp({
     holder,
     store,
@@ -183,7 +202,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   handle = (request, info) => app.fetch(request, { info });
   const watcher = options.watch === false
     ? undefined
-    : watchRegistry({ registryPath, loadOptions, holder, log });
+    : watchRegistry({ registryPath, loadOptions, holder, log, audit });
   log.info("gatehouse listening", {
     version: VERSION,
     url,
@@ -202,6 +221,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     watcher,
     pool,
     front,
+    audit,
     shutdown() {
       stopping ??= (async () => {
         const timeoutSeconds = holder.current().registry.gateway.shutdownTimeoutSeconds;
@@ -212,6 +232,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         await front.close();
         await pool.close();
         clearInterval(purge);
+        clearInterval(auditPrune);
         passwords.close();
         store.close();
         log.info("gatehouse stopped", { drained });

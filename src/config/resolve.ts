@@ -20,6 +20,7 @@ export const DEFAULTS = Object.freeze({
   refreshTokenTtlSeconds: 30 * 86400,
   maxBodyBytes: 4 * 1024 * 1024,
   shutdownTimeoutSeconds: 10,
+  auditRetentionSeconds: 90 * 86400,
   idleTimeoutSeconds: 600,
   maxProcesses: 20,
   callTimeoutSeconds: 60,
@@ -66,6 +67,7 @@ export function resolveRegistry(input: ResolveInput): Registry {
     refreshTokenTtlSeconds: rawGateway.refresh_token_ttl ?? DEFAULTS.refreshTokenTtlSeconds,
     maxBodyBytes: rawGateway.max_body_size ?? DEFAULTS.maxBodyBytes,
     shutdownTimeoutSeconds: rawGateway.shutdown_timeout ?? DEFAULTS.shutdownTimeoutSeconds,
+    auditRetentionSeconds: rawGateway.audit_retention ?? DEFAULTS.auditRetentionSeconds,
     vaultKey: rawGateway.vault_key,
   };
 

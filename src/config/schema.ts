@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseDurationSeconds, parseSizeBytes } from "./units.ts";
 import { Template } from "./template.ts";
+import { parseAddressRange } from "../http/client_address.ts";
 import type { GrantType } from "./types.ts";
 
 /** The registry file's shape after interpolation: strict (unknown keys are errors), as users write it. */
@@ -64,13 +65,19 @@ const gateway = z.strictObject({
   policies_dir: nonEmpty.optional(),
   auth: z.enum(["oauth", "none"]).optional(),
   allowed_origins: z.array(httpUrl).optional(),
-  trusted_proxies: stringList.optional(),
+  trusted_proxies: z.array(
+    z.string().refine(
+      (value) => parseAddressRange(value) !== undefined,
+      "expected an IP address or a CIDR range such as 10.0.0.0/8",
+    ),
+  ).optional(),
   status_page: z.enum(["public", "users", "admins"]).optional(),
   registration: z.enum(["open", "off"]).optional(),
   access_token_ttl: durationSeconds.optional(),
   refresh_token_ttl: durationSeconds.optional(),
   max_body_size: sizeBytes.optional(),
   shutdown_timeout: durationSeconds.optional(),
+  audit_retention: durationSeconds.optional(),
   // The key that encrypts users' third-party tokens: 32 bytes, hex or base64url, usually ${secret:...}.
   vault_key: nonEmpty.optional(),
 }).superRefine((gateway, context) => {

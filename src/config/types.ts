@@ -30,6 +30,7 @@ export interface GatewaySettings {
   readonly auth: "oauth" | "none";
   /** Browser Origins allowed on /mcp, normalised to `scheme://host[:port]`. */
   readonly allowedOrigins: readonly string[];
+  /** Addresses and CIDR ranges whose `X-Forwarded-For` is believed. */
   readonly trustedProxies: readonly string[];
   readonly statusPage: "public" | "users" | "admins";
   readonly registration: "open" | "off";
@@ -38,6 +39,8 @@ export interface GatewaySettings {
   readonly maxBodyBytes: number;
   /** How long a shutdown waits for in-flight requests before closing anyway. */
   readonly shutdownTimeoutSeconds: number;
+  /** How long audit rows are kept. */
+  readonly auditRetentionSeconds: number;
   /** The key for third-party tokens at rest; undefined: generated into the data directory. */
   readonly vaultKey: string | undefined;
 }

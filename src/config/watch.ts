@@ -1,4 +1,5 @@
 import { dirname } from "node:path";
+import type { AuditLog } from "../audit/audit.ts";
 import type { Logger } from "../log/logger.ts";
 import { formatProblem } from "./errors.ts";
 import type { RegistryHolder } from "./current.ts";
@@ -16,6 +17,8 @@ interface WatchOptions {
   loadOptions: LoadOptions;
   holder: RegistryHolder;
   log: Logger;
+  /** Where swaps and rejected registries are recorded. */
+  audit?: AuditLog;
   /** Quiet time after the last file event before reloading; editors write in several steps. */
   debounceMs?: number;
 }
@@ -29,7 +32,7 @@ function isPolicyFile(path: string, policiesDir: string): boolean {
  * policies directory, and reloads after changes settle. A rejected registry leaves the current one serving.
  */
 export function watchRegistry(options: WatchOptions): RegistryWatcher {
-  const { registryPath, holder, log } = options;
+  const { registryPath, holder, log, audit } = options;
   const debounceMs = options.debounceMs ?? 150;
   let watcher: Deno.FsWatcher | undefined;
   let watchedKey = "";
@@ -42,11 +45,20 @@ export function watchRegistry(options: WatchOptions): RegistryWatcher {
     if (outcome.ok) {
       const { next, diff } = outcome.event;
       log.info("registry reloaded", { generation: next.generation, ...diff });
+      audit?.record("reload", undefined, {
+        generation: next.generation,
+        added: diff.added.length,
+        removed: diff.removed.length,
+        changed: diff.changed.length,
+        unchanged: diff.unchanged.length,
+      });
     } else {
+      const problems = outcome.problems.map(formatProblem);
       log.error("registry rejected; the last good registry keeps serving", {
         generation: holder.current().generation,
-        problems: outcome.problems.map(formatProblem),
+        problems,
       });
+      audit?.record("reload_rejected", undefined, { generation: holder.current().generation, problems });
     }
     rearm();
     return outcome.ok;

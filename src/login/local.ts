@@ -1,22 +1,43 @@
+import type { AuditLog } from "../audit/audit.ts";
 import type { Registry } from "../config/types.ts";
+import { addressNetwork } from "../http/client_address.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TokenIdentity } from "../oauth/access_token.ts";
 import { randomToken } from "../oauth/secrets.ts";
 import type { Store } from "../store/store.ts";
 import { hashPassword, type PasswordVerifier } from "./password.ts";
+import type { SignInThrottle } from "./throttle.ts";
+
+/** The longest user name an audit row or a throttle key keeps (the form field has no limit of its own). */
+const MAX_RECORDED_NAME_LENGTH = 128;
+
+/** The outcome of a password sign-in at the login form. */
+export type PasswordSignIn =
+  | { readonly outcome: "signed_in"; readonly identity: TokenIdentity }
+  | { readonly outcome: "refused" }
+  | { readonly outcome: "throttled"; readonly retryAfterSeconds: number };
 
 /** Local accounts: `login.users` from the registry, and the first-start admin kept in the store. */
 export class LocalAccounts {
   readonly #store: Store;
   readonly #registry: () => Registry;
   readonly #verifier: PasswordVerifier;
+  readonly #audit: AuditLog | undefined;
+  readonly #throttle: SignInThrottle | undefined;
   /** A hash to check when the user does not exist, so both cases take the same time. */
   #decoy: Promise<string> | undefined;
 
-  constructor(store: Store, registry: () => Registry, verifier: PasswordVerifier) {
+  constructor(
+    store: Store,
+    registry: () => Registry,
+    verifier: PasswordVerifier,
+    options: { audit?: AuditLog; throttle?: SignInThrottle } = {},
+  ) {
     this.#store = store;
     this.#registry = registry;
     this.#verifier = verifier;
+    this.#audit = options.audit;
+    this.#throttle = options.throttle;
   }
 
   /**
@@ -45,8 +66,42 @@ export class LocalAccounts {
       this.#store.db.prepare("SELECT 1 FROM local_users LIMIT 1").get() !== undefined;
   }
 
-  /** The identity for a correct user name and password, else undefined (never says which was wrong). */
-  async signIn(name: string, password: string): Promise<TokenIdentity | undefined> {
+  /**
+   * A password sign-in from `address` (the client's, undefined when unknown): the identity for a correct
+   * user name and password, never saying which was wrong; refused unchecked while the account or the address
+   * is throttled. Every outcome is written to the audit log, with the name that was tried, never the password.
+   */
+  async signIn(name: string, password: string, address: string | undefined): Promise<PasswordSignIn> {
+    const account = name.slice(0, MAX_RECORDED_NAME_LENGTH);
+    const network = address === undefined ? "unknown" : addressNetwork(address);
+    const where = address === undefined ? {} : { address };
+    const admission = this.#throttle?.admit(account, network);
+    if (admission && "retryAfterSeconds" in admission) {
+      if (admission.report) {
+        this.#audit?.record("sign_in_throttled", account, {
+          method: "password",
+          ...where,
+          scope: admission.scope,
+          retry_after_seconds: admission.retryAfterSeconds,
+          ...(admission.unreported > 0 ? { unrecorded_refusals: admission.unreported } : {}),
+        });
+      }
+      return { outcome: "throttled", retryAfterSeconds: admission.retryAfterSeconds };
+    }
+    const checked = await this.#check(name, password);
+    if ("identity" in checked) {
+      admission?.succeeded();
+      this.#audit?.record("sign_in", checked.identity.userId, { method: "password", ...where });
+      return { outcome: "signed_in", identity: checked.identity };
+    }
+    this.#audit?.record("sign_in_failed", account, { method: "password", ...where, reason: checked.reason });
+    return { outcome: "refused" };
+  }
+
+  async #check(
+    name: string,
+    password: string,
+  ): Promise<{ identity: TokenIdentity } | { reason: "unknown_user" | "wrong_password" }> {
     const registered = this.#registry().login.users;
     const user = Object.hasOwn(registered, name) ? registered[name] : undefined;
     const stored = user ? undefined : this.#store.db.prepare(
@@ -55,12 +110,15 @@ export class LocalAccounts {
     const hash = user?.passwordHash ?? stored?.password_hash;
     this.#decoy ??= hashPassword(randomToken(16));
     const ok = await this.#verifier.verify(hash ?? await this.#decoy, password);
-    if (!ok || hash === undefined) return undefined;
+    if (hash === undefined) return { reason: "unknown_user" };
+    if (!ok) return { reason: "wrong_password" };
     return {
-      userId: name,
-      name,
-      email: user?.email,
-      groups: user ? [...user.groups] : JSON.parse(stored!.groups),
+      identity: {
+        userId: name,
+        name,
+        email: user?.email,
+        groups: user ? [...user.groups] : JSON.parse(stored!.groups),
+      },
     };
   }
 

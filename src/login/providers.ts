@@ -1,4 +1,5 @@
 import * as oauth from "oauth4webapi";
+import type { AuditLog } from "../audit/audit.ts";
 import { LOOPBACK_URL_HOSTNAMES } from "../config/schema.ts";
 import type { LoginProvider, Registry } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
@@ -77,11 +78,31 @@ export class UpstreamLogins {
   readonly #pending = new Map<string, PendingLogin>();
   readonly #discovered = new Map<string, Promise<oauth.AuthorizationServer>>();
   readonly #now: () => number;
+  readonly #audit: AuditLog | undefined;
 
-  constructor(registry: () => Registry, log: Logger, now: () => number = Date.now) {
+  constructor(registry: () => Registry, log: Logger, options: { audit?: AuditLog; now?: () => number } = {}) {
     this.#registry = registry;
     this.#log = log;
-    this.#now = now;
+    this.#audit = options.audit;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Writes the audit row of a refused sign-in and returns the error to throw. */
+  #refused(
+    error: OAuthError,
+    provider: string,
+    reason: string,
+    where: { address?: string },
+    who: { subject?: string; name?: string } = {},
+  ): OAuthError {
+    this.#audit?.record("sign_in_failed", who.subject, {
+      method: "provider",
+      provider,
+      ...where,
+      reason,
+      ...(who.name === undefined ? {} : { name: who.name }),
+    });
+    return error;
   }
 
   /** The providers to offer on the sign-in page. */
@@ -161,14 +182,17 @@ export class UpstreamLogins {
 
   /**
    * Completes a sign-in from the provider's callback: checks state (single use), exchanges the code,
-   * reads the identity, and applies the provider's `allow` lists.
+   * reads the identity, and applies the provider's `allow` lists. `address` (the client's) goes into the
+   * audit row written for every outcome.
    */
   async finish(
     providerName: string,
     callback: URL,
     callbackUrl: string,
     browserBinding: string | undefined,
+    address?: string,
   ): Promise<{ identity: TokenIdentity; returnTo: string }> {
+    const where = address === undefined ? {} : { address };
     const state = callback.searchParams.get("state") ?? "";
     const pending = this.#pending.get(state);
     this.#pending.delete(state);
@@ -177,7 +201,12 @@ export class UpstreamLogins {
       // RFC 6749 §10.12, RFC 9700 §4.7: only the browser that started the sign-in may finish it.
       !browserBinding || !timingSafeEqual(pending.browserBinding, browserBinding)
     ) {
-      throw new OAuthError("invalid_request", "This sign-in has expired or was already used; start again");
+      throw this.#refused(
+        new OAuthError("invalid_request", "This sign-in has expired or was already used; start again"),
+        providerName,
+        "expired_or_reused_state",
+        where,
+      );
     }
     const provider = this.#provider(providerName);
     const server = await this.#server(provider);
@@ -190,7 +219,12 @@ export class UpstreamLogins {
     try {
       parameters = oauth.validateAuthResponse(server, client, callback, state);
     } catch {
-      throw new OAuthError("access_denied", "The provider did not sign you in");
+      throw this.#refused(
+        new OAuthError("access_denied", "The provider did not sign you in"),
+        providerName,
+        "provider_refused",
+        where,
+      );
     }
     let result: oauth.TokenEndpointResponse;
     try {
@@ -210,17 +244,29 @@ export class UpstreamLogins {
     } catch (error) {
       // A provider that is down, or that refuses the code: the same page for the person either way.
       this.#log.warn("upstream sign-in failed", { provider: providerName, error });
-      throw new OAuthError("access_denied", "The provider did not sign you in");
+      throw this.#refused(
+        new OAuthError("access_denied", "The provider did not sign you in"),
+        providerName,
+        "code_exchange_failed",
+        where,
+      );
     }
     const identity = provider.type === "github"
-      ? await this.#githubIdentity(provider, result.access_token)
-      : this.#oidcIdentity(provider, oauth.getValidatedIdTokenClaims(result)!);
+      ? await this.#githubIdentity(provider, result.access_token, where)
+      : this.#oidcIdentity(provider, oauth.getValidatedIdTokenClaims(result)!, where);
+    this.#audit?.record("sign_in", identity.userId, {
+      method: "provider",
+      provider: providerName,
+      ...where,
+      name: identity.name,
+    });
     return { identity, returnTo: pending.returnTo };
   }
 
   async #githubIdentity(
     provider: Extract<LoginProvider, { type: "github" }>,
     token: string,
+    where: { address?: string },
   ): Promise<TokenIdentity> {
     const api = (provider.apiUrl ?? GITHUB.apiUrl).replace(/\/+$/, "");
     const get = async (path: string) => {
@@ -232,7 +278,14 @@ export class UpstreamLogins {
         },
         signal: AbortSignal.timeout(10_000),
       });
-      if (!response.ok) throw new OAuthError("access_denied", "GitHub did not say who you are");
+      if (!response.ok) {
+        throw this.#refused(
+          new OAuthError("access_denied", "GitHub did not say who you are"),
+          provider.name,
+          "identity_unavailable",
+          where,
+        );
+      }
       return await response.json();
     };
     const user = await get("/user") as { login?: string; email?: string | null };
@@ -241,7 +294,13 @@ export class UpstreamLogins {
       ? ((await get("/user/orgs")) as { login?: string }[]).map((org) => String(org.login))
       : [];
     if (!login || !githubAllows(provider, login, orgs)) {
-      throw new OAuthError("access_denied", "This GitHub account may not sign in here", 403);
+      throw this.#refused(
+        new OAuthError("access_denied", "This GitHub account may not sign in here", 403),
+        provider.name,
+        "not_allowed",
+        where,
+        login ? { subject: `${provider.name}:${login}`, name: login } : {},
+      );
     }
     return {
       userId: `${provider.name}:${login}`,
@@ -254,7 +313,11 @@ export class UpstreamLogins {
     };
   }
 
-  #oidcIdentity(provider: Extract<LoginProvider, { type: "oidc" }>, claims: oauth.IDToken): TokenIdentity {
+  #oidcIdentity(
+    provider: Extract<LoginProvider, { type: "oidc" }>,
+    claims: oauth.IDToken,
+    where: { address?: string },
+  ): TokenIdentity {
     const name = String(claims.preferred_username ?? claims.sub);
     // An address the provider says it has not verified proves nothing (OIDC Core §5.1 email_verified).
     const email = typeof claims.email === "string" && claims.email_verified !== false
@@ -263,7 +326,13 @@ export class UpstreamLogins {
     const rawGroups = claims[provider.groupsClaim];
     const groups = Array.isArray(rawGroups) ? rawGroups.map(String) : [];
     if (!oidcAllows(provider, { name, sub: claims.sub, email, groups })) {
-      throw new OAuthError("access_denied", "This account may not sign in here", 403);
+      throw this.#refused(
+        new OAuthError("access_denied", "This account may not sign in here", 403),
+        provider.name,
+        "not_allowed",
+        where,
+        { subject: `${provider.name}:${claims.sub}`, name },
+      );
     }
     return {
       userId: `${provider.name}:${claims.sub}`,

@@ -1,3 +1,4 @@
+import type { AuditLog } from "../audit/audit.ts";
 import type { Registry } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Store } from "../store/store.ts";
@@ -50,6 +51,8 @@ interface Dependencies {
   clients: ClientDirectory;
   key: SigningKey;
   log: Logger;
+  /** Where grants, consents, reused refresh tokens and replayed codes are recorded. */
+  audit?: AuditLog;
   /** The public base URL (issuer). */
   baseUrl: () => string;
   /** Who a user is under today's registry; undefined ends their refresh tokens. */
@@ -135,10 +138,22 @@ export class AuthorizationServer {
       .get(userId, clientId) !== undefined;
   }
 
-  recordConsent(userId: string, clientId: string, scope: string): void {
-    this.#deps.store.db.prepare(
-      "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
-    ).run(userId, clientId, scope, this.#now());
+  /** The user's answer on the consent page; an approval is remembered for this client. */
+  recordConsent(request: AuthorizationRequest, userId: string, decision: "approve" | "deny"): void {
+    const { clientId } = request.client;
+    if (decision === "approve") {
+      this.#deps.store.db.prepare(
+        "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+      ).run(userId, clientId, request.scope, this.#now());
+    }
+    this.#deps.audit?.record("consent", userId, {
+      decision,
+      client_id: clientId,
+      client_name: request.client.name,
+      redirect_host: new URL(request.redirectUri).host || request.redirectUri,
+      resource: request.resource,
+      scope: request.scope,
+    });
   }
 
   /** Issues a code and returns the URL to send the browser to (with `iss`, RFC 9207). */
@@ -178,19 +193,32 @@ export class AuthorizationServer {
     if (!client.grantTypes.includes(grantType)) {
       throw new OAuthError("unauthorized_client", "This client may not use this grant type");
     }
+    let grant: Grant;
     switch (grantType) {
       case "authorization_code":
-        return await this.#exchangeCode(client, form);
+        grant = await this.#exchangeCode(client, form);
+        break;
       case "refresh_token":
-        return await this.#refresh(client, form);
+        grant = await this.#refresh(client, form);
+        break;
       case "client_credentials":
-        return await this.#clientCredentials(client, form);
+        grant = this.#clientCredentials(client, form);
+        break;
       default:
         throw new OAuthError("unsupported_grant_type", "Unsupported grant_type");
     }
+    const response = await this.#issueTokens(client, grant);
+    this.#deps.audit?.record("token_grant", grant.identity.userId, {
+      client_id: client.clientId,
+      grant_type: grantType,
+      resource: grant.resource,
+      scope: grant.scope,
+      refresh_token_issued: response.refresh_token !== undefined,
+    });
+    return response;
   }
 
-  async #exchangeCode(client: OAuthClient, form: URLSearchParams): Promise<TokenResponse> {
+  async #exchangeCode(client: OAuthClient, form: URLSearchParams): Promise<Grant> {
     const code = form.get("code");
     const verifier = form.get("code_verifier");
     if (!code) throw new OAuthError("invalid_request", "code is missing");
@@ -200,6 +228,7 @@ export class AuthorizationServer {
     const row = db.prepare("SELECT * FROM authorization_codes WHERE code_hash = ?").get(codeHash) as
       | {
         client_id: string;
+        user_id: string;
         identity: string;
         redirect_uri: string;
         redirect_uri_given: number;
@@ -217,6 +246,11 @@ export class AuthorizationServer {
       if (row.family_id) this.#revokeFamily(row.family_id);
       this.#deps.log.warn("authorization code replayed; its tokens are revoked", {
         client_id: row.client_id,
+      });
+      this.#deps.audit?.record("code_replay", row.user_id, {
+        client_id: row.client_id,
+        presented_by: client.clientId,
+        tokens_revoked: row.family_id !== null,
       });
       throw new OAuthError("invalid_grant", "The code is not valid");
     }
@@ -242,10 +276,10 @@ export class AuthorizationServer {
       "UPDATE authorization_codes SET used_at = ?, family_id = ? WHERE code_hash = ? AND used_at IS NULL",
     ).run(this.#now(), familyId, codeHash);
     if (used.changes !== 1) throw new OAuthError("invalid_grant", "The code is not valid");
-    return await this.#issueTokens(client, JSON.parse(row.identity), row.resource, row.scope, familyId);
+    return { identity: JSON.parse(row.identity), resource: row.resource, scope: row.scope, familyId };
   }
 
-  async #refresh(client: OAuthClient, form: URLSearchParams): Promise<TokenResponse> {
+  async #refresh(client: OAuthClient, form: URLSearchParams): Promise<Grant> {
     const token = form.get("refresh_token");
     if (!token) throw new OAuthError("invalid_request", "refresh_token is missing");
     const { db } = this.#deps.store;
@@ -254,6 +288,7 @@ export class AuthorizationServer {
       | {
         family_id: string;
         client_id: string;
+        user_id: string;
         identity: string;
         resource: string;
         scope: string;
@@ -269,6 +304,7 @@ export class AuthorizationServer {
       // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
       this.#revokeFamily(row.family_id);
       this.#deps.log.warn("refresh token reused; its family is revoked", { client_id: client.clientId });
+      this.#refreshReused(row.user_id, client.clientId, row.revoked_at !== null ? "revoked" : "rotated");
       throw new OAuthError("invalid_grant", "The refresh token is not valid");
     }
     if (row.expires_at <= this.#now()) throw new OAuthError("invalid_grant", "The refresh token has expired");
@@ -279,7 +315,9 @@ export class AuthorizationServer {
     const used = db.prepare("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL")
       .run(this.#now(), tokenHash);
     if (used.changes !== 1) {
+      // Two uses at once: one of them is a copy.
       this.#revokeFamily(row.family_id);
+      this.#refreshReused(row.user_id, client.clientId, "concurrent");
       throw new OAuthError("invalid_grant", "The refresh token is not valid");
     }
     const identity = this.#deps.currentIdentity
@@ -290,10 +328,14 @@ export class AuthorizationServer {
       this.#revokeFamily(row.family_id);
       throw new OAuthError("invalid_grant", "The user may no longer sign in here");
     }
-    return await this.#issueTokens(client, identity, row.resource, row.scope, row.family_id);
+    return { identity, resource: row.resource, scope: row.scope, familyId: row.family_id };
   }
 
-  async #clientCredentials(client: OAuthClient, form: URLSearchParams): Promise<TokenResponse> {
+  #refreshReused(userId: string, clientId: string, state: "rotated" | "revoked" | "concurrent"): void {
+    this.#deps.audit?.record("refresh_reuse", userId, { client_id: clientId, token_state: state });
+  }
+
+  #clientCredentials(client: OAuthClient, form: URLSearchParams): Grant {
     if (client.kind !== "static" || !client.secret) {
       throw new OAuthError(
         "unauthorized_client",
@@ -306,16 +348,11 @@ export class AuthorizationServer {
     }
     const user = client.user ?? client.clientId;
     const identity: TokenIdentity = { userId: user, name: user, groups: [...(client.groups ?? [])] };
-    return await this.#issueTokens(client, identity, resource, form.get("scope") || DEFAULT_SCOPE, undefined);
+    return { identity, resource, scope: form.get("scope") || DEFAULT_SCOPE, familyId: undefined };
   }
 
-  async #issueTokens(
-    client: OAuthClient,
-    identity: TokenIdentity,
-    resource: string,
-    scope: string,
-    familyId: string | undefined,
-  ): Promise<TokenResponse> {
+  async #issueTokens(client: OAuthClient, grant: Grant): Promise<TokenResponse> {
+    const { identity, resource, scope, familyId } = grant;
     const { gateway } = this.#deps.registry();
     const access = await issueAccessToken(this.#deps.key, {
       issuer: this.issuer,
@@ -396,6 +433,15 @@ export class AuthorizationServer {
     db.prepare("DELETE FROM revoked_access_tokens WHERE expires_at <= ?").run(Math.floor(now / 1000));
     db.prepare("DELETE FROM access_token_grants WHERE expires_at <= ?").run(Math.floor(now / 1000));
   }
+}
+
+/** What a grant type's checks decide a token is issued for. */
+interface Grant {
+  readonly identity: TokenIdentity;
+  readonly resource: string;
+  readonly scope: string;
+  /** The refresh family (codes and refresh tokens); undefined for client_credentials. */
+  readonly familyId: string | undefined;
 }
 
 /** Adds query parameters to a redirect URI, keeping the ones it has (RFC 6749 §3.1.2). */

@@ -1,6 +1,7 @@
 import type { Context, Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "../http/app.ts";
+import { clientAddress, peerAddress } from "../http/client_address.ts";
 import type { LocalAccounts } from "../login/local.ts";
 import type { IdentityCheck } from "../login/current_identity.ts";
 import type { UpstreamLogins } from "../login/providers.ts";
@@ -53,11 +54,20 @@ async function formOf(c: Context<AppEnv>): Promise<URLSearchParams> {
   return form;
 }
 
+/** The client's address: the TCP peer, or the forwarded one when the peer is a trusted proxy. */
+function clientAddressOf(c: Context<AppEnv>): string | undefined {
+  return clientAddress(
+    peerAddress(c.env),
+    c.req.header("x-forwarded-for"),
+    c.get("snapshot").registry.gateway.trustedProxies,
+  );
+}
+
 /** A page, through the context so that cookies set on it go out with it. */
 function html(
   c: Context<AppEnv>,
   body: string,
-  status: 200 | 400 | 401 | 403 = 200,
+  status: 200 | 400 | 401 | 403 | 429 = 200,
   formTargets: readonly string[] = [],
 ) {
   return c.body(body, status, pageHeaders(formTargets));
@@ -264,26 +274,32 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
       return html(c, errorPage("Cannot sign in", "The form expired; go back and try again."), 403);
     }
     const username = form.get("username") ?? "";
-    const identity = await accounts.signIn(username, form.get("password") ?? "");
-    if (!identity) {
+    const attempt = await accounts.signIn(username, form.get("password") ?? "", clientAddressOf(c));
+    if (attempt.outcome !== "signed_in") {
       const redirectOrigins = await server
         .parseAuthorizationRequest(new URLSearchParams(returnTo.slice("/authorize?".length)))
         .then((request) => [new URL(request.redirectUri).origin], () => []);
+      const throttled = attempt.outcome === "throttled";
+      if (throttled) c.header("retry-after", String(attempt.retryAfterSeconds));
       return html(
         c,
         loginPage({
           returnTo,
           csrf,
           username,
-          error: "Wrong user name or password.",
+          error: throttled
+            ? `Too many failed sign-ins. Try again later (in ${
+              Math.ceil(attempt.retryAfterSeconds / 60)
+            } min).`
+            : "Wrong user name or password.",
           providers: logins.list(),
           localAccounts: accounts.any(),
         }),
-        401,
+        throttled ? 429 : 401,
         redirectOrigins,
       );
     }
-    const { token } = await sessions.create(identity);
+    const { token } = await sessions.create(attempt.identity);
     setCookie(c, sessionCookie(), token, cookieOptions());
     return c.redirect(returnTo, 303);
   });
@@ -320,6 +336,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
         new URL(c.req.url),
         callbackUrl(provider),
         getCookie(c, upstreamCookie()),
+        clientAddressOf(c),
       );
     } catch (error) {
       if (error instanceof OAuthError) return html(c, errorPage("Cannot sign in", error.message), 403);
@@ -343,6 +360,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     const request = await authorizationRequestOrAnswer(c, form);
     if (request instanceof Response) return request;
     if (form.get("decision") !== "allow") {
+      server.recordConsent(request, session.identity.userId, "deny");
       return c.redirect(
         server.errorRedirect(
           new RedirectableError(
@@ -355,7 +373,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
         303,
       );
     }
-    server.recordConsent(session.identity.userId, request.client.clientId, request.scope);
+    server.recordConsent(request, session.identity.userId, "approve");
     return c.redirect(await server.issueCode(request, session.identity), 303);
   });
 

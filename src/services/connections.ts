@@ -1,4 +1,5 @@
 import * as oauth from "oauth4webapi";
+import type { AuditLog } from "../audit/audit.ts";
 import type { Registry, ServiceSettings } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { insecureAllowed } from "../login/providers.ts";
@@ -47,6 +48,7 @@ export class ServiceConnections {
   readonly #registry: () => Registry;
   readonly #vault: Vault;
   readonly #log: Logger;
+  readonly #audit: AuditLog | undefined;
   readonly #baseUrl: () => string;
   readonly #now: () => number;
   readonly #pending = new Map<string, PendingConnect>();
@@ -56,13 +58,22 @@ export class ServiceConnections {
   onConnected: ((userId: string, service: string, elicitationId: string | undefined) => void) | undefined;
 
   constructor(
-    deps: { store: Store; registry: () => Registry; vault: Vault; log: Logger; baseUrl: () => string },
+    deps: {
+      store: Store;
+      registry: () => Registry;
+      vault: Vault;
+      log: Logger;
+      /** Where connections and disconnections are recorded. */
+      audit?: AuditLog;
+      baseUrl: () => string;
+    },
     now: () => number = Date.now,
   ) {
     this.#store = deps.store;
     this.#registry = deps.registry;
     this.#vault = deps.vault;
     this.#log = deps.log;
+    this.#audit = deps.audit;
     this.#baseUrl = deps.baseUrl;
     this.#now = now;
   }
@@ -87,6 +98,7 @@ export class ServiceConnections {
     }
     if (!stored.refresh_token) {
       this.#delete(userId, serviceName);
+      this.#audit?.record("disconnection", userId, { service: serviceName, reason: "expired" });
       throw await this.consentRequired(userId, serviceName);
     }
     const key = JSON.stringify([userId, serviceName]);
@@ -128,6 +140,7 @@ export class ServiceConnections {
         // The grant is gone at the service: forget it; the next call asks for consent again.
         this.#delete(userId, serviceName);
         this.#log.warn("service refresh refused; consent needed again", { service: serviceName });
+        this.#audit?.record("disconnection", userId, { service: serviceName, reason: "invalid_grant" });
         throw await this.consentRequired(userId, serviceName);
       }
       throw error;
@@ -248,6 +261,11 @@ export class ServiceConnections {
     }
     await this.#save(pending.userId, serviceName, result, undefined);
     this.#log.info("service connected", { service: serviceName });
+    this.#audit?.record("connection", pending.userId, {
+      service: serviceName,
+      scope: result.scope ?? "",
+      refresh_token_issued: result.refresh_token !== undefined,
+    });
     this.onConnected?.(pending.userId, serviceName, pending.elicitationId);
   }
 
@@ -296,6 +314,7 @@ export class ServiceConnections {
       .get(userId, serviceName) as { sealed: string } | undefined;
     this.#delete(userId, serviceName);
     if (!row) return;
+    this.#audit?.record("disconnection", userId, { service: serviceName, reason: "user" });
     try {
       const service = this.#service(serviceName);
       const server = await this.#server(service);

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { base64url, decodeJwt } from "jose";
 import { type MutableToken, OAuth2Server } from "oauth2-mock-server";
+import type { AuditLog, AuditRow } from "../../src/audit/audit.ts";
 import { formFields, ScriptedBrowser } from "../helpers/browser_session.ts";
 import { startTestGateway, type TestGateway, within } from "../helpers/mcp_clients.ts";
 import { authorizeUrl, pkce, REDIRECT_URI, register, tokenCall } from "../oauth/_flow.ts";
@@ -34,6 +35,7 @@ interface OidcWorld {
   readonly mock: OAuth2Server;
   /** The gateway's log lines, parsed. */
   readonly logs: Record<string, unknown>[];
+  readonly audit: AuditLog;
   /** Claims set on every ID token the mock signs from now on (after its own: `sub`, `aud`, `nonce`). */
   readonly idTokenClaims: Record<string, unknown>;
 }
@@ -68,7 +70,13 @@ async function withOidc(
     });
     await within(
       TEST_BOUND_MS,
-      work({ base: gateway.gateway.url, mock, idTokenClaims, logs: gateway.logs }),
+      work({
+        base: gateway.gateway.url,
+        mock,
+        idTokenClaims,
+        logs: gateway.logs,
+        audit: gateway.gateway.audit,
+      }),
       "the test",
     );
   } finally {
@@ -195,7 +203,9 @@ function startFakeGitHub(user: GitHubUser): FakeGitHub {
 async function withGitHub(
   user: GitHubUser,
   allow: Record<string, unknown>,
-  work: (world: { base: string; github: FakeGitHub; logs: Record<string, unknown>[] }) => Promise<void>,
+  work: (
+    world: { base: string; github: FakeGitHub; logs: Record<string, unknown>[]; audit: AuditLog },
+  ) => Promise<void>,
 ): Promise<void> {
   const github = startFakeGitHub(user);
   let gateway: TestGateway | undefined;
@@ -212,7 +222,11 @@ async function withGitHub(
         allow,
       },
     });
-    await within(TEST_BOUND_MS, work({ base: gateway.gateway.url, github, logs: gateway.logs }), "the test");
+    await within(
+      TEST_BOUND_MS,
+      work({ base: gateway.gateway.url, github, logs: gateway.logs, audit: gateway.gateway.audit }),
+      "the test",
+    );
   } finally {
     try {
       await gateway?.close();
@@ -330,6 +344,12 @@ async function consentAndRedeem(
   return decodeJwt(answer.body.access_token!);
 }
 
+/** The sign-in audit rows, oldest first, as [kind, subject, detail]. */
+function signInRows(audit: AuditLog): [AuditRow["kind"], string | undefined, Record<string, unknown>][] {
+  return audit.recent(100, ["sign_in", "sign_in_failed"]).reverse()
+    .map((row) => [row.kind, row.subject, row.detail]);
+}
+
 /** A registered public MCP client and its authorization request URL. */
 async function mcpClient(base: string): Promise<{ clientId: string; verifier: string; url: string }> {
   const { client_id: clientId } = await register(base, { client_name: "Provider test client" });
@@ -341,7 +361,7 @@ async function mcpClient(base: string): Promise<{ clientId: string; verifier: st
 // OpenID Connect
 
 Deno.test("UpstreamLogins (oidc) signs a member of an allowed group in: discovery, PKCE, ID token with nonce, access token for corp:<sub>", async () => {
-  await withOidc({ groups: ["staff"] }, async ({ base, mock, idTokenClaims }) => {
+  await withOidc({ groups: ["staff"] }, async ({ base, mock, idTokenClaims, audit }) => {
     Object.assign(idTokenClaims, {
       sub: "u-1001",
       preferred_username: "alice",
@@ -367,6 +387,14 @@ Deno.test("UpstreamLogins (oidc) signs a member of an allowed group in: discover
     assert.equal(claims.provider, "corp");
     assert.equal(claims.client_id, client.clientId);
     assert.equal(claims.aud, `${base}/mcp`);
+    assert.deepEqual(signInRows(audit), [
+      ["sign_in", "corp:u-1001", {
+        method: "provider",
+        provider: "corp",
+        address: "127.0.0.1",
+        name: "alice",
+      }],
+    ]);
   });
 });
 
@@ -391,7 +419,7 @@ Deno.test("UpstreamLogins (oidc) sends PKCE S256, a nonce and the openid scope t
 });
 
 Deno.test("UpstreamLogins (oidc) refuses a user outside allow.groups: a 403 page and no session", async () => {
-  await withOidc({ groups: ["staff"] }, async ({ base, mock, idTokenClaims }) => {
+  await withOidc({ groups: ["staff"] }, async ({ base, mock, idTokenClaims, audit }) => {
     Object.assign(idTokenClaims, {
       sub: "u-2002",
       preferred_username: "oscar",
@@ -409,6 +437,15 @@ Deno.test("UpstreamLogins (oidc) refuses a user outside allow.groups: a 403 page
     });
     await assertRefused(callback, /may not sign in here/);
     assert.equal(await hasSession(browser, client.url), false, "still asked to sign in");
+    assert.deepEqual(signInRows(audit), [
+      ["sign_in_failed", "corp:u-2002", {
+        method: "provider",
+        provider: "corp",
+        address: "127.0.0.1",
+        reason: "not_allowed",
+        name: "oscar",
+      }],
+    ]);
   });
 });
 
@@ -442,7 +479,7 @@ Deno.test("UpstreamLogins (oidc) matches allow.users and allow.emails, '@domain'
 });
 
 Deno.test("UpstreamLogins (oidc) refuses a replayed callback: state is single-use", async () => {
-  await withOidc({ groups: ["staff"] }, async ({ base, mock, idTokenClaims }) => {
+  await withOidc({ groups: ["staff"] }, async ({ base, mock, idTokenClaims, audit }) => {
     Object.assign(idTokenClaims, { sub: "u-1001", preferred_username: "alice", groups: ["staff"] });
     const client = await mcpClient(base);
     const browser = new ScriptedBrowser();
@@ -462,6 +499,18 @@ Deno.test("UpstreamLogins (oidc) refuses a replayed callback: state is single-us
     const elsewhere = new ScriptedBrowser();
     await assertRefused(await elsewhere.fetch(callbackUrl.href), /expired or was already used/);
     assert.equal(await hasSession(elsewhere, client.url), false);
+    const refused = {
+      method: "provider",
+      provider: "corp",
+      address: "127.0.0.1",
+      reason: "expired_or_reused_state",
+    };
+    assert.deepEqual(signInRows(audit).map(([kind, subject, detail]) => [kind, subject, detail.reason]), [
+      ["sign_in", "corp:u-1001", undefined],
+      ["sign_in_failed", undefined, refused.reason],
+      ["sign_in_failed", undefined, refused.reason],
+    ]);
+    assert.deepEqual(signInRows(audit)[1]![2], refused);
   });
 });
 
@@ -586,7 +635,7 @@ Deno.test("UpstreamLogins (github) lets a user in by allow.users without an allo
 
 Deno.test("UpstreamLogins (github) refuses a user outside allow.orgs and allow.users: a 403 page and no session", async () => {
   const outsider = { login: "outsider", email: "outsider@example.test", orgs: ["hobby-club"] };
-  await withGitHub(outsider, { users: ["someone-else"], orgs: ["acme"] }, async ({ base, github }) => {
+  await withGitHub(outsider, { users: ["someone-else"], orgs: ["acme"] }, async ({ base, github, audit }) => {
     const client = await mcpClient(base);
     const browser = new ScriptedBrowser();
     const { callback } = await signInThroughProvider(browser, {
@@ -598,12 +647,21 @@ Deno.test("UpstreamLogins (github) refuses a user outside allow.orgs and allow.u
     });
     await assertRefused(callback, /This GitHub account may not sign in here/);
     assert.equal(await hasSession(browser, client.url), false);
+    assert.deepEqual(signInRows(audit), [
+      ["sign_in_failed", "github:outsider", {
+        method: "provider",
+        provider: "github",
+        address: "127.0.0.1",
+        reason: "not_allowed",
+        name: "outsider",
+      }],
+    ]);
   });
 });
 
 Deno.test("UpstreamLogins (github) fails cleanly when the provider rejects the PKCE verifier", async () => {
   const octocat = { login: "octocat", email: null, orgs: ["acme"] };
-  await withGitHub(octocat, { orgs: ["acme"] }, async ({ base, github, logs }) => {
+  await withGitHub(octocat, { orgs: ["acme"] }, async ({ base, github, logs, audit }) => {
     github.rejectVerifier = true;
     const client = await mcpClient(base);
     const browser = new ScriptedBrowser();
@@ -618,6 +676,14 @@ Deno.test("UpstreamLogins (github) fails cleanly when the provider rejects the P
     assert.equal(await hasSession(browser, client.url), false);
     assert.deepEqual(github.tokenErrors, ["bad_verification_code"], "the provider refused the verifier");
     assert.ok(logs.some((line) => line.msg === "upstream sign-in failed" && line.provider === "github"));
+    assert.deepEqual(signInRows(audit), [
+      ["sign_in_failed", undefined, {
+        method: "provider",
+        provider: "github",
+        address: "127.0.0.1",
+        reason: "code_exchange_failed",
+      }],
+    ]);
   });
 });
 

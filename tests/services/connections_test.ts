@@ -209,6 +209,14 @@ Deno.test("connections: a refresh refused with invalid_grant forgets the token a
       assert.equal(after.token, latestAccessToken(world.mock));
       assert.notEqual(after.token, before.token);
       assert.notEqual(after.pid, before.pid);
+
+      // The audit log: connected, forgotten on invalid_grant, connected again.
+      const rows = world.gateway.gateway.audit.recent(100, ["connection", "disconnection"]).reverse();
+      assert.deepEqual(rows.map((row) => [row.kind, row.subject, row.detail.service, row.detail.reason]), [
+        ["connection", "alice", "mock", undefined],
+        ["disconnection", "alice", "mock", "invalid_grant"],
+        ["connection", "alice", "mock", undefined],
+      ]);
     } finally {
       await client.close();
     }
@@ -326,6 +334,13 @@ Deno.test("connections: /connections lists the service with a disconnect button 
       assert.equal(again.isError, true);
       assertConsentLink(world.base, (again._meta as { auth_url?: string }).auth_url);
       assert.match(textOf(again), /Connect your mock account/);
+
+      // The audit log: alice connected, then disconnected herself; bob's empty disconnect left no row.
+      const rows = world.gateway.gateway.audit.recent(100, ["connection", "disconnection"]).reverse();
+      assert.deepEqual(rows.map((row) => [row.kind, row.subject, row.detail.service, row.detail.reason]), [
+        ["connection", "alice", "mock", undefined],
+        ["disconnection", "alice", "mock", "user"],
+      ]);
     } finally {
       await client.close();
     }

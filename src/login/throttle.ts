@@ -1,0 +1,188 @@
+/** How many failed password sign-ins are let through, and over what time. */
+export interface ThrottleLimits {
+  /** Failures per account name within the window before that account is refused. */
+  readonly failuresPerAccount: number;
+  /** Failures per client address (IPv6: per /64) within the window before that address is refused. */
+  readonly failuresPerAddress: number;
+  readonly windowMs: number;
+  /** Most accounts, and most addresses, remembered at once; the oldest are forgotten first. */
+  readonly maxEntries: number;
+}
+
+export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = Object.freeze({
+  failuresPerAccount: 5,
+  failuresPerAddress: 20,
+  windowMs: 15 * 60_000,
+  maxEntries: 10_000,
+});
+
+/** Refusals are written to the audit log at most this often per account or address. */
+const REPORT_INTERVAL_MS = 60_000;
+
+/** Why a sign-in attempt is refused before its password is checked. */
+export interface Throttled {
+  readonly scope: "account" | "address";
+  /** Whole seconds until the oldest counted failure leaves the window (`Retry-After`). */
+  readonly retryAfterSeconds: number;
+  /**
+   * Whether to write this refusal to the audit log: the first one, then one a minute per account or address,
+   * so that a flood of refused attempts cannot turn into a flood of writes.
+   */
+  readonly report: boolean;
+  /** Refusals of the same account or address not written since the last one that was. */
+  readonly unreported: number;
+}
+
+/** An attempt let through: counted as a failure until it turns out right. */
+export interface Admission {
+  succeeded(): void;
+}
+
+/** Failure times by key, each list oldest first and never longer than the limit. */
+class FailureLog {
+  readonly #entries = new Map<string, number[]>();
+  readonly #limit: number;
+  readonly #windowMs: number;
+  readonly #maxEntries: number;
+
+  constructor(limit: number, windowMs: number, maxEntries: number) {
+    this.#limit = limit;
+    this.#windowMs = windowMs;
+    this.#maxEntries = maxEntries;
+  }
+
+  #recent(key: string, now: number): number[] {
+    const times = (this.#entries.get(key) ?? []).filter((at) => at > now - this.#windowMs);
+    if (times.length === 0) this.#entries.delete(key);
+    return times;
+  }
+
+  /** Seconds until `key` may try again, or undefined when it may now. */
+  retryAfterSeconds(key: string, now: number): number | undefined {
+    const times = this.#recent(key, now);
+    if (times.length < this.#limit) return undefined;
+    return Math.max(1, Math.ceil((times[0]! + this.#windowMs - now) / 1000));
+  }
+
+  add(key: string, now: number): void {
+    const times = this.#recent(key, now);
+    times.push(now);
+    // Re-inserted at the end: Map order is then least recently failed first, the order to forget in.
+    this.#entries.delete(key);
+    this.#entries.set(key, times.slice(-this.#limit));
+    if (this.#entries.size > this.#maxEntries) this.sweep(now);
+    while (this.#entries.size > this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
+  }
+
+  clear(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  /** Takes back the failure counted at `at` (an attempt that turned out right). */
+  remove(key: string, at: number): void {
+    const times = this.#entries.get(key);
+    const index = times?.lastIndexOf(at) ?? -1;
+    if (index >= 0) times!.splice(index, 1);
+    if (times?.length === 0) this.#entries.delete(key);
+  }
+
+  sweep(now: number): void {
+    for (const [key, times] of this.#entries) {
+      if (times.at(-1)! <= now - this.#windowMs) this.#entries.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/**
+ * Slows password guessing at `POST /login`: too many failures for one account, or from one client address,
+ * within the window, and further attempts are refused without checking the password.
+ *
+ * An attempt counts as a failure from the moment it is let through, before its password is checked (which
+ * takes a while): many attempts sent at once cannot all slip past the limit. One that turns out right takes
+ * its count back, and clears its account's failures.
+ *
+ * The counts live in memory rather than in the store: they matter for minutes, a restart forgetting them
+ * gives back one window at most, and keeping them in memory means a flood of bad passwords costs no disk
+ * writes (each store write is a synchronous, fully synced transaction; refusals reach the audit log at most
+ * once a minute per account or address). Memory stays bounded by `maxEntries` per kind, swept of expired
+ * entries as the window passes.
+ */
+export class SignInThrottle {
+  readonly #accounts: FailureLog;
+  readonly #addresses: FailureLog;
+  readonly #limits: ThrottleLimits;
+  readonly #now: () => number;
+  /** When a refusal was last reported, and how many were not since, by scope and key. */
+  readonly #reported = new Map<string, { at: number; unreported: number }>();
+  #nextSweepAt: number;
+
+  constructor(options: { limits?: ThrottleLimits; now?: () => number } = {}) {
+    this.#limits = options.limits ?? DEFAULT_THROTTLE_LIMITS;
+    this.#now = options.now ?? Date.now;
+    const { failuresPerAccount, failuresPerAddress, windowMs, maxEntries } = this.#limits;
+    this.#accounts = new FailureLog(failuresPerAccount, windowMs, maxEntries);
+    this.#addresses = new FailureLog(failuresPerAddress, windowMs, maxEntries);
+    this.#nextSweepAt = this.#now() + windowMs;
+  }
+
+  /**
+   * Refuses an attempt for `account` from `network` (checked before the password), or lets it through,
+   * counted as a failure until the caller says it `succeeded()`.
+   */
+  admit(account: string, network: string): Throttled | Admission {
+    const now = this.#tick();
+    const byAddress = this.#addresses.retryAfterSeconds(network, now);
+    const byAccount = this.#accounts.retryAfterSeconds(account, now);
+    if (byAddress === undefined && byAccount === undefined) {
+      this.#accounts.add(account, now);
+      this.#addresses.add(network, now);
+      return {
+        succeeded: () => {
+          // One good account must not reset the address's count: only this attempt is taken back.
+          this.#accounts.clear(account);
+          this.#addresses.remove(network, now);
+        },
+      };
+    }
+    const [scope, key, retryAfterSeconds] = (byAccount ?? 0) >= (byAddress ?? 0)
+      ? ["account" as const, account, byAccount!]
+      : ["address" as const, network, byAddress!];
+    return { scope, retryAfterSeconds, ...this.#report(`${scope}\0${key}`, now) };
+  }
+
+  #report(key: string, now: number): { report: boolean; unreported: number } {
+    const last = this.#reported.get(key);
+    if (last && now - last.at < REPORT_INTERVAL_MS) {
+      last.unreported++;
+      return { report: false, unreported: last.unreported };
+    }
+    this.#reported.delete(key);
+    this.#reported.set(key, { at: now, unreported: 0 });
+    while (this.#reported.size > 2 * this.#limits.maxEntries) {
+      this.#reported.delete(this.#reported.keys().next().value!);
+    }
+    return { report: true, unreported: last?.unreported ?? 0 };
+  }
+
+  /** How many accounts and addresses are remembered (for tests of the bound). */
+  get size(): { accounts: number; addresses: number; reported: number } {
+    return { accounts: this.#accounts.size, addresses: this.#addresses.size, reported: this.#reported.size };
+  }
+
+  #tick(): number {
+    const now = this.#now();
+    if (now >= this.#nextSweepAt) {
+      this.#accounts.sweep(now);
+      this.#addresses.sweep(now);
+      for (const [key, { at }] of this.#reported) {
+        if (at <= now - REPORT_INTERVAL_MS) this.#reported.delete(key);
+      }
+      this.#nextSweepAt = now + this.#limits.windowMs;
+    }
+    return now;
+  }
+}
