@@ -15,6 +15,18 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Template);
 const keysOf = (value: unknown) => new Set(isRecord(value) ? Object.keys(value) : []);
 
+/** Why a glob cannot be compiled (a range out of order, as in `[z-a]`), or undefined when it can. */
+function globError(pattern: string): string | undefined {
+  if (!isGlob(pattern)) return undefined;
+  try {
+    globToRegExp(pattern);
+    return undefined;
+  } catch (error) {
+    // "Invalid regular expression: /^[z-a]$/: Range out of order in character class": keep the reason.
+    return error instanceof SyntaxError ? error.message.replace(/^.*: /, "") : "cannot be compiled";
+  }
+}
+
 /** The rules and limits a file holds, with their paths, whatever shape the file has. */
 function entriesOf(
   file: InterpolatedFile,
@@ -38,7 +50,7 @@ export interface ReferenceCheck {
 
 /**
  * Checks what refers to what across the registry and its policy files: services used by backends,
- * unique prefixes, unique rule ids, providers and backends named by rules. It reads the values
+ * unique prefixes, unique rule ids, globs, providers and backends named by rules. It reads the values
  * defensively, so these problems are reported together with schema problems.
  *
  * A rule or limit naming a backend that does not exist is only a warning: removing a backend must not
@@ -113,9 +125,17 @@ export function checkReferences(
           }
         });
       }
+      for (const key of ["backends", "tools", "prompts", "resources"]) {
+        const list = item[key];
+        if (!Array.isArray(list)) continue;
+        list.forEach((pattern, position) => {
+          const reason = typeof pattern === "string" ? globError(pattern) : undefined;
+          if (reason) report([...path, key, position], `invalid glob "${pattern}": ${reason}`);
+        });
+      }
       if (Array.isArray(item.backends)) {
         item.backends.forEach((pattern, position) => {
-          if (typeof pattern !== "string" || pattern === "") return;
+          if (typeof pattern !== "string" || pattern === "" || globError(pattern)) return;
           const where = [...path, "backends", position];
           if (!isGlob(pattern)) {
             if (!Object.hasOwn(backends, pattern)) {

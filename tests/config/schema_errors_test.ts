@@ -534,6 +534,26 @@ const cases: RejectionCase[] = [
     expected: [problem(4, 16, 'unknown provider "corp" in subject')],
   },
   {
+    // The policy compiles globs into regular expressions; one that cannot compile must not load.
+    name: "a glob whose character range is out of order",
+    files: {
+      "registry.yaml": yaml(
+        "backends:",
+        "  b:",
+        "    http: { url: https://b.example.test/mcp }",
+        "policies:",
+        '  - { id: r, effect: deny, subjects: ["*"], backends: ["[z-a]*"], tools: [ok, "[9-0]"] }',
+        "limits:",
+        '  - { subjects: ["*"], backends: ["b[!z-a]"], requests_per_minute: 5 }',
+      ),
+    },
+    expected: [
+      problem(5, 56, 'invalid glob "[z-a]*": Range out of order in character class'),
+      problem(5, 79, 'invalid glob "[9-0]": Range out of order in character class'),
+      problem(7, 35, 'invalid glob "b[!z-a]": Range out of order in character class'),
+    ],
+  },
+  {
     name: "an unknown service in a backend env",
     files: {
       "registry.yaml": yaml(
