@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { AuditLog } from "./audit/audit.ts";
 import { createRegistryHolder, type RegistryHolder } from "./config/current.ts";
-import { ConfigError } from "./config/errors.ts";
+import { ConfigError, formatWarning } from "./config/errors.ts";
 import { type LoadOptions, loadRegistry } from "./config/load.ts";
 import { type RegistryWatcher, watchRegistry } from "./config/watch.ts";
 import { createApp } from "./http/app.ts";
@@ -71,6 +71,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
   const loaded = await loadRegistry(registryPath, loadOptions);
   if (!loaded.ok) throw new ConfigError(loaded.problems);
+  if (loaded.warnings.length > 0) {
+    log.warn("registry warnings", { warnings: loaded.warnings.map(formatWarning) });
+  }
   const registry = loaded.registry;
 
   // Bind first: a taken port should fail before anything is written to disk.

@@ -15,6 +15,11 @@ export function formatProblem(problem: ConfigProblem): string {
     : `${problem.file}: ${problem.message}`;
 }
 
+/** Formats a warning: a problem that does not stop the registry from loading. */
+export function formatWarning(warning: ConfigProblem): string {
+  return formatProblem({ ...warning, message: `warning: ${warning.message}` });
+}
+
 /** Orders problems by file, then position, so output is stable. */
 export function sortProblems(problems: readonly ConfigProblem[]): ConfigProblem[] {
   return [...problems].sort((a, b) =>

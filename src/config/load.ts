@@ -1,5 +1,6 @@
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { z } from "zod";
+import { findShadowedRules } from "../policy/shadowing.ts";
 import { type ConfigProblem, sortProblems } from "./errors.ts";
 import { interpolate, interpolateEnvOnly, type InterpolationSources } from "./interpolate.ts";
 import { type ConfigPath, parseSource, type SourceFile } from "./source.ts";
@@ -14,7 +15,7 @@ import {
 } from "./schema.ts";
 import { checkReferences, type InterpolatedFile } from "./references.ts";
 import { resolveRegistry } from "./resolve.ts";
-import type { Registry } from "./types.ts";
+import type { PolicyRule, Registry } from "./types.ts";
 
 /** Where the loader reads from; every field has a real default and can be replaced in tests. */
 export interface LoadOptions {
@@ -33,6 +34,12 @@ export interface LoadOptions {
 export type LoadResult =
   | { readonly ok: true; readonly registry: Registry }
   | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
+
+/** What `loadRegistry()` also reports: warnings never stop a registry from loading. */
+export interface LoadWarnings {
+  /** Rules and limits naming no defined backend, rules shadowed by an earlier deny; sorted. */
+  readonly warnings: readonly ConfigProblem[];
+}
 
 /** A policy file that passed its schema, with each entry's path for locating it. */
 export interface PolicyFile {
@@ -93,7 +100,10 @@ export function schemaProblems(
  * Reads, interpolates, validates and resolves a registry and every `*.yaml` of its policies directory.
  * Never throws for bad input: every problem comes back, positioned, at once.
  */
-export async function loadRegistry(registryPath: string, options: LoadOptions = {}): Promise<LoadResult> {
+export async function loadRegistry(
+  registryPath: string,
+  options: LoadOptions = {},
+): Promise<LoadResult & LoadWarnings> {
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const readTextFile = options.readTextFile ?? ((path: string) => Deno.readTextFile(path));
   const readDirNames = options.readDirNames ?? defaultReadDirNames;
@@ -108,7 +118,7 @@ export async function loadRegistry(registryPath: string, options: LoadOptions = 
   const problems: ConfigProblem[] = [];
   const parsed = await readAndParse(absolutePath, label(absolutePath), readTextFile);
   problems.push(...parsed.problems);
-  if (!parsed.source) return { ok: false, problems: sortProblems(problems) };
+  if (!parsed.source) return { ok: false, problems: sortProblems(problems), warnings: [] };
   const source = parsed.source;
 
   const rawGateway = isRecord(source.value) && isRecord(source.value.gateway) ? source.value.gateway : {};
@@ -184,11 +194,15 @@ export async function loadRegistry(registryPath: string, options: LoadOptions = 
     if (checkedPolicy.file) policyFiles.push(checkedPolicy.file);
   }
 
-  problems.push(...checkReferences(
+  const references = checkReferences(
     { source, value: interpolated.value, relativePath: relative(baseDir, absolutePath) },
     interpolatedPolicyFiles,
-  ));
-  if (!checked.success || problems.length > 0) return { ok: false, problems: sortProblems(problems) };
+  );
+  problems.push(...references.problems);
+  const warnings = references.warnings;
+  if (!checked.success || problems.length > 0) {
+    return { ok: false, problems: sortProblems(problems), warnings: sortProblems(warnings) };
+  }
   const registry = resolveRegistry({
     raw: checked.data as RawRegistry,
     source,
@@ -199,7 +213,21 @@ export async function loadRegistry(registryPath: string, options: LoadOptions = 
     policiesDir,
     files: [absolutePath, ...names.map((name) => join(policiesDir, name))],
   });
-  return { ok: true, registry };
+  // Rule locations are relative to the registry's directory; messages use the same labels as problems.
+  const where = ({ source }: PolicyRule) => ({
+    file: label(resolve(baseDir, source.file)),
+    line: source.line,
+    col: source.col,
+  });
+  for (const { rule, by } of findShadowedRules(registry.policies)) {
+    const earlier = where(by);
+    warnings.push({
+      ...where(rule),
+      message: `rule "${rule.id}" is shadowed by the earlier deny rule "${by.id}" ` +
+        `(${earlier.file}:${earlier.line}:${earlier.col}), which covers everything it covers`,
+    });
+  }
+  return { ok: true, registry, warnings: sortProblems(warnings) };
 }
 
 async function readAndParse(

@@ -1,3 +1,4 @@
+import { globToRegExp, isGlob } from "../policy/glob.ts";
 import type { ConfigProblem } from "./errors.ts";
 import type { ConfigPath, SourceFile } from "./source.ts";
 import { Template } from "./template.ts";
@@ -13,7 +14,18 @@ export interface InterpolatedFile {
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Template);
 const keysOf = (value: unknown) => new Set(isRecord(value) ? Object.keys(value) : []);
-const isGlob = (pattern: string) => /[*?[]/.test(pattern);
+
+/** Why a glob cannot be compiled (a range out of order, as in `[z-a]`), or undefined when it can. */
+function globError(pattern: string): string | undefined {
+  if (!isGlob(pattern)) return undefined;
+  try {
+    globToRegExp(pattern);
+    return undefined;
+  } catch (error) {
+    // "Invalid regular expression: /^[z-a]$/: Range out of order in character class": keep the reason.
+    return error instanceof SyntaxError ? error.message.replace(/^.*: /, "") : "cannot be compiled";
+  }
+}
 
 /** The rules and limits a file holds, with their paths, whatever shape the file has. */
 function entriesOf(
@@ -30,20 +42,31 @@ function entriesOf(
   return [...list("policies", "rule"), ...list("limits", "limit")];
 }
 
+/** What `checkReferences()` found: problems reject the registry, warnings do not. */
+export interface ReferenceCheck {
+  readonly problems: ConfigProblem[];
+  readonly warnings: ConfigProblem[];
+}
+
 /**
  * Checks what refers to what across the registry and its policy files: services used by backends,
- * unique prefixes, unique rule ids, providers and backends named by rules. It reads the values
+ * unique prefixes, unique rule ids, globs, providers and backends named by rules. It reads the values
  * defensively, so these problems are reported together with schema problems.
+ *
+ * A rule or limit naming a backend that does not exist is only a warning: removing a backend must not
+ * stop the registry from reloading while a policy file still names it (the rule then matches nothing).
  */
 export function checkReferences(
   registry: InterpolatedFile,
   policyFiles: readonly InterpolatedFile[],
-): ConfigProblem[] {
+): ReferenceCheck {
   const problems: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [];
   const root = isRecord(registry.value) ? registry.value : {};
   const services = keysOf(root.services);
   const providers = keysOf(isRecord(root.login) ? root.login.providers : undefined);
   const backends = isRecord(root.backends) ? root.backends : {};
+  const backendNames = Object.keys(backends);
 
   const prefixOwners = new Map<string, string>();
   for (const [name, backend] of Object.entries(backends)) {
@@ -85,6 +108,7 @@ export function checkReferences(
   const ruleIds = new Map<string, string>();
   for (const [index, file] of [registry, ...policyFiles].entries()) {
     const report = (path: ConfigPath, message: string) => problems.push(file.source.problemAt(path, message));
+    const warn = (path: ConfigPath, message: string) => warnings.push(file.source.problemAt(path, message));
     for (const { item, path, kind } of entriesOf(file, index === 0)) {
       if (!isRecord(item)) continue;
       if (kind === "rule" && typeof item.id === "string") {
@@ -101,14 +125,31 @@ export function checkReferences(
           }
         });
       }
+      for (const key of ["backends", "tools", "prompts", "resources"]) {
+        const list = item[key];
+        if (!Array.isArray(list)) continue;
+        list.forEach((pattern, position) => {
+          const reason = typeof pattern === "string" ? globError(pattern) : undefined;
+          if (reason) report([...path, key, position], `invalid glob "${pattern}": ${reason}`);
+        });
+      }
       if (Array.isArray(item.backends)) {
         item.backends.forEach((pattern, position) => {
-          if (typeof pattern === "string" && !isGlob(pattern) && !Object.hasOwn(backends, pattern)) {
-            report([...path, "backends", position], `unknown backend "${pattern}"`);
+          if (typeof pattern !== "string" || pattern === "" || globError(pattern)) return;
+          const where = [...path, "backends", position];
+          if (!isGlob(pattern)) {
+            if (!Object.hasOwn(backends, pattern)) {
+              warn(where, `unknown backend "${pattern}": this entry matches nothing`);
+            }
+            return;
+          }
+          const expression = globToRegExp(pattern);
+          if (!backendNames.some((name) => expression.test(name))) {
+            warn(where, `backend glob "${pattern}" matches no defined backend`);
           }
         });
       }
     }
   }
-  return problems;
+  return { problems, warnings };
 }

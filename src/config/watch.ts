@@ -1,7 +1,7 @@
 import { dirname } from "node:path";
 import type { AuditLog } from "../audit/audit.ts";
 import type { Logger } from "../log/logger.ts";
-import { formatProblem } from "./errors.ts";
+import { formatProblem, formatWarning } from "./errors.ts";
 import type { RegistryHolder } from "./current.ts";
 import { type LoadOptions, loadRegistry } from "./load.ts";
 
@@ -41,6 +41,9 @@ export function watchRegistry(options: WatchOptions): RegistryWatcher {
 
   const reload = async (): Promise<boolean> => {
     const result = await loadRegistry(registryPath, options.loadOptions);
+    if (result.warnings.length > 0) {
+      log.warn("registry warnings", { warnings: result.warnings.map(formatWarning) });
+    }
     const outcome = await holder.apply(result);
     if (outcome.ok) {
       const { next, diff } = outcome.event;

@@ -14,7 +14,9 @@ export function globToRegExp(glob: string): RegExp {
     if (char === "*") source += "[\\s\\S]*";
     else if (char === "?") source += "[\\s\\S]";
     else if (char === "[") {
-      const end = glob.indexOf("]", index + 2);
+      // A `]` just after `[` or `[!` is a member of the set, not its end (as in POSIX fnmatch).
+      const first = glob[index + 1] === "!" ? index + 2 : index + 1;
+      const end = glob.indexOf("]", first + 1);
       if (end === -1) {
         source += "\\[";
         continue;

@@ -86,6 +86,55 @@ Deno.test("gatehouse check prints every problem as file:line:col, exits 1 and wr
   }
 });
 
+Deno.test("gatehouse check prints warnings as file:line:col: warning: and exits 0 when there are only warnings", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gatehouse-check-" });
+  try {
+    await Deno.mkdir(join(dir, "policies"));
+    await Deno.writeTextFile(
+      join(dir, "registry.yaml"),
+      [
+        "backends:",
+        "  api:",
+        "    http: { url: http://127.0.0.1:9/mcp }",
+        "policies:",
+        "  - { id: nobody, effect: deny, subjects: ['*'], backends: ['*'] }",
+      ].join("\n"),
+    );
+    await Deno.writeTextFile(
+      join(dir, "policies", "team.yaml"),
+      "- { id: team, effect: allow, subjects: ['group:team'], backends: [api, old-api, 'v2-*'] }\n",
+    );
+    const { code, stdout, stderr } = await runGatehouse(["check", "registry.yaml"], { cwd: dir });
+    assert.equal(code, 0);
+    assert.deepEqual(stderr.trim().split("\n"), [
+      'policies/team.yaml:1:3: warning: rule "team" is shadowed by the earlier deny rule "nobody" ' +
+      "(registry.yaml:5:5), which covers everything it covers",
+      'policies/team.yaml:1:72: warning: unknown backend "old-api": this entry matches nothing',
+      'policies/team.yaml:1:81: warning: backend glob "v2-*" matches no defined backend',
+    ]);
+    assert.equal(
+      stdout,
+      "registry.yaml: ok (1 backend, 0 services, 2 rules, 0 limits, 1 policy file, 3 warnings)\n",
+    );
+
+    // With a problem as well, the warnings are printed among the problems, by position, and counted.
+    await Deno.writeTextFile(
+      join(dir, "policies", "team.yaml"),
+      "- { id: team, effect: allow, subjects: ['group:team'], backends: [old-api], tools: 7 }\n",
+    );
+    const rejected = await runGatehouse(["check", "registry.yaml"], { cwd: dir });
+    assert.equal(rejected.code, 1);
+    assert.equal(rejected.stdout, "");
+    assert.deepEqual(rejected.stderr.trim().split("\n"), [
+      'policies/team.yaml:1:67: warning: unknown backend "old-api": this entry matches nothing',
+      "policies/team.yaml:1:84: [0].tools: expected array, received number",
+      "1 problem and 1 warning found",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("gatehouse check never prints a secret's value", async () => {
   const dir = await Deno.makeTempDir({ prefix: "gatehouse-check-" });
   try {

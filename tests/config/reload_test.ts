@@ -358,6 +358,7 @@ interface LogLine {
   msg: string;
   generation?: number;
   problems?: string[];
+  warnings?: string[];
   added?: string[];
   removed?: string[];
   changed?: string[];
@@ -506,11 +507,36 @@ Deno.test("watchRegistry() rejects a broken policy file with its position", asyn
     async ({ dir, holder, outcomes }) => {
       await Deno.writeTextFile(
         join(dir, "policies/base.yaml"),
-        yaml('- { id: base, effect: allow, subjects: ["*"], backends: [file] }'),
+        yaml('- { id: base, effect: allow, subjects: ["provider:corp"], backends: [files] }'),
       );
       const [line] = await outcomes(1);
       assert.equal(holder.current().generation, 1);
-      assert.deepEqual(line?.problems, ['policies/base.yaml:1:58: unknown backend "file"']);
+      assert.deepEqual(line?.problems, ['policies/base.yaml:1:41: unknown provider "corp" in subject']);
+    },
+  );
+});
+
+Deno.test("watchRegistry() reloads a registry whose rules name a removed backend, and logs a warning", async () => {
+  await withWatchedRegistry(
+    {
+      "registry.yaml": WATCHED,
+      "policies/base.yaml": yaml('- { id: base, effect: allow, subjects: ["*"], backends: [files] }'),
+    },
+    async ({ dir, holder, logs, outcomes }) => {
+      await Deno.writeTextFile(
+        join(dir, "registry.yaml"),
+        yaml("backends:", "  notes:", "    stdio: { command: notes-mcp }"),
+      );
+      const [line] = await outcomes(1);
+      assert.equal(line?.msg, "registry reloaded");
+      assert.equal(holder.current().generation, 2);
+      assert.deepEqual(Object.keys(holder.current().registry.backends), ["notes"]);
+      const warnings = logs.filter((entry) => entry.msg === "registry warnings");
+      assert.equal(warnings.length, 1);
+      assert.equal(warnings[0]?.level, "warn");
+      assert.deepEqual(warnings[0]?.warnings, [
+        'policies/base.yaml:1:58: warning: unknown backend "files": this entry matches nothing',
+      ]);
     },
   );
 });

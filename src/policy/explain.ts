@@ -1,0 +1,79 @@
+import type { PolicyRule, Registry } from "../config/types.ts";
+import { type Decision, Policy, type PolicyObject, policyOf, type PolicySubject } from "./policy.ts";
+
+/** A question for `gatehouse explain`: may this user use this backend, or this object of it? */
+export interface ExplainQuestion {
+  /** The user id: a local user's name, or `provider:login` for users of an upstream provider. */
+  readonly user: string;
+  /** Groups given on the command line; a local user's groups in `login.users` are added to them. */
+  readonly groups: readonly string[];
+  readonly clientId: string | undefined;
+  readonly provider: string | undefined;
+  readonly backend: string;
+  /** Undefined: whether the user may use the backend at all (it is then listed to them). */
+  readonly object: PolicyObject | undefined;
+}
+
+export interface Explanation extends Decision {
+  /** Whom the rules were matched against. */
+  readonly subject: PolicySubject;
+}
+
+/** The subject the policy sees for a question: a local user's configured groups count too. */
+export function subjectOf(registry: Registry, question: ExplainQuestion): PolicySubject {
+  const users = registry.login.users;
+  const local = Object.hasOwn(users, question.user) ? users[question.user] : undefined;
+  return {
+    id: question.user,
+    groups: [...new Set([...(local?.groups ?? []), ...question.groups])],
+    clientId: question.clientId,
+    provider: question.provider,
+  };
+}
+
+/** Answers a question with the registry's compiled policy, and names the rule that decided. */
+export function explain(registry: Registry, question: ExplainQuestion): Explanation {
+  const policy = policyOf(registry);
+  const subject = subjectOf(registry, question);
+  const decision = question.object
+    ? policy.decide(subject, question.backend, question.object)
+    : backendDecision(registry.policies, policy, subject, question.backend);
+  return { allowed: decision.allowed, rule: decision.rule, subject };
+}
+
+/** Stands beside a deny rule to tell whether that rule alone refuses a backend. */
+const ALLOW_EVERYTHING: PolicyRule = Object.freeze({
+  id: "",
+  description: undefined,
+  effect: "allow",
+  subjects: ["*"],
+  backends: ["*"],
+  tools: undefined,
+  prompts: undefined,
+  resources: undefined,
+  readOnly: false,
+  source: { file: "", line: 0, col: 0 },
+});
+
+/**
+ * `Policy.usesBackend()` answers yes or no; the rule behind the answer is found by asking the policy the
+ * same question of single rules, so it always agrees with the engine: the first allow rule that grants
+ * use on its own, or the first deny rule that refuses it even beside an allow of everything.
+ */
+function backendDecision(
+  rules: readonly PolicyRule[],
+  policy: Policy,
+  subject: PolicySubject,
+  backend: string,
+): Decision {
+  if (policy.usesBackend(subject, backend)) {
+    const rule = rules.find((rule) =>
+      rule.effect === "allow" && new Policy([rule]).usesBackend(subject, backend)
+    );
+    return { allowed: true, rule };
+  }
+  const rule = rules.find((rule) =>
+    rule.effect === "deny" && !new Policy([rule, ALLOW_EVERYTHING]).usesBackend(subject, backend)
+  );
+  return { allowed: false, rule };
+}
