@@ -1,5 +1,8 @@
 import { resolve } from "node:path";
 import { AuditLog } from "./audit/audit.ts";
+import { Metrics } from "./metrics/metrics.ts";
+import { RecentEvents } from "./status/events.ts";
+import { statusReport } from "./status/status.ts";
 import { createRegistryHolder, type RegistryHolder } from "./config/current.ts";
 import { ConfigError, formatWarning } from "./config/errors.ts";
 import { type LoadOptions, loadRegistry } from "./config/load.ts";
@@ -124,6 +127,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   // Third-party tokens: encrypted at rest, handed to the backends that name their service.
   const vault = await openVault(registry.gateway.dataDir, registry.gateway.vaultKey);
+  // What /metrics counts and the status page lists as recent.
+  const metrics = new Metrics();
+  const events = new RecentEvents();
   const connections = new ServiceConnections({
     store,
     registry: () => holder.current().registry,
@@ -131,10 +137,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     log,
     audit,
     baseUrl: () => holder.current().registry.gateway.publicUrl ?? url,
+    onRefresh: (service, outcome) => metrics.tokenRefreshes.inc({ service, outcome }),
   });
   const pool = new BackendPool(registry, {
     log,
     serviceToken: (caller, service) => connections.token(caller.id, service),
+    onFailure: (backend, message) => events.add("error", { user: undefined, backend, message }),
   });
   const front = new McpFront({
     registry: () => holder.current().registry,
@@ -143,6 +151,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxBodyBytes: () => holder.current().registry.gateway.maxBodyBytes,
     store,
     audit,
+    metrics,
+    events,
   });
   connections.onConnected = (userId, _service, elicitationId) =>
     front.consentCompleted(userId, elicitationId);
@@ -151,7 +161,48 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   holder.onSwap(({ previous, next, diff }) => {
     if (diff.added.length + diff.removed.length + diff.changed.length > 0) front.listsChanged();
     else front.policiesChanged(previous.registry, next.registry);
+    metrics.reloads.inc({ outcome: "applied" });
   });
+  holder.onReject((problems) => {
+    metrics.reloads.inc({ outcome: "rejected" });
+    events.add("error", {
+      user: undefined,
+      backend: undefined,
+      message: `registry rejected: ${problems.length} problem(s)`,
+    });
+  });
+  const startedAt = Date.now();
+  metrics.gauge(
+    "gatehouse_info",
+    "Always 1; the version is a label.",
+    () => [{ labels: { version: VERSION }, value: 1 }],
+  );
+  metrics.gauge("gatehouse_uptime_seconds", "Seconds since the gateway started.", () => [{
+    labels: {},
+    value: Math.floor((Date.now() - startedAt) / 1000),
+  }]);
+  metrics.gauge(
+    "gatehouse_backend_processes",
+    "Running stdio processes, by backend.",
+    async () =>
+      (await pool.status()).map((backend) => ({
+        labels: { backend: backend.name },
+        value: backend.processes,
+      })),
+  );
+  metrics.gauge(
+    "gatehouse_backend_up",
+    "1 when a backend has a live connection, else 0.",
+    async () =>
+      (await pool.status()).map((backend) => ({
+        labels: { backend: backend.name },
+        value: backend.state === "up" ? 1 : 0,
+      })),
+  );
+  metrics.gauge("gatehouse_sessions", "Open 2025-era MCP sessions.", () => [{
+    labels: { era: "legacy" },
+    value: front.stats().legacySessions,
+  }]);
   const url = urlOf(server.hostname, server.port);
   // The authorization server: its signing key is made on first start and kept in the data directory.
   const key = await loadOrCreateSigningKey(registry.gateway.dataDir);
@@ -190,6 +241,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     store,
     log,
     mcp: { front, listenUrl: url, tokens: { key, isRevoked: (jti) => authorizationServer.isRevoked(jti) } },
+    metrics,
     oauth: {
       server: authorizationServer,
       clients,
@@ -200,6 +252,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       connections,
       key,
       baseUrl,
+      status: (viewer) => statusReport({ holder, pool, front, events, connections, startedAt }, viewer),
     },
   });
   handle = (request, info) => app.fetch(request, { info });

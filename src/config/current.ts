@@ -41,6 +41,8 @@ export interface RegistryHolder {
   ): Promise<{ ok: true; event: SwapEvent } | { ok: false; problems: readonly ConfigProblem[] }>;
   onPrepare(preparer: SwapPreparer): () => void;
   onSwap(listener: SwapListener): () => void;
+  /** Told of every rejected reload, with its problems. */
+  onReject(listener: (problems: readonly ConfigProblem[]) => void): () => void;
 }
 
 /** Creates the holder with an initial good registry. */
@@ -53,11 +55,13 @@ export function createRegistryHolder(
   let failure: ReloadFailure | undefined;
   const preparers = new Set<SwapPreparer>();
   const listeners = new Set<SwapListener>();
+  const rejectListeners = new Set<(problems: readonly ConfigProblem[]) => void>();
   // Reloads run one at a time, in order, so a slow preparer cannot let an older registry win.
   let queue: Promise<unknown> = Promise.resolve();
 
   const fail = (problems: readonly ConfigProblem[]) => {
     failure = Object.freeze({ at: now(), problems });
+    for (const listener of rejectListeners) listener(problems);
     return { ok: false as const, problems };
   };
 
@@ -103,6 +107,10 @@ export function createRegistryHolder(
     onSwap(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    onReject(listener) {
+      rejectListeners.add(listener);
+      return () => rejectListeners.delete(listener);
     },
   };
 }

@@ -69,6 +69,7 @@ export function resolveRegistry(input: ResolveInput): Registry {
     shutdownTimeoutSeconds: rawGateway.shutdown_timeout ?? DEFAULTS.shutdownTimeoutSeconds,
     auditRetentionSeconds: rawGateway.audit_retention ?? DEFAULTS.auditRetentionSeconds,
     vaultKey: rawGateway.vault_key,
+    metricsToken: rawGateway.metrics_token,
   };
 
   const users = mapRecord(raw.login?.users, (name, user): LocalUser => ({

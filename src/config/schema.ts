@@ -80,6 +80,8 @@ const gateway = z.strictObject({
   audit_retention: durationSeconds.optional(),
   // The key that encrypts users' third-party tokens: 32 bytes, hex or base64url, usually ${secret:...}.
   vault_key: nonEmpty.optional(),
+  // A bearer token that lets a scraper read /metrics from outside this machine, usually ${secret:...}.
+  metrics_token: nonEmpty.optional(),
 }).superRefine((gateway, context) => {
   if (gateway.auth === "none" && gateway.listen && !isLoopbackHost(gateway.listen.hostname)) {
     context.addIssue({

@@ -43,6 +43,8 @@ export interface GatewaySettings {
   readonly auditRetentionSeconds: number;
   /** The key for third-party tokens at rest; undefined: generated into the data directory. */
   readonly vaultKey: string | undefined;
+  /** The bearer token for `/metrics` from anywhere but loopback; undefined: loopback only. */
+  readonly metricsToken: string | undefined;
 }
 
 export interface LocalUser {

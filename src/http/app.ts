@@ -8,6 +8,10 @@ import type { Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 import type { McpFront } from "../mcp/front.ts";
 import { policyOf } from "../policy/policy.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { isLoopbackHost } from "../config/schema.ts";
+import { timingSafeEqual } from "../oauth/secrets.ts";
+import { clientAddress, peerAddress } from "./client_address.ts";
 import { mountOAuthRoutes, type OAuthRouteDependencies } from "../oauth/routes.ts";
 import { authenticate, type TokenChecker } from "./auth.ts";
 import { checkHostAndOrigin } from "./dns_rebinding.ts";
@@ -22,6 +26,8 @@ export interface AppDependencies {
   mcp?: { front: McpFront; listenUrl: string; tokens?: TokenChecker };
   /** The authorization server's routes (discovery, sign-in, tokens, clients). */
   oauth?: OAuthRouteDependencies;
+  /** Served at `/metrics` to loopback, or to anyone with `gateway.metrics_token`. */
+  metrics?: Metrics;
 }
 
 /** What every handler can read from the context: the registry generation of this request. */
@@ -100,7 +106,10 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
         backend,
         deps.mcp?.tokens,
       );
-      if (caller instanceof Response) return caller;
+      if (caller instanceof Response) {
+        deps.metrics?.authFailures.inc();
+        return caller;
+      }
       // A backend the caller may not use is as unknown to them as one that does not exist.
       if (
         backend !== undefined &&
@@ -124,7 +133,42 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
     app.all("/mcp/:backend", (c) => serveMcp(c, c.req.param("backend")));
   }
 
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    app.get("/metrics", async (c) => {
+      const { gateway } = c.get("snapshot").registry;
+      if (!metricsAllowed(c.req.raw, c.env, gateway.trustedProxies, gateway.metricsToken)) {
+        return c.text("Forbidden: /metrics is served to loopback, or with gateway.metrics_token\n", 403);
+      }
+      return c.body(await metrics.render(), 200, {
+        "content-type": "text/plain; version=0.0.4; charset=utf-8",
+        "cache-control": "no-store",
+      });
+    });
+  }
+
   app.notFound(() => new HttpError(404, "not_found", "No such endpoint").toResponse());
   app.onError(createErrorHandler(log));
   return app;
+}
+
+/**
+ * `/metrics` is for this machine (a request from loopback that no proxy forwarded, or one a trusted proxy
+ * forwarded from loopback), or for whoever presents `gateway.metrics_token`.
+ */
+function metricsAllowed(
+  request: Request,
+  env: unknown,
+  trustedProxies: readonly string[],
+  token: string | undefined,
+): boolean {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+  if (token !== undefined && bearer !== undefined && timingSafeEqual(bearer, token)) return true;
+  const forwarded = request.headers.get("x-forwarded-for");
+  const peer = peerAddress(env);
+  if (peer === undefined) return false;
+  const client = clientAddress(peer, forwarded, trustedProxies);
+  // A forwarded request whose header was not followed (a local proxy not in trusted_proxies) is not local.
+  if (forwarded !== null && client === clientAddress(peer, null, [])) return false;
+  return client !== undefined && isLoopbackHost(client.replace(/^::ffff:/, ""));
 }

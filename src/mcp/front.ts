@@ -11,6 +11,8 @@ import type { Logger } from "../log/logger.ts";
 import type { Store } from "../store/store.ts";
 import type { AuditLog } from "../audit/audit.ts";
 import { RateLimiter } from "../policy/limits.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import type { RecentEvents } from "../status/events.ts";
 import { type Policy, policyOf } from "../policy/policy.ts";
 import { JSONRPC } from "./errors.ts";
 import type { Caller } from "./caller.ts";
@@ -81,6 +83,8 @@ export interface FrontOptions {
   store?: Store;
   /** Where policy denials and rate-limit refusals are recorded. */
   audit?: AuditLog;
+  metrics?: Metrics;
+  events?: RecentEvents;
 }
 
 /** Session counts by protocol era, for the status page. */
@@ -129,6 +133,9 @@ export class McpFront {
       audit: options.audit,
       limiter: new RateLimiter(),
       toolReadOnly: new Map(),
+      metrics: options.metrics,
+      events: options.events,
+      shortened: new Map(),
     };
     const deps = this.#deps;
     this.#modern = createMcpHandler(async (context) => {
@@ -161,6 +168,16 @@ export class McpFront {
     options.pool.onBroadcast((backend, key, notification) => this.#broadcast(backend, key, notification));
     this.#sweep = setInterval(() => this.#closeIdleSessions(), 60_000);
     Deno.unrefTimer(Number(this.#sweep));
+  }
+
+  /** How many tools each backend listed last (for the status page). */
+  toolCounts(): Map<string, number> {
+    return new Map([...this.#deps.toolReadOnly].map(([backend, tools]) => [backend, tools.size]));
+  }
+
+  /** Aggregate names that had to be shortened: `{prefix}__{name}` to what clients see. */
+  shortenedNames(): Map<string, string> {
+    return new Map(this.#deps.shortened);
   }
 
   stats(): FrontStats {
@@ -248,6 +265,7 @@ export class McpFront {
       requests.length,
     );
     if (admission.ok) return undefined;
+    this.#options.metrics?.rateLimited.inc({ scope: "user" });
     if (admission.first) {
       this.#options.audit?.record("rate_limit", caller.id, {
         backend: backend ?? null,

@@ -57,6 +57,8 @@ export interface PoolOptions {
   /** How often idle processes are looked for, and health checked (ms). */
   sweepIntervalMs?: number;
   healthIntervalMs?: number;
+  /** Told when a backend fails to start, dies, or fails a health check (for the status page). */
+  onFailure?: (backend: string, message: string) => void;
 }
 
 function sameTokens(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
@@ -82,6 +84,7 @@ export function isolationKey(
 export class BackendPool {
   readonly #entries = new Map<string, BackendEntry>();
   readonly #log: Logger;
+  readonly #onFailure: PoolOptions["onFailure"];
   readonly #serviceToken: ServiceTokenSource;
   readonly #broadcastListeners = new Set<BroadcastListener>();
   readonly #sweep: ReturnType<typeof setInterval>;
@@ -90,6 +93,7 @@ export class BackendPool {
 
   constructor(registry: Registry, options: PoolOptions) {
     this.#log = options.log;
+    this.#onFailure = options.onFailure;
     this.#serviceToken = options.serviceToken ??
       ((_caller, service) =>
         Promise.reject(new JsonRpcError(JSONRPC.backendUnavailable, `No token for service "${service}"`)));
@@ -270,6 +274,7 @@ export class BackendPool {
   #recordFailure(entry: BackendEntry, message: string): void {
     entry.failures += 1;
     entry.lastError = message;
+    this.#onFailure?.(entry.settings.name, message);
     entry.nextStartAt = Date.now() + Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (entry.failures - 1));
     this.#log.warn("backend failed", {
       backend: entry.settings.name,
@@ -356,6 +361,7 @@ export class BackendPool {
           entry.latencyMs = Math.round(performance.now() - started);
         } catch (error) {
           entry.lastError = `health check failed: ${error instanceof Error ? error.message : String(error)}`;
+          this.#onFailure?.(entry.settings.name, entry.lastError);
         }
       }
     }));

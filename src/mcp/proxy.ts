@@ -17,6 +17,8 @@ import { ANY_RESULT, type CallOrigin, type Upstream } from "./upstream.ts";
 import { ConsentRequiredError } from "../services/consent_required.ts";
 import type { ListCache } from "./list_cache.ts";
 import type { AuditLog } from "../audit/audit.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import type { RecentEvents } from "../status/events.ts";
 import { GlobSet } from "../policy/glob.ts";
 import type { RateLimiter } from "../policy/limits.ts";
 import { type Policy, type PolicyObject, policyOf, type PolicySubject } from "../policy/policy.ts";
@@ -70,6 +72,11 @@ export interface ProxyDependencies {
   lists: ListCache;
   /** Where denials and rate-limit refusals are recorded. */
   audit: AuditLog | undefined;
+  metrics: Metrics | undefined;
+  /** What the status page shows as recent errors, denials and consent requests. */
+  events: RecentEvents | undefined;
+  /** Aggregate tool and prompt names that had to be shortened, by `{prefix}__{name}`. */
+  shortened: Map<string, string>;
   limiter: RateLimiter;
   /** Whether each backend's tools are annotated readOnlyHint, as last listed (for `read_only` rules). */
   toolReadOnly: Map<string, Map<string, boolean>>;
@@ -368,6 +375,12 @@ class Router {
         source: rule ? `${rule.source.file}:${rule.source.line}:${rule.source.col}` : null,
       });
       this.#deps.log.info("call denied by policy", { backend: backend.name, method, user: caller.id });
+      this.#deps.metrics?.denials.inc({ backend: backend.name });
+      this.#deps.events?.add("denial", {
+        user: caller.id,
+        backend: backend.name,
+        message: `${method}: ${what}`,
+      });
       throw new JsonRpcError(JSONRPC.accessDenied, `Access denied: ${what}`);
     }
     if (this.#single) return; // counted against the backend's limits when the HTTP request arrived
@@ -376,6 +389,7 @@ class Router {
       backend: backend.name,
     });
     if (!admission.ok) {
+      this.#deps.metrics?.rateLimited.inc({ scope: "backend" });
       if (admission.first) {
         this.#deps.audit?.record("rate_limit", caller.id, {
           backend: backend.name,
@@ -435,6 +449,11 @@ class Router {
    * elicitation), or a tool result / error carrying the link. Never an HTTP 401.
    */
   #consentAnswer(method: string, consent: ConsentRequiredError, context: ServerContext): Result {
+    this.#deps.events?.add("consent", {
+      user: this.#session.caller.id,
+      backend: undefined,
+      message: `asked to connect ${consent.service} (${method})`,
+    });
     const message = `Connect your ${consent.service} account to continue: open ${consent.url} then retry.`;
     // SEP-2575: only ask a 2026-07-28 client for input it declared it can give.
     if (
@@ -466,7 +485,37 @@ class Router {
     throw new JsonRpcError(JSONRPC.consentRequired, message, { auth_url: consent.url });
   }
 
+  /** Relays one request to a backend, counting it and its time for `/metrics`. */
   async #callBackend(
+    backend: BackendSettings,
+    method: string,
+    params: Params | undefined,
+    context: ServerContext,
+  ): Promise<Result> {
+    const metrics = this.#deps.metrics;
+    const started = performance.now();
+    let outcome = "ok";
+    try {
+      return await this.#callBackendUnmetered(backend, method, params, context);
+    } catch (error) {
+      outcome = error instanceof ConsentRequiredError ? "consent_required" : "error";
+      const unavailable = error instanceof JsonRpcError &&
+        (error.code === JSONRPC.backendUnavailable || error.code === JSONRPC.backendTimeout);
+      if (unavailable) {
+        this.#deps.events?.add("error", {
+          user: this.#session.caller.id,
+          backend: backend.name,
+          message: `${method}: ${error.message}`,
+        });
+      }
+      throw error;
+    } finally {
+      metrics?.requests.inc({ backend: backend.name, method, outcome });
+      metrics?.latency.observe({ backend: backend.name, method }, (performance.now() - started) / 1000);
+    }
+  }
+
+  async #callBackendUnmetered(
     backend: BackendSettings,
     method: string,
     params: Params | undefined,
@@ -796,7 +845,10 @@ class Router {
           single ? tool : { ...tool, name: names.add(backend.prefix, backend.name, String(tool.name)) }
         )
     );
-    if (!single) this.#session.tools = names;
+    if (!single) {
+      this.#session.tools = names;
+      for (const [from, to] of names.shortened) this.#deps.shortened.set(from, to);
+    }
     const schemas = new Map<string, Record<string, unknown>>();
     for (const tool of tools) {
       if (tool.inputSchema && typeof tool.inputSchema === "object") {

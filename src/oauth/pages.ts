@@ -28,12 +28,19 @@ export function pageHeaders(formTargets: readonly string[] = []): Record<string,
   };
 }
 
-function layout(title: string, body: string): string {
+/** A whole page: `wide` for tables, `refreshSeconds` to reload itself. */
+export function layout(
+  title: string,
+  body: string,
+  options: { wide?: boolean; refreshSeconds?: number; style?: string } = {},
+): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
-    `<meta name="viewport" content="width=device-width, initial-scale=1"><title>${
-      escapeHtml(title)
-    } · Gatehouse</title>` +
-    `<style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+    `<meta name="viewport" content="width=device-width, initial-scale=1">` +
+    (options.refreshSeconds ? `<meta http-equiv="refresh" content="${options.refreshSeconds}">` : "") +
+    `<title>${escapeHtml(title)} · Gatehouse</title>` +
+    `<style>${STYLE}${options.style ?? ""}</style></head><body><main${
+      options.wide ? ' class="wide"' : ""
+    }>${body}</main></body></html>`;
 }
 
 const hidden = (fields: Record<string, string>) =>

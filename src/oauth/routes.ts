@@ -14,6 +14,12 @@ import type { SigningKey } from "./keys.ts";
 import type { ServiceConnections } from "../services/connections.ts";
 import { connectionsPage, consentPage, errorPage, loginPage, pageHeaders } from "./pages.ts";
 import { randomToken, timingSafeEqual } from "./secrets.ts";
+import { ANONYMOUS } from "../mcp/caller.ts";
+import { statusPage } from "../status/page.ts";
+import type { StatusReport, StatusViewer } from "../status/status.ts";
+
+/** Members of this group see everything on the status page. */
+export const ADMIN_GROUP = "admin";
 
 export interface OAuthRouteDependencies {
   server: AuthorizationServer;
@@ -28,6 +34,8 @@ export interface OAuthRouteDependencies {
   key: SigningKey;
   /** The public base URL. */
   baseUrl: () => string;
+  /** The status page's data, for `/status` and `/status.json`. */
+  status?: (viewer: StatusViewer) => Promise<StatusReport>;
 }
 
 /** The login form's csrf cookie: `__Host-` over https, so that a sibling host cannot plant one. */
@@ -35,7 +43,8 @@ const loginCsrfCookie = (secure: boolean) => secure ? "__Host-gatehouse_login" :
 
 /** Where a sign-in may send the browser back to: this server's own pages, never elsewhere. */
 function isReturnAddress(path: string): boolean {
-  return path.startsWith("/authorize?") || path.startsWith("/connect/") || path === "/connections";
+  return path.startsWith("/authorize?") || path.startsWith("/connect/") || path === "/connections" ||
+    path === "/status";
 }
 
 /** Reads an `application/x-www-form-urlencoded` body, refusing anything else. */
@@ -233,6 +242,51 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
       formTargets,
     );
   };
+
+  if (deps.status) {
+    const report = deps.status;
+    /** Who is looking: everyone is the (admin) anonymous user with `auth: none`, else the signed-in user. */
+    const statusViewer = async (c: Context<AppEnv>): Promise<StatusViewer | undefined> => {
+      if (c.get("snapshot").registry.gateway.auth === "none") {
+        return { kind: "user", subject: ANONYMOUS, name: ANONYMOUS.name, admin: true };
+      }
+      const session = await currentSession(c);
+      if (!session) return undefined;
+      const { identity } = session;
+      return {
+        kind: "user",
+        subject: {
+          id: identity.userId,
+          groups: identity.groups,
+          clientId: undefined,
+          provider: identity.provider,
+        },
+        name: identity.name,
+        admin: identity.groups.includes(ADMIN_GROUP),
+      };
+    };
+    const serveStatus = async (c: Context<AppEnv>, json: boolean) => {
+      const mode = c.get("snapshot").registry.gateway.statusPage;
+      let viewer = await statusViewer(c);
+      if (!viewer) {
+        if (mode !== "public") {
+          return json
+            ? c.json({ error: "sign_in_required", error_description: "Sign in at /status first" }, 401)
+            : signInFirst(c, "/status");
+        }
+        viewer = { kind: "anonymous" };
+      }
+      if (mode === "admins" && !(viewer.kind === "user" && viewer.admin)) {
+        return json
+          ? c.json({ error: "forbidden", error_description: "The status page is for administrators" }, 403)
+          : html(c, errorPage("Not allowed", "The status page is for administrators."), 403);
+      }
+      const body = await report(viewer);
+      return json ? c.json(body, 200, { "cache-control": "no-store" }) : html(c, statusPage(body));
+    };
+    app.get("/status", (c) => serveStatus(c, false));
+    app.get("/status.json", (c) => serveStatus(c, true));
+  }
 
   app.get("/authorize", async (c) => {
     const query = new URL(c.req.url).searchParams;

@@ -51,6 +51,7 @@ export class ServiceConnections {
   readonly #audit: AuditLog | undefined;
   readonly #baseUrl: () => string;
   readonly #now: () => number;
+  readonly #onRefresh: ((service: string, outcome: string) => void) | undefined;
   readonly #pending = new Map<string, PendingConnect>();
   readonly #refreshing = new Map<string, Promise<string>>();
   readonly #servers = new Map<string, Promise<oauth.AuthorizationServer>>();
@@ -66,10 +67,13 @@ export class ServiceConnections {
       /** Where connections and disconnections are recorded. */
       audit?: AuditLog;
       baseUrl: () => string;
+      /** Told of every refresh of a user's token: "ok", "invalid_grant" or "error". */
+      onRefresh?: (service: string, outcome: string) => void;
     },
     now: () => number = Date.now,
   ) {
     this.#store = deps.store;
+    this.#onRefresh = deps.onRefresh;
     this.#registry = deps.registry;
     this.#vault = deps.vault;
     this.#log = deps.log;
@@ -133,10 +137,13 @@ export class ServiceConnections {
       );
       const result = await oauth.processRefreshTokenResponse(server, client, response);
       await this.#save(userId, serviceName, result, refreshToken);
+      this.#onRefresh?.(serviceName, "ok");
       this.#log.info("service token refreshed", { service: serviceName });
       return result.access_token;
     } catch (error) {
-      if (error instanceof oauth.ResponseBodyError && error.error === "invalid_grant") {
+      const invalidGrant = error instanceof oauth.ResponseBodyError && error.error === "invalid_grant";
+      this.#onRefresh?.(serviceName, invalidGrant ? "invalid_grant" : "error");
+      if (invalidGrant) {
         // The grant is gone at the service: forget it; the next call asks for consent again.
         this.#delete(userId, serviceName);
         this.#log.warn("service refresh refused; consent needed again", { service: serviceName });
