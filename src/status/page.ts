@@ -58,7 +58,9 @@ export function statusPage(report: StatusReport): string {
       : "");
 
   const backendRows = report.backends.map((backend) =>
-    `<tr><td><strong>${escapeHtml(backend.name)}</strong></td>${cell(backend.transport)}` +
+    `<tr data-backend="${escapeHtml(backend.name)}"><td><strong>${escapeHtml(backend.name)}</strong></td>${
+      cell(backend.transport)
+    }` +
     `<td><span class="state ${escapeHtml(backend.state)}">${escapeHtml(backend.state)}</span></td>` +
     `${cell(backend.tools)}${cell(backend.latency_ms === null ? null : `${backend.latency_ms} ms`)}${
       cell(backend.processes)
