@@ -26,7 +26,7 @@ RUN deno install --frozen
 # Exactly the permission flags of `deno task start`. No --target: the build platform's binary.
 # (deno compile downloads Deno's runtime for the binary, so this step needs the network.)
 RUN deno compile --frozen \
-      --allow-net --allow-read --allow-write --allow-env --allow-run --allow-sys \
+      --allow-net --allow-read --allow-write --allow-env --allow-run \
       --output /out/gatehouse main.ts
 
 # ---- run ----
