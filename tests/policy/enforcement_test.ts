@@ -105,6 +105,24 @@ async function errorOf(promise: Promise<unknown>): Promise<{ code?: number; mess
   );
 }
 
+/** A raw 2025-era `initialize` POST, as a client would send it first. */
+function postInitialize(url: string, token: string, id: number): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id,
+      method: "initialize",
+      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } },
+    }),
+  });
+}
+
 interface AuditRow {
   kind: string;
   subject: string | null;
@@ -199,24 +217,7 @@ for (const era of ["legacy", "modern"] as const) {
       } finally {
         await bob.close();
       }
-      const other = await fetch(`${world.base}/mcp/other`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${world.tokens.bob}`,
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-        },
-        body: JSON.stringify({
-          jsonrpc: "2.0",
-          id: 1,
-          method: "initialize",
-          params: {
-            protocolVersion: "2025-11-25",
-            capabilities: {},
-            clientInfo: { name: "t", version: "1" },
-          },
-        }),
-      });
+      const other = await postInitialize(`${world.base}/mcp/other`, world.tokens.bob, 1);
       assert.equal(other.status, 404);
       assert.equal((await other.json()).error.message, 'Unknown backend "other"');
       // Alice may use it.
@@ -269,25 +270,7 @@ Deno.test("limits: a user's limit answers HTTP 429 with Retry-After and recovers
   await withGateway(
     async (world) => {
       // Bob may send 60 requests a minute (one a second, a minute's worth at once).
-      const post = (id: number) =>
-        fetch(`${world.base}/mcp`, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${world.tokens.bob}`,
-            "content-type": "application/json",
-            accept: "application/json, text/event-stream",
-          },
-          body: JSON.stringify({
-            jsonrpc: "2.0",
-            id,
-            method: "initialize",
-            params: {
-              protocolVersion: "2025-11-25",
-              capabilities: {},
-              clientInfo: { name: "t", version: "1" },
-            },
-          }),
-        });
+      const post = (id: number) => postInitialize(`${world.base}/mcp`, world.tokens.bob, id);
       let refused: Response | undefined;
       for (let id = 1; id <= 70 && !refused; id++) {
         const response = await post(id);
