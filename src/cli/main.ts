@@ -1,6 +1,7 @@
 import { ConfigError, formatProblem } from "../config/errors.ts";
 import { type CliIo, type Command, UsageError } from "./args.ts";
 import { checkCommand } from "./check.ts";
+import { doctorCommand } from "./doctor.ts";
 import { hashPasswordCommand } from "./hash_password.ts";
 import { serveCommand } from "./serve.ts";
 import { systemdUnitCommand } from "./systemd_unit.ts";
@@ -9,6 +10,7 @@ import { versionCommand } from "./version.ts";
 export const COMMANDS: readonly Command[] = [
   serveCommand,
   checkCommand,
+  doctorCommand,
   hashPasswordCommand,
   systemdUnitCommand,
   versionCommand,
