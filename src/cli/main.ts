@@ -1,5 +1,6 @@
 import { ConfigError, formatProblem } from "../config/errors.ts";
 import { type CliIo, type Command, UsageError } from "./args.ts";
+import { backupCommand } from "./backup.ts";
 import { checkCommand } from "./check.ts";
 import { doctorCommand } from "./doctor.ts";
 import { hashPasswordCommand } from "./hash_password.ts";
@@ -11,6 +12,7 @@ export const COMMANDS: readonly Command[] = [
   serveCommand,
   checkCommand,
   doctorCommand,
+  backupCommand,
   hashPasswordCommand,
   systemdUnitCommand,
   versionCommand,
