@@ -6,6 +6,7 @@ import { checkDataDir } from "../doctor/data_dir.ts";
 import { type Command, parseCommandArgs } from "./args.ts";
 
 const COLUMNS = ["check", "target", "result", "detail"] as const;
+const TIMEOUT_SECONDS = DEFAULT_CHECK_TIMEOUT_MS / 1000;
 
 /** The rows as aligned columns under a header line. */
 export function formatCheckTable(rows: readonly CheckRow[]): string {
@@ -29,7 +30,7 @@ export function summarizeChecks(rows: readonly CheckRow[]): string {
 export const doctorCommand: Command = {
   name: "doctor",
   summary: "Check a deployment: public URL, backends, services, data directory",
-  help: `Usage: gatehouse doctor [--registry PATH] [--data DIR]
+  help: `Usage: gatehouse doctor [--registry PATH] [--listen HOST:PORT] [--data DIR]
 
 Loads the registry as check does, then checks what the file alone cannot show, printing one row per
 check (ok, warn or FAIL) and a summary:
@@ -42,19 +43,22 @@ check (ok, warn or FAIL) and a summary:
   data_dir        exists (warn if not: the first start makes it), mode 0700, writable
   database        gatehouse.db, if present: mode 0600, opens, passes quick_check
 
-Network checks run at once, each given ${
-    DEFAULT_CHECK_TIMEOUT_MS / 1000
-  } s. Headers that differ per user are not sent, and
-no header value is printed. Exits 1 when any check FAILs (a registry that does not load is one), else 0.
+Network checks run at once, each given ${TIMEOUT_SECONDS} s. Headers that differ per user are not sent,
+and no header value is printed. Exits 1 when any check FAILs (a registry that does not load is one), else 0.
 
 Options:
-  --registry PATH   the registry file (default: ./registry.yaml)
-  --data DIR        overrides gateway.data_dir, as for serve
-  -h, --help        show this help`,
+  --registry PATH     the registry file (default: ./registry.yaml)
+  --listen HOST:PORT  overrides gateway.listen, as for serve (give what the gateway is started with)
+  --data DIR          overrides gateway.data_dir, as for serve
+  -h, --help          show this help`,
   async run(args, io) {
-    const { values } = parseCommandArgs(args, { registry: { type: "string" }, data: { type: "string" } });
+    const { values } = parseCommandArgs(args, {
+      registry: { type: "string" },
+      listen: { type: "string" },
+      data: { type: "string" },
+    });
     const path = values.registry ?? "registry.yaml";
-    const loaded = await loadRegistry(path, { dataDir: values.data });
+    const loaded = await loadRegistry(path, { dataDir: values.data, listen: values.listen });
     let rows: CheckRow[];
     if (loaded.ok) {
       const { registry } = loaded;

@@ -167,6 +167,12 @@ Deno.test("gatehouse doctor FAILs a plain-http public_url on another host, and a
     const unset = await fixture.doctor();
     assert.equal(unset.code, 1);
     assert.equal(row(unset.rows, "public_url", "(unset)").result, "FAIL");
+    // The address the gateway is started with counts, as in a container started with --listen.
+    await Deno.writeTextFile(join(fixture.dir, "registry.yaml"), "gateway: { auth: oauth }\n");
+    assert.equal((await fixture.doctor()).code, 0);
+    const listening = await fixture.doctor(["--listen", "0.0.0.0:8740"]);
+    assert.equal(listening.code, 1);
+    assert.equal(row(listening.rows, "public_url", "(unset)").result, "FAIL");
 
     await Deno.writeTextFile(
       join(fixture.dir, "registry.yaml"),
