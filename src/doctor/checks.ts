@@ -56,25 +56,23 @@ export async function runDoctorChecks(registry: Registry, options: DoctorOptions
     env: options.env ?? ((name: string) => Deno.env.get(name)),
     cwd: options.cwd ?? Deno.cwd(),
   };
-  const named = (check: string, target: string) => async (verdict: Promise<Verdict>): Promise<CheckRow[]> => [
+  const row = async (check: string, target: string, verdict: Verdict | Promise<Verdict>) => [
     { check, target, ...await verdict },
   ];
   const pending: Promise<CheckRow[]>[] = [
-    Promise.resolve([{
-      check: "public_url",
-      target: registry.gateway.publicUrl ?? "(unset)",
-      ...checkPublicUrl(registry.gateway),
-    }]),
+    row("public_url", registry.gateway.publicUrl ?? "(unset)", checkPublicUrl(registry.gateway)),
     ...Object.values(registry.backends).map((backend) =>
-      named(backend.transport.kind === "stdio" ? "command" : "backend", backend.name)(
+      row(
+        backend.transport.kind === "stdio" ? "command" : "backend",
+        backend.name,
         checkBackend(backend, network, local),
       )
     ),
     ...Object.values(registry.services).map((service) =>
-      named("service", service.name)(checkService(service, network))
+      row("service", service.name, checkService(service, network))
     ),
     ...Object.values(registry.login.providers).map((provider) =>
-      named("login_provider", provider.name)(checkLoginProvider(provider, network))
+      row("login_provider", provider.name, checkLoginProvider(provider, network))
     ),
     checkDataDir(registry.gateway.dataDir),
   ];
