@@ -1,7 +1,9 @@
 import { ConfigError, formatProblem } from "../config/errors.ts";
 import { type CliIo, type Command, UsageError } from "./args.ts";
+import { backupCommand } from "./backup.ts";
 import { checkCommand } from "./check.ts";
 import { explainCommand } from "./explain.ts";
+import { doctorCommand } from "./doctor.ts";
 import { hashPasswordCommand } from "./hash_password.ts";
 import { serveCommand } from "./serve.ts";
 import { systemdUnitCommand } from "./systemd_unit.ts";
@@ -11,6 +13,8 @@ export const COMMANDS: readonly Command[] = [
   serveCommand,
   checkCommand,
   explainCommand,
+  doctorCommand,
+  backupCommand,
   hashPasswordCommand,
   systemdUnitCommand,
   versionCommand,

@@ -20,7 +20,8 @@ interface PendingLogin {
 
 const PENDING_TTL_MS = 10 * 60_000;
 const MAX_PENDING = 10_000;
-const GITHUB = {
+/** github.com's endpoints, used when a `github` provider names none (GitHub Enterprise Server does). */
+export const GITHUB = {
   authorizationEndpoint: "https://github.com/login/oauth/authorize",
   tokenEndpoint: "https://github.com/login/oauth/access_token",
   apiUrl: "https://api.github.com",

@@ -1,0 +1,144 @@
+import { isLoopbackHost } from "../config/schema.ts";
+import type {
+  BackendSettings,
+  GatewaySettings,
+  LoginProvider,
+  Registry,
+  ServiceSettings,
+} from "../config/types.ts";
+import { urlOf } from "../http/server.ts";
+import { GITHUB } from "../login/providers.ts";
+import { checkStdioCommand } from "./command.ts";
+import { checkDataDir } from "./data_dir.ts";
+import { type NetworkOptions, probeDiscovery, probeReachable } from "./network.ts";
+
+/** `ok`, something to look at (`warn`), or something that will not work (`FAIL`). */
+export type CheckResult = "ok" | "warn" | "FAIL";
+
+/** The outcome of one check, before it is given a name and a target. */
+export interface Verdict {
+  readonly result: CheckResult;
+  /** What was found; never a secret (no header values, no URL query strings). */
+  readonly detail: string;
+}
+
+/** One line of `gatehouse doctor`'s table. */
+export interface CheckRow extends Verdict {
+  /** What kind of check: `public_url`, `backend`, `command`, `service`, `login_provider`, `data_dir`, ... */
+  readonly check: string;
+  /** What it looked at: a backend, service or provider name, a URL or a path. */
+  readonly target: string;
+}
+
+export interface DoctorOptions {
+  /** How network checks reach hosts; tests pass a fake. */
+  fetch?: typeof fetch;
+  /** The bound on each network check. */
+  timeoutMs?: number;
+  env?: (name: string) => string | undefined;
+  /** What relative paths (a backend's `cwd`, a relative `command`) are resolved against. */
+  cwd?: string;
+}
+
+export const DEFAULT_CHECK_TIMEOUT_MS = 5_000;
+
+/**
+ * Checks what `check` cannot see from the file alone: whether the deployment around a valid registry will
+ * work. Network checks run at the same time, each within `timeoutMs`, so a hanging host costs at most that.
+ * Rows come in registry order: public URL, backends, services, login providers, data directory, store.
+ */
+export async function runDoctorChecks(registry: Registry, options: DoctorOptions = {}): Promise<CheckRow[]> {
+  const network: NetworkOptions = {
+    fetch: options.fetch ?? fetch,
+    timeoutMs: options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
+  };
+  const local = {
+    env: options.env ?? ((name: string) => Deno.env.get(name)),
+    cwd: options.cwd ?? Deno.cwd(),
+  };
+  const row = async (check: string, target: string, verdict: Verdict | Promise<Verdict>) => [
+    { check, target, ...await verdict },
+  ];
+  const pending: Promise<CheckRow[]>[] = [
+    row("public_url", registry.gateway.publicUrl ?? "(unset)", checkPublicUrl(registry.gateway)),
+    ...Object.values(registry.backends).map((backend) =>
+      row(
+        backend.transport.kind === "stdio" ? "command" : "backend",
+        backend.name,
+        checkBackend(backend, network, local),
+      )
+    ),
+    ...Object.values(registry.services).map((service) =>
+      row("service", service.name, checkService(service, network))
+    ),
+    ...Object.values(registry.login.providers).map((provider) =>
+      row("login_provider", provider.name, checkLoginProvider(provider, network))
+    ),
+    checkDataDir(registry.gateway.dataDir),
+  ];
+  return (await Promise.all(pending)).flat();
+}
+
+/**
+ * `public_url` is the token issuer and the base of every link: off this machine it must be https, and a
+ * gateway that others reach with sign-in on needs one (the listening address would be the issuer).
+ */
+export function checkPublicUrl(gateway: GatewaySettings): Verdict {
+  const { publicUrl, listen, auth } = gateway;
+  const listening = urlOf(listen.hostname, listen.port);
+  if (publicUrl === undefined) {
+    if (auth === "oauth" && !isLoopbackHost(listen.hostname)) {
+      return {
+        result: "FAIL",
+        detail: `unset while listening on ${listen.hostname} with auth: oauth; tokens and links would name ` +
+          `${listening}: set it to the https:// address clients use`,
+      };
+    }
+    return { result: "ok", detail: `unset: ${listening} is used (this machine only)` };
+  }
+  const url = new URL(publicUrl);
+  if (url.protocol === "https:") return { result: "ok", detail: "https" };
+  if (isLoopbackHost(url.hostname.replace(/^\[(.*)\]$/, "$1"))) {
+    return { result: "ok", detail: "plain http on a loopback host (this machine only)" };
+  }
+  return {
+    result: "FAIL",
+    detail:
+      `plain http to ${url.hostname}: sign-ins, cookies and tokens would cross the network unencrypted; ` +
+      "use https:// (a reverse proxy that terminates TLS)",
+  };
+}
+
+function checkBackend(
+  backend: BackendSettings,
+  network: NetworkOptions,
+  local: { env: (name: string) => string | undefined; cwd: string },
+): Promise<Verdict> {
+  const transport = backend.transport;
+  if (transport.kind === "stdio") return checkStdioCommand(transport, local);
+  // Per-user values need a signed-in user; send only the headers that are the same for everyone.
+  const headers: Record<string, string> = {};
+  let skipped = 0;
+  for (const [name, template] of Object.entries(transport.headers)) {
+    if (template.perUser) skipped += 1;
+    else headers[name] = template.render();
+  }
+  return probeReachable(transport.url, headers, network).then((verdict) =>
+    skipped > 0 && verdict.result !== "FAIL"
+      ? { ...verdict, detail: `${verdict.detail}; ${skipped} per-user header(s) not sent` }
+      : verdict
+  );
+}
+
+/** The gateway discovers a service's endpoints (RFC 8414, then OIDC) unless both are given. */
+function checkService(service: ServiceSettings, network: NetworkOptions): Promise<Verdict> {
+  if (service.authorizationEndpoint && service.tokenEndpoint) {
+    return probeReachable(service.tokenEndpoint, {}, network);
+  }
+  return probeDiscovery(service.issuer!, ["oauth2", "oidc"], network);
+}
+
+function checkLoginProvider(provider: LoginProvider, network: NetworkOptions): Promise<Verdict> {
+  if (provider.type === "oidc") return probeDiscovery(provider.issuer, ["oidc"], network);
+  return probeReachable(provider.tokenEndpoint ?? GITHUB.tokenEndpoint, {}, network);
+}
