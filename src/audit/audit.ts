@@ -14,7 +14,8 @@ export type AuditKind =
   | "denial"
   | "rate_limit"
   | "reload"
-  | "reload_rejected";
+  | "reload_rejected"
+  | "admin_revoke";
 
 export interface AuditRow {
   readonly id: number;
@@ -59,6 +60,16 @@ export class AuditLog {
       subject: row.subject ?? undefined,
       detail: JSON.parse(row.detail) as Record<string, unknown>,
     }));
+  }
+
+  /** When each client last got a token: the time of its newest `token_grant` row still kept. */
+  lastTokenGrants(): Map<string, number> {
+    const rows = this.#store.db.prepare(
+      "SELECT json_extract(detail, '$.client_id') AS client_id, MAX(at) AS at FROM audit WHERE kind = 'token_grant' GROUP BY 1",
+    ).all() as { client_id: unknown; at: number }[];
+    return new Map(
+      rows.filter((row) => typeof row.client_id === "string").map((row) => [row.client_id as string, row.at]),
+    );
   }
 
   /** Deletes rows older than `retentionMs`; returns how many. */

@@ -2,11 +2,14 @@ import { ConfigError, formatProblem } from "../config/errors.ts";
 import { type CliIo, type Command, UsageError } from "./args.ts";
 import { backupCommand } from "./backup.ts";
 import { checkCommand } from "./check.ts";
+import { clientsCommand } from "./clients.ts";
+import { connectionsCommand } from "./connections.ts";
 import { explainCommand } from "./explain.ts";
 import { doctorCommand } from "./doctor.ts";
 import { hashPasswordCommand } from "./hash_password.ts";
 import { serveCommand } from "./serve.ts";
 import { systemdUnitCommand } from "./systemd_unit.ts";
+import { tokensCommand } from "./tokens.ts";
 import { versionCommand } from "./version.ts";
 
 export const COMMANDS: readonly Command[] = [
@@ -15,6 +18,9 @@ export const COMMANDS: readonly Command[] = [
   explainCommand,
   doctorCommand,
   backupCommand,
+  clientsCommand,
+  tokensCommand,
+  connectionsCommand,
   hashPasswordCommand,
   systemdUnitCommand,
   versionCommand,

@@ -60,6 +60,14 @@ export class BrowserSessions {
     this.#store.db.prepare("DELETE FROM browser_sessions WHERE token_hash = ?").run(await hashSecret(token));
   }
 
+  /** Ends every browser session of a user (signed in anywhere); returns how many were live. */
+  endAllOf(userId: string): number {
+    const ended = this.#store.db.prepare("DELETE FROM browser_sessions WHERE user_id = ? AND expires_at > ?")
+      .run(userId, this.#now());
+    this.#store.db.prepare("DELETE FROM browser_sessions WHERE user_id = ?").run(userId);
+    return Number(ended.changes);
+  }
+
   purgeExpired(): void {
     this.#store.db.prepare("DELETE FROM browser_sessions WHERE expires_at <= ?").run(this.#now());
   }

@@ -5,6 +5,7 @@ import type { Store } from "../store/store.ts";
 import { issueAccessToken, type TokenIdentity } from "./access_token.ts";
 import { type ClientDirectory, type OAuthClient, redirectUriAllowed } from "./clients.ts";
 import { OAuthError } from "./errors.ts";
+import { revokeFamily } from "./grants.ts";
 import type { SigningKey } from "./keys.ts";
 import { hashSecret, pkceChallenge, randomToken } from "./secrets.ts";
 
@@ -392,12 +393,7 @@ export class AuthorizationServer {
   }
 
   #revokeFamily(familyId: string): void {
-    const { db } = this.#deps.store;
-    db.prepare("UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL")
-      .run(this.#now(), familyId);
-    db.prepare(
-      "INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) SELECT jti, expires_at FROM access_token_grants WHERE family_id = ?",
-    ).run(familyId);
+    revokeFamily(this.#deps.store, familyId, this.#now());
   }
 
   /** RFC 7009: revokes a refresh token's family, or an access token by its jti; unknown tokens are fine. */

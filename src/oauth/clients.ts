@@ -1,5 +1,5 @@
 import { LOOPBACK_URL_HOSTNAMES } from "../config/schema.ts";
-import type { Registry } from "../config/types.ts";
+import type { Registry, StaticClient } from "../config/types.ts";
 import type { Store } from "../store/store.ts";
 import { OAuthError } from "./errors.ts";
 import {
@@ -123,39 +123,32 @@ export class ClientDirectory {
   /** The client with this id: from the registry, a client metadata document, or registration. */
   async find(clientId: string): Promise<OAuthClient | undefined> {
     const registered = this.#registry().clients;
-    if (Object.hasOwn(registered, clientId)) {
-      const client = registered[clientId]!;
-      return {
-        clientId,
-        kind: "static",
-        name: client.name,
-        redirectUris: client.redirectUris,
-        grantTypes: client.grantTypes,
-        tokenEndpointAuthMethod: client.secret ? "client_secret_basic" : "none",
-        secret: client.secret,
-        user: client.user,
-        groups: client.groups,
-      };
-    }
+    if (Object.hasOwn(registered, clientId)) return registryClient(registered[clientId]!);
     let row = this.#store.db.prepare("SELECT * FROM oauth_clients WHERE client_id = ?").get(clientId) as
       | ClientRow
       | undefined;
     if (isMetadataDocumentClientId(clientId) && (!row || (row.expires_at ?? 0) <= this.#now())) {
       row = await this.#fetchDocument(clientId);
     }
-    if (!row) return undefined;
-    const metadata = JSON.parse(row.metadata) as Record<string, unknown>;
-    return {
-      clientId,
-      kind: row.kind === "metadata_document" ? "metadata_document" : "dynamic",
-      name: typeof metadata.client_name === "string" ? metadata.client_name : clientId,
-      redirectUris: (metadata.redirect_uris as string[] | undefined) ?? [],
-      grantTypes: (metadata.grant_types as string[] | undefined) ?? ["authorization_code", "refresh_token"],
-      tokenEndpointAuthMethod: (metadata.token_endpoint_auth_method as TokenEndpointAuthMethod | undefined) ??
-        "client_secret_basic",
-      secretHash: row.secret_hash ?? undefined,
-      metadata,
-    };
+    return row ? storedClient(row) : undefined;
+  }
+
+  /**
+   * Every client known now, without fetching anything: the registry's (in registry order), then those in
+   * the store (oldest first), with when they were stored. A cached metadata document counts even when
+   * its cache time has passed.
+   */
+  known(): KnownClient[] {
+    const registered = Object.values(this.#registry().clients).map((client) => ({
+      ...registryClient(client),
+      createdAt: undefined,
+    }));
+    const rows = this.#store.db.prepare("SELECT * FROM oauth_clients ORDER BY created_at, client_id")
+      .all() as unknown as (ClientRow & { created_at: number })[];
+    const stored = rows
+      .filter((row) => !Object.hasOwn(this.#registry().clients, row.client_id))
+      .map((row) => ({ ...storedClient(row), createdAt: row.created_at }));
+    return [...registered, ...stored];
   }
 
   /** RFC 7591 §2: checks client metadata and returns what is kept of it. */
@@ -308,6 +301,38 @@ export class ClientDirectory {
     if (!ok) throw failed();
     return client;
   }
+}
+
+/** A client as `known()` lists it: stored clients also say when they were stored (epoch ms). */
+export type KnownClient = OAuthClient & { readonly createdAt: number | undefined };
+
+function registryClient(client: StaticClient): OAuthClient {
+  return {
+    clientId: client.id,
+    kind: "static",
+    name: client.name,
+    redirectUris: client.redirectUris,
+    grantTypes: client.grantTypes,
+    tokenEndpointAuthMethod: client.secret ? "client_secret_basic" : "none",
+    secret: client.secret,
+    user: client.user,
+    groups: client.groups,
+  };
+}
+
+function storedClient(row: ClientRow): OAuthClient {
+  const metadata = JSON.parse(row.metadata) as Record<string, unknown>;
+  return {
+    clientId: row.client_id,
+    kind: row.kind === "metadata_document" ? "metadata_document" : "dynamic",
+    name: typeof metadata.client_name === "string" ? metadata.client_name : row.client_id,
+    redirectUris: (metadata.redirect_uris as string[] | undefined) ?? [],
+    grantTypes: (metadata.grant_types as string[] | undefined) ?? ["authorization_code", "refresh_token"],
+    tokenEndpointAuthMethod: (metadata.token_endpoint_auth_method as TokenEndpointAuthMethod | undefined) ??
+      "client_secret_basic",
+    secretHash: row.secret_hash ?? undefined,
+    metadata,
+  };
 }
 
 /** The RFC 7591 fields a client may set about itself (others are ignored). */

@@ -38,6 +38,38 @@ export interface ConnectionSummary {
   readonly updatedAt: number;
 }
 
+/** What a disconnection did besides forgetting the token (see `ServiceConnections.disconnect()`). */
+export type DisconnectOutcome = "not_connected" | "revoked" | "revocation_not_offered" | "revocation_failed";
+
+/** A connection of some user, as administrators see it (never the token). */
+export interface UserConnection extends ConnectionSummary {
+  readonly userId: string;
+}
+
+/** Stored connections, of one user or of everyone, by user then service. */
+export function listConnections(store: Store, userId?: string): UserConnection[] {
+  const rows = (userId === undefined
+    ? store.db.prepare(
+      "SELECT user_id, service, scope, expires_at, updated_at FROM service_tokens ORDER BY user_id, service",
+    ).all()
+    : store.db.prepare(
+      "SELECT user_id, service, scope, expires_at, updated_at FROM service_tokens WHERE user_id = ? ORDER BY service",
+    ).all(userId)) as {
+      user_id: string;
+      service: string;
+      scope: string;
+      expires_at: number | null;
+      updated_at: number;
+    }[];
+  return rows.map((row) => ({
+    userId: row.user_id,
+    service: row.service,
+    scope: row.scope,
+    expiresAt: row.expires_at ?? undefined,
+    updatedAt: row.updated_at,
+  }));
+}
+
 /**
  * Users' connections to third-party services: consent links (tickets), the authorization code flow with
  * the service (PKCE, state), encrypted storage, refresh before expiry (one at a time per user and
@@ -304,28 +336,25 @@ export class ServiceConnections {
   }
 
   list(userId: string): ConnectionSummary[] {
-    return (this.#store.db.prepare(
-      "SELECT service, scope, expires_at, updated_at FROM service_tokens WHERE user_id = ? ORDER BY service",
-    ).all(userId) as { service: string; scope: string; expires_at: number | null; updated_at: number }[])
-      .map((row) => ({
-        service: row.service,
-        scope: row.scope,
-        expiresAt: row.expires_at ?? undefined,
-        updatedAt: row.updated_at,
-      }));
+    return listConnections(this.#store, userId);
   }
 
-  /** Forgets the user's token, revoking it at the service when the service offers revocation. */
-  async disconnect(userId: string, serviceName: string): Promise<void> {
+  /**
+   * Forgets the user's token, revoking it at the service when the service offers revocation (RFC 7009).
+   * Says what happened: nothing to forget, revoked at the service, or forgotten here only (the service
+   * offers no revocation or is no longer in the registry; or revoking failed, which is logged).
+   */
+  async disconnect(userId: string, serviceName: string): Promise<DisconnectOutcome> {
     const row = this.#store.db.prepare("SELECT sealed FROM service_tokens WHERE user_id = ? AND service = ?")
       .get(userId, serviceName) as { sealed: string } | undefined;
     this.#delete(userId, serviceName);
-    if (!row) return;
+    if (!row) return "not_connected";
     this.#audit?.record("disconnection", userId, { service: serviceName, reason: "user" });
+    if (!Object.hasOwn(this.#registry().services, serviceName)) return "revocation_not_offered";
     try {
       const service = this.#service(serviceName);
       const server = await this.#server(service);
-      if (!server.revocation_endpoint) return;
+      if (!server.revocation_endpoint) return "revocation_not_offered";
       const stored = JSON.parse(await this.#vault.open(row.sealed, userId, serviceName)) as StoredToken;
       const response = await oauth.revocationRequest(
         server,
@@ -335,11 +364,13 @@ export class ServiceConnections {
         { [oauth.allowInsecureRequests]: insecureAllowed(server.revocation_endpoint) },
       );
       await oauth.processRevocationResponse(response);
+      return "revoked";
     } catch (error) {
       this.#log.warn("service revocation failed; the token is forgotten here anyway", {
         service: serviceName,
         error,
       });
+      return "revocation_failed";
     }
   }
 

@@ -1,0 +1,121 @@
+import type { Store } from "../store/store.ts";
+
+/**
+ * Grants: what a user's approval of a client led to. Each exchanged authorization code starts a refresh
+ * family (`family_id`), which holds the rotating refresh tokens and, through `access_token_grants`, the
+ * access tokens issued from it; revoking the family revokes them all (RFC 6749 §4.1.2, RFC 7009 §2.1).
+ */
+
+/** A grant with something still usable: a live refresh token or an access token neither expired nor revoked. */
+export interface ActiveGrant {
+  readonly familyId: string;
+  readonly clientId: string;
+  readonly userId: string;
+}
+
+/** Whose grants: one user's, or one client's. */
+export type GrantOwner = { readonly userId: string } | { readonly clientId: string };
+
+/** What revoking grants did. */
+export interface RevokedGrants {
+  /** Grants that were active and are now revoked. */
+  readonly grants: number;
+  /** Refresh tokens that were live and are now revoked. */
+  readonly refreshTokens: number;
+  /** Access tokens, not yet expired, whose `jti` is now on the revoked list. */
+  readonly accessTokens: number;
+  /** Authorization codes issued but not exchanged yet, now deleted. */
+  readonly pendingCodes: number;
+}
+
+/** Every family and its owners, from refresh tokens and from the codes that started them. */
+const FAMILIES = `
+  SELECT family_id, client_id, user_id FROM refresh_tokens
+  UNION SELECT family_id, client_id, user_id FROM authorization_codes WHERE family_id IS NOT NULL`;
+
+/** Families with a refresh token still usable, or an access token not expired and not revoked. */
+const ACTIVE = `
+  EXISTS (SELECT 1 FROM refresh_tokens AS r WHERE r.family_id = f.family_id
+    AND r.used_at IS NULL AND r.revoked_at IS NULL AND r.expires_at > :now_ms)
+  OR EXISTS (SELECT 1 FROM access_token_grants AS a WHERE a.family_id = f.family_id
+    AND a.expires_at > :now_s AND a.jti NOT IN (SELECT jti FROM revoked_access_tokens))`;
+
+const clock = (now: number) => ({ now_ms: now, now_s: Math.floor(now / 1000) });
+
+function ownerCondition(owner: GrantOwner | undefined): { sql: string; value: string | undefined } {
+  if (owner === undefined) return { sql: "", value: undefined };
+  return "userId" in owner
+    ? { sql: "AND f.user_id = :owner", value: owner.userId }
+    : { sql: "AND f.client_id = :owner", value: owner.clientId };
+}
+
+/** The active grants, of everyone or of one user or client, oldest family id first (stable order). */
+export function activeGrants(store: Store, now: number, owner?: GrantOwner): ActiveGrant[] {
+  const condition = ownerCondition(owner);
+  const rows = store.db.prepare(
+    `SELECT f.family_id, f.client_id, f.user_id FROM (${FAMILIES}) AS f
+     WHERE (${ACTIVE}) ${condition.sql} ORDER BY f.family_id`,
+  ).all({ ...clock(now), ...(condition.value === undefined ? {} : { owner: condition.value }) }) as {
+    family_id: string;
+    client_id: string;
+    user_id: string;
+  }[];
+  return rows.map((row) => ({ familyId: row.family_id, clientId: row.client_id, userId: row.user_id }));
+}
+
+/**
+ * Revokes a refresh family: its refresh tokens, and its access tokens by `jti` (those already expired
+ * need no entry: their `exp` refuses them). Returns how many of each were still live.
+ */
+export function revokeFamily(
+  store: Store,
+  familyId: string,
+  now: number,
+): { refreshTokens: number; accessTokens: number } {
+  const refresh = store.db.prepare(
+    "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+  ).run(now, familyId);
+  const access = store.db.prepare(
+    "INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) SELECT jti, expires_at FROM access_token_grants WHERE family_id = ? AND expires_at > ?",
+  ).run(familyId, Math.floor(now / 1000));
+  return { refreshTokens: Number(refresh.changes), accessTokens: Number(access.changes) };
+}
+
+/**
+ * Revokes every grant of a user or of a client: each refresh family (refresh and access tokens), and the
+ * codes not exchanged yet. One transaction: a running gateway sees all of it or none.
+ */
+export function revokeGrants(store: Store, owner: GrantOwner, now: number): RevokedGrants {
+  return store.transaction(() => {
+    const grants = activeGrants(store, now, owner).length;
+    const condition = ownerCondition(owner);
+    const families = store.db.prepare(
+      `SELECT DISTINCT f.family_id FROM (${FAMILIES}) AS f WHERE 1 ${condition.sql}`,
+    ).all({ owner: condition.value ?? null }) as { family_id: string }[];
+    let refreshTokens = 0;
+    let accessTokens = 0;
+    for (const { family_id } of families) {
+      const revoked = revokeFamily(store, family_id, now);
+      refreshTokens += revoked.refreshTokens;
+      accessTokens += revoked.accessTokens;
+    }
+    const column = "userId" in owner ? "user_id" : "client_id";
+    const codes = store.db.prepare(
+      `DELETE FROM authorization_codes WHERE ${column} = ? AND used_at IS NULL`,
+    ).run(condition.value!);
+    return { grants, refreshTokens, accessTokens, pendingCodes: Number(codes.changes) };
+  });
+}
+
+/** The users who approved a client (their consent is remembered), with when. */
+export function consentsOf(store: Store, clientId: string): { userId: string; grantedAt: number }[] {
+  return (store.db.prepare(
+    "SELECT user_id, granted_at FROM consents WHERE client_id = ? ORDER BY user_id",
+  ).all(clientId) as { user_id: string; granted_at: number }[])
+    .map((row) => ({ userId: row.user_id, grantedAt: row.granted_at }));
+}
+
+/** Forgets the consents given to a client: each user is asked again. Returns how many. */
+export function forgetConsents(store: Store, clientId: string): number {
+  return Number(store.db.prepare("DELETE FROM consents WHERE client_id = ?").run(clientId).changes);
+}
