@@ -7,7 +7,6 @@ import { AuditLog } from "../audit/audit.ts";
 import { ConfigError } from "../config/errors.ts";
 import { loadRegistry } from "../config/load.ts";
 import type { Registry } from "../config/types.ts";
-import type { KnownClient } from "../oauth/clients.ts";
 import { DATABASE_FILE, openStore, type Store } from "../store/store.ts";
 import { type CliIo, UsageError } from "./args.ts";
 
@@ -139,12 +138,4 @@ export function count(amount: number, noun: string, plural = `${noun}s`): string
 /** JSON output: indented, one trailing newline. */
 export function formatJson(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
-}
-
-/** Access tokens of client_credentials are not tied to a grant in the store, so they cannot be revoked. */
-export function clientCredentialsNote(client: KnownClient | undefined): string[] {
-  if (!client?.grantTypes.includes("client_credentials")) return [];
-  return [
-    "Access tokens it got with client_credentials are not recorded and stay valid until they expire (gateway.access_token_ttl); change its secret to stop it getting more.",
-  ];
 }

@@ -6,7 +6,6 @@ import { type Command, parseCommandArgs, UsageError } from "./args.ts";
 import {
   type AdminContext,
   AdminError,
-  clientCredentialsNote,
   count,
   formatJson,
   formatTable,
@@ -221,7 +220,6 @@ function revoke({ store, registry, audit }: AdminContext, clientId: string): str
       "Its client id is a metadata document URL: if the client comes back, the document is fetched again and each user must consent again.",
     );
   }
-  lines.push(...clientCredentialsNote(client));
   return lines.map((line) => `${line}\n`).join("");
 }
 

@@ -5,7 +5,6 @@ import { type Command, parseCommandArgs, UsageError } from "./args.ts";
 import {
   type AdminContext,
   AdminError,
-  clientCredentialsNote,
   count,
   printable,
   STORE_OPTIONS,
@@ -63,7 +62,6 @@ function revokeClient({ store, registry, audit }: AdminContext, clientId: string
     `Revoked ${count(revoked.grants, "active grant")} of client ${printable(clientId)} (${
       count(revoked.refreshTokens, "refresh token")
     }, ${count(revoked.accessTokens, "access token")}), ${count(revoked.pendingCodes, "pending code")}.`,
-    ...clientCredentialsNote(client),
   ];
   return lines.map((line) => `${line}\n`).join("");
 }

@@ -368,11 +368,11 @@ export class AuthorizationServer {
       expires_in: gateway.accessTokenTtlSeconds,
       scope,
     };
-    if (familyId !== undefined) {
-      this.#deps.store.db.prepare(
-        "INSERT INTO access_token_grants (jti, family_id, expires_at) VALUES (?, ?, ?)",
-      ).run(access.jti, familyId, access.expiresAt);
-    }
+    // Every access token is recorded with its owners; one without a refresh family (client_credentials)
+    // is a family of its own, so that revoking a user's or a client's tokens reaches it too.
+    this.#deps.store.db.prepare(
+      "INSERT INTO access_token_grants (jti, family_id, expires_at, client_id, user_id) VALUES (?, ?, ?, ?, ?)",
+    ).run(access.jti, familyId ?? `token:${access.jti}`, access.expiresAt, client.clientId, identity.userId);
     if (familyId !== undefined && client.grantTypes.includes("refresh_token")) {
       const refresh = randomToken(32);
       this.#deps.store.db.prepare(

@@ -28,10 +28,14 @@ export interface RevokedGrants {
   readonly pendingCodes: number;
 }
 
-/** Every family and its owners, from refresh tokens and from the codes that started them. */
+/**
+ * Every family and its owners: from refresh tokens, from the codes that started them, and from the access
+ * tokens issued (a client_credentials token is a family of its own).
+ */
 const FAMILIES = `
   SELECT family_id, client_id, user_id FROM refresh_tokens
-  UNION SELECT family_id, client_id, user_id FROM authorization_codes WHERE family_id IS NOT NULL`;
+  UNION SELECT family_id, client_id, user_id FROM authorization_codes WHERE family_id IS NOT NULL
+  UNION SELECT family_id, client_id, user_id FROM access_token_grants WHERE client_id IS NOT NULL`;
 
 /** Families with a refresh token still usable, or an access token not expired and not revoked. */
 const ACTIVE = `
@@ -100,6 +104,13 @@ export function revokeGrants(store: Store, owner: GrantOwner, now: number): Revo
       accessTokens += revoked.accessTokens;
     }
     const column = "userId" in owner ? "user_id" : "client_id";
+    // Access tokens of no family (client_credentials), and any the families above did not reach.
+    accessTokens += Number(
+      store.db.prepare(
+        `INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at)
+         SELECT jti, expires_at FROM access_token_grants WHERE ${column} = ? AND expires_at > ?`,
+      ).run(condition.value!, Math.floor(now / 1000)).changes,
+    );
     const codes = store.db.prepare(
       `DELETE FROM authorization_codes WHERE ${column} = ? AND used_at IS NULL`,
     ).run(condition.value!);

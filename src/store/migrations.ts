@@ -174,4 +174,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 8,
+    name: "access_token_owners",
+    sql: `
+      -- Every access token's user and client, so that revoking a user's or a client's tokens finds them all
+      -- (client_credentials tokens too, which belong to no refresh family).
+      ALTER TABLE access_token_grants ADD COLUMN client_id TEXT;
+      ALTER TABLE access_token_grants ADD COLUMN user_id TEXT;
+      CREATE INDEX access_token_grants_client ON access_token_grants(client_id);
+      CREATE INDEX access_token_grants_user ON access_token_grants(user_id);
+    `,
+  },
 ];

@@ -92,7 +92,7 @@ Deno.test("gatehouse clients and tokens: list, show and revoke on a running gate
     const lines = table.stdout.trimEnd().split("\n");
     assert.match(lines[0]!, /^CLIENT ID\s+KIND\s+NAME\s+REDIRECTS\s+CREATED\s+LAST USED\s+GRANTS$/);
     const rowOf = (id: string) => lines.find((line) => line.startsWith(`${id} `));
-    assert.match(rowOf("ci-bot")!, /^ci-bot\s+registry\s+ci-bot\s+-\s+-\s+\S+Z\s+0$/);
+    assert.match(rowOf("ci-bot")!, /^ci-bot\s+registry\s+ci-bot\s+-\s+-\s+\S+Z\s+1$/);
     assert.match(rowOf(first.client_id)!, /\sdynamic\s+First client\s+127\.0\.0\.1:53682\s+\S+Z\s+\S+Z\s+1$/);
     assert.match(rowOf(confidential.client_id)!, /\sConfidential client\s.*\s-\s+0$/);
     // The columns line up: every row's kind starts where the header's does.
@@ -122,7 +122,7 @@ Deno.test("gatehouse clients and tokens: list, show and revoke on a running gate
     assert.equal(botListed.kind, "registry");
     assert.equal(botListed.created_at, null);
     assert.ok(botListed.last_used_at, "its client_credentials grant is its last use");
-    assert.equal(botListed.active_grants, 0);
+    assert.equal(botListed.active_grants, 1, "its client_credentials access token");
 
     // show: the client in full, with its users; never a secret.
     const shown = await admin("clients", "show", first.client_id);
@@ -188,8 +188,12 @@ Deno.test("gatehouse clients and tokens: list, show and revoke on a running gate
     // A registry client: its tokens go, the client stays, and the output says so.
     const byClient = await admin("tokens", "revoke", "--client", "ci-bot");
     assert.equal(byClient.code, 0, byClient.stderr);
-    assert.match(byClient.stdout, /^Revoked 0 active grants of client ci-bot /);
-    assert.match(byClient.stdout, /client_credentials are not recorded/);
+    assert.match(
+      byClient.stdout,
+      /^Revoked 1 active grant of client ci-bot \(0 refresh tokens, 1 access token\)/,
+    );
+    const botRefused = await mcpInitialize(`${base}/mcp`, bot.body.access_token!);
+    assert.equal(botRefused.status, 401, "its client_credentials access token is refused too");
     const registryClient = await admin("clients", "revoke", "ci-bot");
     assert.equal(registryClient.code, 0, registryClient.stderr);
     assert.match(registryClient.stdout, /It is a registry client: it stays while the registry lists it/);
