@@ -50,6 +50,7 @@ export class LocalAccounts {
       const user = registered[identity.userId]!;
       return { userId: user.name, name: user.name, email: user.email, groups: [...user.groups] };
     }
+    if (!this.#firstStartAdminActive()) return undefined;
     const stored = this.#store.db.prepare("SELECT groups FROM local_users WHERE name = ?").get(
       identity.userId,
     ) as
@@ -63,7 +64,17 @@ export class LocalAccounts {
   /** True when anyone can sign in with a password (registry users or the first-start admin). */
   any(): boolean {
     return Object.keys(this.#registry().login.users).length > 0 ||
-      this.#store.db.prepare("SELECT 1 FROM local_users LIMIT 1").get() !== undefined;
+      (this.#firstStartAdminActive() &&
+        this.#store.db.prepare("SELECT 1 FROM local_users LIMIT 1").get() !== undefined);
+  }
+
+  /**
+   * The first-start admin stands in only while the registry names no users and no providers: once it
+   * does, that account signs in no more, and its sessions and tokens end as a removed user's do.
+   */
+  #firstStartAdminActive(): boolean {
+    const { users, providers } = this.#registry().login;
+    return Object.keys(users).length === 0 && Object.keys(providers).length === 0;
   }
 
   /**
@@ -104,7 +115,7 @@ export class LocalAccounts {
   ): Promise<{ identity: TokenIdentity } | { reason: "unknown_user" | "wrong_password" }> {
     const registered = this.#registry().login.users;
     const user = Object.hasOwn(registered, name) ? registered[name] : undefined;
-    const stored = user ? undefined : this.#store.db.prepare(
+    const stored = user || !this.#firstStartAdminActive() ? undefined : this.#store.db.prepare(
       "SELECT password_hash, groups FROM local_users WHERE name = ?",
     ).get(name) as { password_hash: string; groups: string } | undefined;
     const hash = user?.passwordHash ?? stored?.password_hash;

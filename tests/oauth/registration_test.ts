@@ -8,6 +8,7 @@ import { decodeJwt } from "jose";
 import { ScriptedBrowser } from "../helpers/browser_session.ts";
 import { JSON_HEADERS, messagesOf, misbehaving, textOf } from "../helpers/mcp_clients.ts";
 import {
+  aliceHashOnce,
   authorizeAs,
   authorizeUrl,
   basic,
@@ -578,6 +579,20 @@ Deno.test("first start without users or providers creates admin once, logs its p
       assert.equal(approved.status, 303, "the first password still works");
       const { code } = Object.fromEntries(new URL(approved.headers.get("location")!).searchParams);
       assert.ok(code);
+    } finally {
+      await stopGateway(gateway);
+    }
+
+    // Once the registry names its own users, the first-start admin signs in no more.
+    gateway = await startGatewayIn(dir, {
+      ...registry,
+      login: { users: { alice: { password_hash: await aliceHashOnce(), groups: ["admin"] } } },
+    });
+    try {
+      const refused = await signInAsAdmin(gateway.url, password);
+      await refused.body?.cancel();
+      assert.equal(refused.status, 401, "the first-start admin is retired");
+      assert.equal(count(gateway, "local_users"), 1, "its row stays, unused");
     } finally {
       await stopGateway(gateway);
     }
