@@ -283,7 +283,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         const timeoutSeconds = holder.current().registry.gateway.shutdownTimeoutSeconds;
         log.info("gatehouse stopping", { timeout_seconds: timeoutSeconds });
         watcher?.close();
-        const drained = await server.shutdown(timeoutSeconds * 1000);
+        const draining = server.shutdown(timeoutSeconds * 1000);
+        // Open event streams never end by themselves: end them, so that only real work holds the drain.
+        front.endStreams();
+        const drained = await draining;
         if (!drained) log.warn("requests still running at the shutdown bound; closing anyway");
         await front.close();
         await pool.close();

@@ -437,6 +437,11 @@ export class McpFront {
     this.#modern.notify.resourcesChanged();
   }
 
+  /** Ends the 2025-era sessions' GET streams (clients reconnect, or resume with Last-Event-ID). */
+  endStreams(): void {
+    for (const { transport } of this.#sessions.values()) transport.closeStandaloneSSEStream();
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#sweep);
     await Promise.all([...this.#sessions.keys()].map((id) => this.#closeSession(id)));

@@ -187,3 +187,27 @@ Deno.test("MCP front checks on /mcp", async (t) => {
     );
   }, () => gateway.close());
 });
+
+Deno.test("shutdown ends the sessions' open GET streams instead of waiting for them to its bound", async () => {
+  const gateway = await startTestGateway(
+    registryWith({ mis: misbehaving("mis") }, { shutdown_timeout: "30s" }),
+  );
+  let stream: Response | undefined;
+  try {
+    const sessionId = await openRawSession(gateway.mcpUrl);
+    stream = await fetch(gateway.mcpUrl, {
+      headers: {
+        accept: "text/event-stream",
+        "mcp-session-id": sessionId,
+        "mcp-protocol-version": "2025-11-25",
+      },
+    });
+    assert.equal(stream.status, 200);
+  } finally {
+    await within(20_000, gateway.close(), "shutdown with an open stream");
+  }
+  // The stream ended with the shutdown, and the drain did not need its bound.
+  assert.equal(await stream.text().then(() => "ended", () => "ended"), "ended");
+  const stopped = gateway.logs.find((line) => line.msg === "gatehouse stopped");
+  assert.equal(stopped?.drained, true, JSON.stringify(gateway.logs.slice(-5)));
+});
