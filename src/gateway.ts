@@ -214,7 +214,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     audit,
     throttle: new SignInThrottle({ now: options.now }),
   });
-  const logins = new UpstreamLogins(currentRegistry, log, { audit });
+  const logins = new UpstreamLogins(currentRegistry, log, { audit, store });
   const currentIdentity = createIdentityCheck(accounts, logins);
   const authorizationServer = new AuthorizationServer({
     store,

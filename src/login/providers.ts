@@ -1,4 +1,5 @@
 import * as oauth from "oauth4webapi";
+import type { Store } from "../store/store.ts";
 import type { AuditLog } from "../audit/audit.ts";
 import { LOOPBACK_URL_HOSTNAMES } from "../config/schema.ts";
 import type { LoginProvider, Registry } from "../config/types.ts";
@@ -79,13 +80,33 @@ export class UpstreamLogins {
   readonly #pending = new Map<string, PendingLogin>();
   readonly #discovered = new Map<string, Promise<oauth.AuthorizationServer>>();
   readonly #now: () => number;
+  readonly #store: Store | undefined;
   readonly #audit: AuditLog | undefined;
 
-  constructor(registry: () => Registry, log: Logger, options: { audit?: AuditLog; now?: () => number } = {}) {
+  constructor(
+    registry: () => Registry,
+    log: Logger,
+    options: { audit?: AuditLog; now?: () => number; store?: Store } = {},
+  ) {
     this.#registry = registry;
     this.#log = log;
     this.#audit = options.audit;
     this.#now = options.now ?? Date.now;
+    this.#store = options.store;
+  }
+
+  /**
+   * Binds a provider-qualified user id to the provider's permanent account id on first sign-in; false when
+   * the id now belongs to another account (a renamed login taken by someone else).
+   */
+  #sameAccount(userId: string, accountId: string): boolean {
+    if (!this.#store) return true;
+    const known = this.#store.db.prepare("SELECT account_id FROM provider_accounts WHERE user_id = ?")
+      .get(userId) as { account_id: string } | undefined;
+    if (known) return known.account_id === accountId;
+    this.#store.db.prepare("INSERT INTO provider_accounts (user_id, account_id, first_seen) VALUES (?, ?, ?)")
+      .run(userId, accountId, this.#now());
+    return true;
   }
 
   /** Writes the audit row of a refused sign-in and returns the error to throw. */
@@ -289,7 +310,7 @@ export class UpstreamLogins {
       }
       return await response.json();
     };
-    const user = await get("/user") as { login?: string; email?: string | null };
+    const user = await get("/user") as { login?: string; id?: number | string; email?: string | null };
     const login = String(user.login ?? "");
     const orgs = provider.allow.orgs.length > 0
       ? ((await get("/user/orgs")) as { login?: string }[]).map((org) => String(org.login))
@@ -303,8 +324,22 @@ export class UpstreamLogins {
         login ? { subject: `${provider.name}:${login}`, name: login } : {},
       );
     }
+    const userId = `${provider.name}:${login}`;
+    if (user.id === undefined || !this.#sameAccount(userId, String(user.id))) {
+      throw this.#refused(
+        new OAuthError(
+          "access_denied",
+          "This GitHub login belonged to another account here; ask the administrator",
+          403,
+        ),
+        provider.name,
+        "account_changed",
+        where,
+        { subject: userId, name: login },
+      );
+    }
     return {
-      userId: `${provider.name}:${login}`,
+      userId,
       name: login,
       ...(user.email ? { email: user.email } : {}),
       groups: orgs.filter((org) => includesIgnoringCase(provider.allow.orgs, org)).map((org) =>

@@ -186,4 +186,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX access_token_grants_user ON access_token_grants(user_id);
     `,
   },
+  {
+    version: 9,
+    name: "provider_accounts",
+    sql: `
+      -- The provider's own, permanent account id behind each provider-qualified user id (a GitHub login can
+      -- be renamed and then taken by someone else: that someone must not become the earlier user).
+      CREATE TABLE provider_accounts (
+        user_id TEXT PRIMARY KEY,                -- e.g. github:octocat
+        account_id TEXT NOT NULL,                -- e.g. GitHub's numeric user id
+        first_seen INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

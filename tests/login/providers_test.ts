@@ -94,6 +94,8 @@ async function withOidc(
 
 interface GitHubUser {
   readonly login: string;
+  /** GitHub's permanent account id (4242 unless given); a test changes it to play a login taken over. */
+  id?: number;
   readonly email: string | null;
   readonly orgs: readonly string[];
 }
@@ -187,7 +189,7 @@ function startFakeGitHub(user: GitHubUser): FakeGitHub {
         return Response.json({ message: "Bad credentials" }, { status: 401 });
       }
       if (url.pathname === "/api/v3/user") {
-        return Response.json({ login: user.login, id: 4242, email: user.email, type: "User" });
+        return Response.json({ login: user.login, id: user.id ?? 4242, email: user.email, type: "User" });
       }
       if (url.pathname === "/api/v3/user/orgs") {
         return Response.json(user.orgs.map((login, index) => ({ login, id: 100 + index })));
@@ -656,6 +658,40 @@ Deno.test("UpstreamLogins (github) refuses a user outside allow.orgs and allow.u
         name: "outsider",
       }],
     ]);
+  });
+});
+
+Deno.test("UpstreamLogins (github) refuses a login that now belongs to another GitHub account", async () => {
+  const octocat: GitHubUser = { login: "octocat", id: 4242, email: null, orgs: ["acme"] };
+  await withGitHub(octocat, { orgs: ["acme"] }, async ({ base, github, audit }) => {
+    const signIn = async () => {
+      const client = await mcpClient(base);
+      const browser = new ScriptedBrowser();
+      const { callback } = await signInThroughProvider(browser, {
+        base,
+        authorizationUrl: client.url,
+        provider: "github",
+        label: "GitHub Enterprise",
+        providerOrigin: github.url,
+      });
+      return { client, browser, callback };
+    };
+    const first = await signIn();
+    const claims = await consentAndRedeem(first.browser, { base, callback: first.callback, ...first.client });
+    assert.equal(claims.sub, "github:octocat");
+
+    // octocat renamed their account, and someone else took the login "octocat".
+    octocat.id = 9999;
+    const second = await signIn();
+    await assertRefused(second.callback, /belonged to another account/);
+    assert.equal(await hasSession(second.browser, second.client.url), false);
+    assert.deepEqual(signInRows(audit).at(-1), ["sign_in_failed", "github:octocat", {
+      method: "provider",
+      provider: "github",
+      address: "127.0.0.1",
+      reason: "account_changed",
+      name: "octocat",
+    }]);
   });
 });
 
