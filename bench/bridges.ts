@@ -2,7 +2,7 @@
  * The npm bridges people put in front of a stdio MCP server today, pinned, fetched and run with npx, each
  * set up to serve the stdio server over Streamable HTTP on 127.0.0.1.
  */
-import { freePort, type RunningProcess, spawnProcess, waitForPort } from "./processes.ts";
+import { findDescendant, freePort, type RunningProcess, spawnProcess, waitForPort } from "./processes.ts";
 
 export interface Bridge {
   /** How the report names it, with its version and the flags that matter. */
@@ -13,6 +13,8 @@ export interface Bridge {
   args(command: readonly string[], port: number): string[];
   /** Where its Streamable HTTP endpoint is. */
   readonly path: string;
+  /** Matches the command line of the bridge's own process (below npx and its shell). */
+  readonly processPattern: RegExp;
 }
 
 /** A word as a POSIX shell reads it back (supergateway runs its `--stdio` command through a shell). */
@@ -39,6 +41,7 @@ export const BRIDGES: readonly Bridge[] = [
       "none",
     ],
     path: "/mcp",
+    processPattern: /^node .*supergateway/,
   },
   {
     // Defaults (stateful: one server process per session), only the address and the transport given.
@@ -55,12 +58,15 @@ export const BRIDGES: readonly Bridge[] = [
       ...command,
     ],
     path: "/mcp",
+    processPattern: /^node .*mcp-proxy/,
   },
 ];
 
 export interface RunningBridge {
   readonly url: string;
   readonly process: RunningProcess;
+  /** The bridge's own process (npx starts it through a shell), when it could be found. */
+  readonly bridgePid: number | undefined;
 }
 
 /** Fetches (first time) and starts `bridge` in front of `command`; waits until its port accepts. */
@@ -79,5 +85,6 @@ export async function startBridge(
     await process.stop();
     throw error;
   }
-  return { url: `http://127.0.0.1:${port}${bridge.path}`, process };
+  const bridgePid = findDescendant(process.pid, bridge.processPattern);
+  return { url: `http://127.0.0.1:${port}${bridge.path}`, process, bridgePid };
 }

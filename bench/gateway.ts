@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { startGateway } from "../src/gateway.ts";
 import { createLogger } from "../src/log/logger.ts";
-import { pollUntil } from "./measure.ts";
+import { HTTP_TIMEOUT_MS, pollUntil } from "./measure.ts";
 import { ROOT, type RunningProcess, spawnProcess, startTaskFlags } from "./processes.ts";
 
 /** Everyone may use every backend (with nothing allowed nothing would be listed). */
@@ -28,7 +28,7 @@ export interface ReadyState {
 
 /** `GET /readyz`: its status and the registry generation it reports. */
 export async function readyz(baseUrl: string): Promise<ReadyState> {
-  const response = await fetch(`${baseUrl}/readyz`);
+  const response = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
   const body = await response.json() as { registry?: { generation?: number } };
   return { status: response.status, generation: body.registry?.generation ?? Number.NaN };
 }

@@ -29,6 +29,8 @@ export interface LoadResult {
   readonly wallMs: number;
   /** The first error seen, for the report. */
   readonly firstError?: string;
+  /** CPU time the watched process (`cpuPid`) spent per successful call, user and system. */
+  readonly cpuMsPerCall?: number;
 }
 
 /** One call of a worker; throws on failure. */
@@ -43,6 +45,8 @@ export interface LoadOptions {
   readonly calls: number;
   /** The run stops here even if not every call was made. */
   readonly timeLimitMs: number;
+  /** A process whose CPU time is measured while the calls are (the proxy under test). */
+  readonly cpuPid?: number;
 }
 
 /** Latencies and wall time of one or more runs that are pooled into one result. */
@@ -50,6 +54,8 @@ export class Samples {
   readonly latenciesMs: number[] = [];
   errors = 0;
   wallMs = 0;
+  /** CPU time of the watched process, if any. */
+  cpuMs: number | undefined;
   concurrency = 0;
   firstError: string | undefined;
 
@@ -57,6 +63,7 @@ export class Samples {
     for (const latency of other.latenciesMs) this.latenciesMs.push(latency);
     this.errors += other.errors;
     this.wallMs += other.wallMs;
+    if (other.cpuMs !== undefined) this.cpuMs = (this.cpuMs ?? 0) + other.cpuMs;
     this.concurrency = other.concurrency;
     this.firstError ??= other.firstError;
   }
@@ -74,6 +81,7 @@ export class Samples {
       throughputPerSecond: this.wallMs > 0 ? sorted.length / (this.wallMs / 1000) : Number.NaN,
       wallMs: this.wallMs,
       ...(this.firstError !== undefined ? { firstError: this.firstError } : {}),
+      ...(this.cpuMs !== undefined && sorted.length > 0 ? { cpuMsPerCall: this.cpuMs / sorted.length } : {}),
     };
   }
 }
@@ -93,6 +101,7 @@ export async function runLoad(options: LoadOptions): Promise<Samples> {
     for (let i = 0; i < options.warmupPerWorker; i++) await call().catch(() => {});
   }));
   let remaining = options.calls;
+  const cpuBefore = options.cpuPid === undefined ? undefined : await cpuTimeMs(options.cpuPid);
   const started = performance.now();
   const deadline = started + options.timeLimitMs;
   await Promise.all(options.workers.map(async (call) => {
@@ -108,7 +117,19 @@ export async function runLoad(options: LoadOptions): Promise<Samples> {
     }
   }));
   samples.wallMs = performance.now() - started;
+  if (cpuBefore !== undefined) samples.cpuMs = await cpuTimeMs(options.cpuPid!) - cpuBefore;
   return samples;
+}
+
+/** Linux counts CPU time in clock ticks of 1/100 s (USER_HZ). */
+const MS_PER_CLOCK_TICK = 10;
+
+/** The CPU time a process has used so far, user and system, in milliseconds (Linux /proc). */
+export async function cpuTimeMs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14 and stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * MS_PER_CLOCK_TICK;
 }
 
 /** Rejects when `promise` has not settled within `ms`. */
@@ -123,6 +144,9 @@ export async function within<T>(ms: number, promise: Promise<T>, what: string): 
     clearTimeout(timer);
   }
 }
+
+/** Bound on one plain HTTP request of a benchmark (the MCP clients have their own). */
+export const HTTP_TIMEOUT_MS = 10_000;
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -181,6 +181,17 @@ export function descendantsOf(pid: number): number[] {
   return found;
 }
 
+/** The first process below `pid` whose command line (words joined by spaces) matches `pattern`. */
+export function findDescendant(pid: number, pattern: RegExp): number | undefined {
+  return descendantsOf(pid).find((candidate) => {
+    try {
+      return pattern.test(Deno.readTextFileSync(`/proc/${candidate}/cmdline`).replaceAll("\0", " "));
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Resident memory of a process in bytes (VmRSS of /proc/PID/status), and its peak (VmHWM). */
 export async function residentMemory(pid: number): Promise<{ rssBytes: number; peakBytes: number }> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);

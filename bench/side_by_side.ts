@@ -11,6 +11,8 @@ export interface LoadTarget {
   readonly label: string;
   /** A new worker (its own client, session or process) for this target. */
   connect(): Promise<Worker>;
+  /** The process in the middle (gateway or bridge), whose CPU time per call is reported. */
+  readonly cpuPid?: number;
 }
 
 /** A target's result at one concurrency level, or why it has none. */
@@ -46,6 +48,7 @@ export async function runSideBySide(
               warmupPerWorker: settings.warmupPerWorker,
               calls: callsPerRun,
               timeLimitMs: settings.runTimeLimitMs,
+              ...(entry.target.cpuPid !== undefined ? { cpuPid: entry.target.cpuPid } : {}),
             }),
           );
         }

@@ -41,10 +41,11 @@ export async function httpOverhead(settings: BenchSettings): Promise<SectionResu
     const gatewayUrl = gateway.url;
     const inProcessUrl = inProcess.url;
     const targets: LoadTarget[] = [
-      { label: DIRECT, connect: () => httpWorker(backendUrl, "echo") },
+      { label: DIRECT, connect: () => httpWorker(backendUrl, "echo"), cpuPid: backend.process.pid },
       ...GATEWAY_PATHS.map(({ label, path, tool }) => ({
         label,
         connect: () => httpWorker(`${gatewayUrl}${path}`, tool),
+        cpuPid: gateway!.process!.pid,
       })),
       { label: IN_PROCESS, connect: () => httpWorker(`${inProcessUrl}/mcp/echo`, "echo") },
     ];
@@ -79,7 +80,7 @@ function report(
       const result = outcome.result;
       const added = label === DIRECT || !direct ? undefined : addedOver(direct, result);
       rows.push(loadRow(label, result, added));
-      byLabel[label] = { ...result, ...(added ? { added } : {}) };
+      byLabel[label] = loadJson(result, added);
     }
     section.tables.push({
       title: `concurrency ${concurrency}`,
@@ -93,6 +94,7 @@ function report(
         "added p50 ms",
         "added p99 ms",
         "throughput kept",
+        "CPU ms/call",
       ],
       rows,
     });
@@ -127,7 +129,8 @@ function report(
   section.notes.push(
     "each target has its own SDK v2 client per worker (protocol 2025-11-25); the runs alternate between " +
       `the targets ${settings.rounds} time(s) and are pooled. The targets are judged on the gateway in its ` +
-      "own process; the in-process row shares this process's CPU with the load generator.",
+      "own process; the in-process row shares this process's CPU with the load generator. CPU ms/call: " +
+      "user and system time per call of the backend process (direct) or of the gateway process.",
   );
 }
 
@@ -145,6 +148,27 @@ export function addedOver(reference: LoadResult, result: LoadResult): Added {
   };
 }
 
+/** A load result as the JSON file has it (snake_case, like the rest of the file). */
+export function loadJson(result: LoadResult, added: Added | undefined): Record<string, unknown> {
+  return {
+    calls: result.calls,
+    errors: result.errors,
+    concurrency: result.concurrency,
+    p50_ms: result.p50Ms,
+    p99_ms: result.p99Ms,
+    mean_ms: result.meanMs,
+    throughput_per_second: result.throughputPerSecond,
+    wall_ms: result.wallMs,
+    ...(result.cpuMsPerCall !== undefined ? { cpu_ms_per_call: result.cpuMsPerCall } : {}),
+    ...(result.firstError !== undefined ? { first_error: result.firstError } : {}),
+    ...(added
+      ? {
+        added: { p50_ms: added.p50Ms, p99_ms: added.p99Ms, throughput_ratio: added.throughputRatio },
+      }
+      : {}),
+  };
+}
+
 export function loadRow(label: string, result: LoadResult, added: Added | undefined): string[] {
   return [
     label,
@@ -156,5 +180,6 @@ export function loadRow(label: string, result: LoadResult, added: Added | undefi
     added ? signedMs(added.p50Ms) : "-",
     added ? signedMs(added.p99Ms) : "-",
     added ? percent(added.throughputRatio) : "-",
+    result.cpuMsPerCall !== undefined ? ms(result.cpuMsPerCall) : "-",
   ];
 }

@@ -3,7 +3,7 @@
  * 2025-11-25 sessions (opened with raw `initialize` POSTs; nothing else is sent on them).
  */
 import { benchRegistry, type GatewayUnderTest, startGatewayProcess } from "../gateway.ts";
-import { sleep } from "../measure.ts";
+import { HTTP_TIMEOUT_MS, sleep } from "../measure.ts";
 import { type EchoHttpBackend, residentMemory, spawnProcess, startEchoHttp } from "../processes.ts";
 import { megabytes, newSection, type SectionResult } from "../report.ts";
 import type { BenchSettings } from "../settings.ts";
@@ -116,6 +116,7 @@ async function bareDenoMemory(settleMs: number, timeoutMs: number) {
 /** initialize, then notifications/initialized: a 2025-11-25 session the gateway keeps open. */
 async function openLegacySession(url: string): Promise<string> {
   const response = await fetch(url, {
+    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
     method: "POST",
     headers: JSON_HEADERS,
     body: JSON.stringify({
@@ -135,6 +136,7 @@ async function openLegacySession(url: string): Promise<string> {
     throw new Error(`Cannot open a session: initialize answered ${response.status}: ${body.slice(0, 200)}`);
   }
   const initialized = await fetch(url, {
+    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
     method: "POST",
     headers: { ...JSON_HEADERS, "mcp-session-id": sessionId, "mcp-protocol-version": "2025-11-25" },
     body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
@@ -148,7 +150,8 @@ async function openLegacySession(url: string): Promise<string> {
 
 /** The gateway's own count of open 2025-era sessions, from /metrics (served to loopback). */
 async function legacySessionsGauge(baseUrl: string): Promise<number | undefined> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const text = await (await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) }))
+    .text();
   const match = /^gatehouse_sessions\{era="legacy"\} (\d+)/m.exec(text);
   return match ? Number(match[1]) : undefined;
 }

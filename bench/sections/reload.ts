@@ -5,7 +5,7 @@
  */
 import { closeWorkers, connectWorkers, httpWorker, type Worker } from "../clients.ts";
 import { benchRegistry, type GatewayUnderTest, readyz, startGatewayProcess } from "../gateway.ts";
-import { median, percentile, pollUntil, sleep } from "../measure.ts";
+import { HTTP_TIMEOUT_MS, median, percentile, pollUntil, sleep } from "../measure.ts";
 import { type EchoHttpBackend, startEchoHttp } from "../processes.ts";
 import { ms, newSection, type SectionResult } from "../report.ts";
 import type { BenchSettings } from "../settings.ts";
@@ -147,6 +147,7 @@ export async function reload(settings: BenchSettings): Promise<SectionResult> {
 async function answersInitialize(url: string): Promise<boolean> {
   const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
   const response = await fetch(url, {
+    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
     method: "POST",
     headers,
     body: JSON.stringify({
@@ -163,7 +164,11 @@ async function answersInitialize(url: string): Promise<boolean> {
   const body = await response.text();
   const sessionId = response.headers.get("mcp-session-id");
   if (sessionId) {
-    const closed = await fetch(url, { method: "DELETE", headers: { "mcp-session-id": sessionId } });
+    const closed = await fetch(url, {
+      signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+      method: "DELETE",
+      headers: { "mcp-session-id": sessionId },
+    });
     await closed.body?.cancel();
   }
   return response.status === 200 && body.includes('"result"');

@@ -9,7 +9,7 @@ import { echoStdioCommand } from "../processes.ts";
 import { ms, newSection, perSecond, type SectionResult } from "../report.ts";
 import type { BenchSettings } from "../settings.ts";
 import { type LoadTarget, messageOf, resultOf, runSideBySide } from "../side_by_side.ts";
-import { addedOver, loadRow } from "./http_overhead.ts";
+import { addedOver, loadJson, loadRow } from "./http_overhead.ts";
 
 const DIRECT = "direct stdio (a process per worker)";
 const GATEHOUSE = "gatehouse (stdio backend)";
@@ -28,14 +28,22 @@ export async function stdioBridges(settings: BenchSettings): Promise<SectionResu
     const gatewayUrl = gateway.url;
     const targets: LoadTarget[] = [
       { label: DIRECT, connect: () => stdioWorker(command, args, "echo") },
-      { label: GATEHOUSE, connect: () => httpWorker(`${gatewayUrl}/mcp/echo`, "echo") },
+      {
+        label: GATEHOUSE,
+        connect: () => httpWorker(`${gatewayUrl}/mcp/echo`, "echo"),
+        cpuPid: gateway.process!.pid,
+      },
     ];
     // One at a time: the first run of npx downloads the package.
     for (const bridge of BRIDGES) {
       try {
         const running = await startBridge(bridge, [command, ...args], settings.bridgeStartTimeoutMs);
         bridges.push(running);
-        targets.push({ label: bridge.label, connect: () => httpWorker(running.url, "echo") });
+        targets.push({
+          label: bridge.label,
+          connect: () => httpWorker(running.url, "echo"),
+          ...(running.bridgePid !== undefined ? { cpuPid: running.bridgePid } : {}),
+        });
       } catch (error) {
         unavailable.set(bridge.label, `unavailable: ${firstLine(messageOf(error))}`);
       }
@@ -57,7 +65,7 @@ export async function stdioBridges(settings: BenchSettings): Promise<SectionResu
         }
         const added = label === DIRECT || !reference ? undefined : addedOver(reference, outcome.result);
         rows.push(loadRow(label, outcome.result, added));
-        byLabel[label] = { ...outcome.result, ...(added ? { added_over_direct: added } : {}) };
+        byLabel[label] = loadJson(outcome.result, added);
       }
       section.tables.push({
         title: `concurrency ${concurrency} (added and kept: over the direct stdio reference)`,
@@ -71,6 +79,7 @@ export async function stdioBridges(settings: BenchSettings): Promise<SectionResu
           "added p50 ms",
           "added p99 ms",
           "throughput kept",
+          "CPU ms/call",
         ],
         rows,
       });
@@ -100,7 +109,8 @@ export async function stdioBridges(settings: BenchSettings): Promise<SectionResu
     section.notes.push(
       "Gatehouse shares one server process among its sessions (isolation: shared, the default), and so " +
         "does mcp-proxy; supergateway (--stateful) starts one per session. Every target gets one SDK v2 " +
-        "client per worker (protocol 2025-11-25).",
+        "client per worker (protocol 2025-11-25). CPU ms/call: user and system time per call of the " +
+        "gateway's or the bridge's own process (not of the server behind it).",
     );
   } finally {
     await Promise.all(bridges.map((bridge) => bridge.process.stop()));

@@ -4,15 +4,16 @@ import { ROOT } from "../helpers/gatehouse_process.ts";
 
 /** Every number a complete run must have: the section, then the path into that section's `data`. */
 const MEASUREMENTS = [
-  ["http_overhead", "concurrency_1", "direct", "p50Ms"],
-  ["http_overhead", "concurrency_16", "direct", "throughputPerSecond"],
-  ["http_overhead", "concurrency_1", "gatehouse /mcp/{backend}", "added", "p50Ms"],
-  ["http_overhead", "concurrency_1", "gatehouse /mcp", "added", "p99Ms"],
-  ["http_overhead", "concurrency_16", "gatehouse /mcp/{backend}", "added", "throughputRatio"],
-  ["http_overhead", "concurrency_16", "gatehouse /mcp", "added", "p50Ms"],
-  ["stdio_bridges", "concurrency_1", "direct stdio (a process per worker)", "p50Ms"],
-  ["stdio_bridges", "concurrency_1", "gatehouse (stdio backend)", "p50Ms"],
-  ["stdio_bridges", "concurrency_16", "gatehouse (stdio backend)", "throughputPerSecond"],
+  ["http_overhead", "concurrency_1", "direct", "p50_ms"],
+  ["http_overhead", "concurrency_16", "direct", "throughput_per_second"],
+  ["http_overhead", "concurrency_1", "gatehouse /mcp/{backend}", "added", "p50_ms"],
+  ["http_overhead", "concurrency_1", "gatehouse /mcp", "added", "p99_ms"],
+  ["http_overhead", "concurrency_16", "gatehouse /mcp/{backend}", "added", "throughput_ratio"],
+  ["http_overhead", "concurrency_16", "gatehouse /mcp", "added", "p50_ms"],
+  ["http_overhead", "concurrency_1", "gatehouse /mcp", "cpu_ms_per_call"],
+  ["stdio_bridges", "concurrency_1", "direct stdio (a process per worker)", "p50_ms"],
+  ["stdio_bridges", "concurrency_1", "gatehouse (stdio backend)", "p50_ms"],
+  ["stdio_bridges", "concurrency_16", "gatehouse (stdio backend)", "throughput_per_second"],
   ["memory", "idle_rss_bytes"],
   ["memory", "sessions_rss_bytes"],
   ["memory", "sessions"],
@@ -76,7 +77,7 @@ Deno.test({
       for (const bridge of ["supergateway 4.0.0 (--stateful)", "mcp-proxy 6.7.19"]) {
         const row = results.sections.stdio_bridges.data.concurrency_1[bridge];
         assert.ok(
-          typeof row?.p50Ms === "number" || String(row?.error).startsWith("unavailable: "),
+          typeof row?.p50_ms === "number" || String(row?.error).startsWith("unavailable: "),
           `${bridge}: ${JSON.stringify(row)}`,
         );
       }
