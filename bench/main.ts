@@ -149,14 +149,17 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  // An interrupted run still stops what it started.
-  const interrupted = async () => {
+  // An interrupted run still stops what it started (the sections then fail fast and main() ends too).
+  let interrupted = false;
+  const interrupt = async () => {
+    interrupted = true;
+    printError("interrupted: stopping every process started");
     await stopAllProcesses();
     await removeTempDirs();
     Deno.exit(130);
   };
-  Deno.addSignalListener("SIGINT", interrupted);
-  Deno.addSignalListener("SIGTERM", interrupted);
+  Deno.addSignalListener("SIGINT", interrupt);
+  Deno.addSignalListener("SIGTERM", interrupt);
   let code: number;
   try {
     code = await main(Deno.args);
@@ -164,5 +167,5 @@ if (import.meta.main) {
     await stopAllProcesses();
     await removeTempDirs();
   }
-  Deno.exit(code);
+  Deno.exit(interrupted ? 130 : code);
 }
