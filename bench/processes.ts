@@ -98,12 +98,12 @@ export function spawnProcess(
       const waiter = { predicate, resolve };
       waiters.add(waiter);
       const exit = status.then((result) => {
-        throw new Error(`${name} exited with code ${result.code}: ${recent.trim()}`);
+        throw new Error(`${name} exited with code ${result.code}`);
       });
       return within(timeoutMs, Promise.race([promise, exit]), `${name} start`).finally(() => {
         waiters.delete(waiter);
       }).catch((error) => {
-        throw new Error(`${error.message}\n${recent.trim()}`);
+        throw new Error(`${error.message}; its output ends with:\n${recent.trim().slice(-2_000)}`);
       });
     },
     recentOutput: () => recent,

@@ -32,13 +32,13 @@ export async function reload(settings: BenchSettings): Promise<SectionResult> {
     const gatewayUrl = gateway.url;
     // Half the workers on the backend's own endpoint, half on the aggregate, which is told list_changed.
     const half = Math.ceil(settings.reload.workers / 2);
-    workers = [
-      ...await connectWorkers(half, () => httpWorker(`${gatewayUrl}/mcp/echo`, "echo")),
+    workers = await connectWorkers(half, () => httpWorker(`${gatewayUrl}/mcp/echo`, "echo"));
+    workers.push(
       ...await connectWorkers(
         settings.reload.workers - half,
         () => httpWorker(`${gatewayUrl}/mcp`, "echo__echo"),
       ),
-    ];
+    );
 
     let running = true;
     let calls = 0;
