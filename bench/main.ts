@@ -1,4 +1,171 @@
-// The benchmarks of product section 9 (proxy overhead, bridges side by side, memory, start-up and reload
-// time) arrive with the proxy; until then there is nothing to measure.
-// deno-lint-ignore no-console
-console.log("not yet: the benchmarks arrive with the MCP proxy");
+/**
+ * `deno task bench`: measures what product §9 promises, as ratios within one run on this machine, and
+ * prints a table per benchmark and a summary saying which targets are met.
+ *
+ *     deno task bench [--quick] [--json FILE] [--only SECTION,...]
+ *
+ * Sections: http (overhead over a Streamable HTTP backend), stdio (Gatehouse and the npm bridges side by
+ * side), memory, startup, reload. Everything runs on 127.0.0.1 on free ports; every process started is
+ * stopped at the end, on failure and on SIGINT or SIGTERM too.
+ */
+import { parseArgs } from "node:util";
+import { removeTempDirs } from "./gateway.ts";
+import { stopAllProcesses } from "./processes.ts";
+import { renderSection, renderSummary, type SectionResult } from "./report.ts";
+import { type BenchSettings, benchSettings } from "./settings.ts";
+import { httpOverhead } from "./sections/http_overhead.ts";
+import { memory } from "./sections/memory.ts";
+import { reload } from "./sections/reload.ts";
+import { startup } from "./sections/startup.ts";
+import { stdioBridges } from "./sections/stdio_bridges.ts";
+import { messageOf } from "./side_by_side.ts";
+
+const SECTIONS: Record<string, { title: string; run: (settings: BenchSettings) => Promise<SectionResult> }> =
+  {
+    http: { title: "HTTP overhead", run: httpOverhead },
+    stdio: { title: "stdio and the npm bridges", run: stdioBridges },
+    memory: { title: "Memory", run: memory },
+    startup: { title: "Start-up", run: startup },
+    reload: { title: "Reload", run: reload },
+  };
+
+const HELP = `Usage: deno task bench [--quick] [--json FILE] [--only SECTION,...]
+
+Measures product section 9 (speed and size) on this machine and says which targets are met.
+
+Options:
+  --quick          a short run with fewer calls (same shape; for tests)
+  --json FILE      also write the results as JSON to FILE
+  --only SECTIONS  run only these, comma-separated: ${Object.keys(SECTIONS).join(", ")}
+  -h, --help       show this help`;
+
+const encoder = new TextEncoder();
+
+function print(text: string): void {
+  let bytes = encoder.encode(`${text}\n`);
+  while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+}
+
+function printError(text: string): void {
+  Deno.stderr.writeSync(encoder.encode(`${text}\n`));
+}
+
+/** Deno reads another process's /proc entries only with every permission. */
+function canReadProc(): boolean {
+  try {
+    Deno.readTextFileSync(`/proc/${Deno.pid}/status`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        quick: { type: "boolean", default: false },
+        json: { type: "string" },
+        only: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (error) {
+    printError(`${messageOf(error)}\n\n${HELP}`);
+    return 1;
+  }
+  if (values.help) {
+    print(HELP);
+    return 0;
+  }
+  const chosen = values.only ? values.only.split(",").map((name) => name.trim()) : Object.keys(SECTIONS);
+  const unknown = chosen.filter((name) => !(name in SECTIONS));
+  if (unknown.length > 0) {
+    printError(`Cannot run: unknown section(s) ${unknown.map((name) => `"${name}"`).join(", ")}\n\n${HELP}`);
+    return 1;
+  }
+
+  if ((await Deno.permissions.query({ name: "run" })).state !== "granted" || !canReadProc()) {
+    printError("Cannot run: the benchmarks start processes and read /proc of them: run with -A");
+    return 1;
+  }
+  const settings = benchSettings(values.quick);
+  const startedAt = new Date();
+  const machine = {
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+    cpus: navigator.hardwareConcurrency,
+    deno: Deno.version.deno,
+  };
+  print(
+    `Gatehouse benchmarks${settings.quick ? " (--quick)" : ""}: ${machine.cpus} CPUs, ${machine.os} ` +
+      `${machine.arch}, Deno ${machine.deno}\n`,
+  );
+
+  const results: SectionResult[] = [];
+  for (const name of chosen) {
+    const { title, run } = SECTIONS[name]!;
+    const started = performance.now();
+    let result: SectionResult;
+    try {
+      result = await run(settings);
+    } catch (error) {
+      result = {
+        key: name,
+        title,
+        tables: [],
+        notes: [],
+        targets: [],
+        data: {},
+        error: error instanceof Error ? error.stack ?? error.message : String(error),
+      };
+    }
+    result.notes.push(`took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    results.push(result);
+    print(`${renderSection(result)}\n`);
+  }
+  print(renderSummary(results));
+
+  if (values.json) {
+    const json = {
+      started_at: startedAt.toISOString(),
+      quick: settings.quick,
+      machine,
+      sections: Object.fromEntries(results.map((result) => [result.key, {
+        title: result.title,
+        ...(result.error ? { error: result.error } : {}),
+        data: result.data,
+        targets: result.targets,
+        notes: result.notes,
+      }])),
+    };
+    await Deno.writeTextFile(values.json, `${JSON.stringify(json, null, 2)}\n`);
+  }
+  return results.some((result) => result.error) ? 1 : 0;
+}
+
+if (import.meta.main) {
+  // An interrupted run still stops what it started (the sections then fail fast and main() ends too).
+  let interrupted = false;
+  const interrupt = async () => {
+    interrupted = true;
+    printError("interrupted: stopping every process started");
+    await stopAllProcesses();
+    await removeTempDirs();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupt);
+  Deno.addSignalListener("SIGTERM", interrupt);
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } finally {
+    await stopAllProcesses();
+    await removeTempDirs();
+  }
+  Deno.exit(interrupted ? 130 : code);
+}

@@ -1,0 +1,62 @@
+/**
+ * The load generator's MCP clients: one SDK v2 `Client` per concurrent worker, speaking 2025-11-25
+ * (what deployed clients speak today), each calling the `echo` tool.
+ */
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import type { Call } from "./measure.ts";
+
+export interface Worker {
+  readonly call: Call;
+  close(): Promise<void>;
+}
+
+/** Bound on one call or one connection: a stuck target fails its calls instead of stalling the run. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+function echoCall(client: Client, tool: string): Call {
+  return async () => {
+    const result = await client.callTool(
+      { name: tool, arguments: { text: "hello" } },
+      { timeout: REQUEST_TIMEOUT_MS },
+    );
+    if (result.isError) throw new Error(`${tool} answered an error: ${JSON.stringify(result.content)}`);
+  };
+}
+
+async function connectWorker(transport: StreamableHTTPClientTransport | StdioClientTransport, tool: string) {
+  const client = new Client({ name: "gatehouse-bench", version: "1.0.0" }, { capabilities: {} });
+  await client.connect(transport, { timeout: REQUEST_TIMEOUT_MS });
+  return {
+    call: echoCall(client, tool),
+    close: async () => {
+      await client.close().catch(() => {});
+    },
+  };
+}
+
+/** A worker calling `tool` over Streamable HTTP at `url`. */
+export function httpWorker(url: string, tool: string): Promise<Worker> {
+  return connectWorker(new StreamableHTTPClientTransport(new URL(url)), tool);
+}
+
+/** A worker that starts its own stdio server process and calls `tool` on it. */
+export function stdioWorker(command: string, args: readonly string[], tool: string): Promise<Worker> {
+  return connectWorker(new StdioClientTransport({ command, args: [...args], stderr: "pipe" }), tool);
+}
+
+/** `count` workers made by `connect`; if one fails to connect, those already connected are closed. */
+export async function connectWorkers(count: number, connect: () => Promise<Worker>): Promise<Worker[]> {
+  const settled = await Promise.allSettled(Array.from({ length: count }, () => connect()));
+  const workers = settled.flatMap((outcome) => outcome.status === "fulfilled" ? [outcome.value] : []);
+  const failed = settled.find((outcome) => outcome.status === "rejected");
+  if (failed) {
+    await closeWorkers(workers);
+    throw failed.reason;
+  }
+  return workers;
+}
+
+export async function closeWorkers(workers: readonly Worker[]): Promise<void> {
+  await Promise.all(workers.map((worker) => worker.close()));
+}

@@ -1,0 +1,157 @@
+/**
+ * Product §9, third point: the gateway process's resident memory idle after start, and with many open
+ * 2025-11-25 sessions (opened with raw `initialize` POSTs; nothing else is sent on them).
+ */
+import { benchRegistry, type GatewayUnderTest, startGatewayProcess } from "../gateway.ts";
+import { HTTP_TIMEOUT_MS, sleep } from "../measure.ts";
+import { type EchoHttpBackend, residentMemory, spawnProcess, startEchoHttp } from "../processes.ts";
+import { megabytes, newSection, type SectionResult } from "../report.ts";
+import type { BenchSettings } from "../settings.ts";
+
+const TARGET_IDLE_MB = 80;
+const TARGET_SESSIONS_MB = 200;
+const MB = 1024 * 1024;
+
+const JSON_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+
+export async function memory(settings: BenchSettings): Promise<SectionResult> {
+  const { sessions, openConcurrency, settleMs } = settings.memory;
+  const section = newSection("memory", "Memory: resident set of the gateway process");
+  let backend: EchoHttpBackend | undefined;
+  let gateway: GatewayUnderTest | undefined;
+  try {
+    backend = await startEchoHttp(settings.startTimeoutMs);
+    gateway = await startGatewayProcess(
+      benchRegistry({ echo: { http: { url: backend.url } } }),
+      settings.startTimeoutMs,
+    );
+    const pid = gateway.process!.pid;
+    await sleep(settleMs);
+    const idle = await residentMemory(pid);
+
+    const mcpUrl = `${gateway.url}/mcp`;
+    const started = performance.now();
+    let next = 0;
+    let opened = 0;
+    await Promise.all(Array.from({ length: openConcurrency }, async () => {
+      while (next < sessions) {
+        next++;
+        await openLegacySession(mcpUrl);
+        opened++;
+      }
+    }));
+    const openMs = performance.now() - started;
+    await sleep(settleMs);
+    const withSessions = await residentMemory(pid);
+    const reported = await legacySessionsGauge(gateway.url);
+
+    const bare = await bareDenoMemory(settleMs, settings.startTimeoutMs);
+
+    const perSessionKb = (withSessions.rssBytes - idle.rssBytes) / 1024 / opened;
+    section.tables.push({
+      title: "resident memory (VmRSS; peak is VmHWM)",
+      columns: ["state", "RSS MB", "peak MB", "sessions open"],
+      rows: [
+        ["idle after start", megabytes(idle.rssBytes), megabytes(idle.peakBytes), "0"],
+        [
+          `${opened} legacy sessions`,
+          megabytes(withSessions.rssBytes),
+          megabytes(withSessions.peakBytes),
+          String(reported ?? opened),
+        ],
+        ["reference: a Deno process doing nothing", megabytes(bare.rssBytes), megabytes(bare.peakBytes), "-"],
+      ],
+    });
+    section.notes.push(
+      `${opened} sessions opened in ${(openMs / 1000).toFixed(2)} s (${openConcurrency} at a time), ` +
+        `about ${perSessionKb.toFixed(0)} KB each`,
+    );
+    Object.assign(section.data, {
+      idle_rss_bytes: idle.rssBytes,
+      idle_peak_bytes: idle.peakBytes,
+      sessions: opened,
+      sessions_reported_by_gateway: reported,
+      sessions_rss_bytes: withSessions.rssBytes,
+      sessions_peak_bytes: withSessions.peakBytes,
+      per_session_bytes: (withSessions.rssBytes - idle.rssBytes) / opened,
+      open_ms: openMs,
+      bare_deno_rss_bytes: bare.rssBytes,
+    });
+    section.targets.push(
+      {
+        name: "memory idle",
+        measured: `${megabytes(idle.rssBytes)} MB`,
+        target: `< ${TARGET_IDLE_MB} MB`,
+        met: idle.rssBytes < TARGET_IDLE_MB * MB,
+      },
+      {
+        name: `memory with ${opened} sessions`,
+        measured: `${megabytes(withSessions.rssBytes)} MB`,
+        target: `< ${TARGET_SESSIONS_MB} MB`,
+        met: withSessions.rssBytes < TARGET_SESSIONS_MB * MB,
+      },
+    );
+  } finally {
+    await gateway?.stop();
+    await backend?.process.stop();
+  }
+  return section;
+}
+
+/** The resident memory of `deno` running nothing but a timer, for scale: the runtime's own share. */
+async function bareDenoMemory(settleMs: number, timeoutMs: number) {
+  const process = spawnProcess("bare deno", Deno.execPath(), [
+    "eval",
+    "console.log('ready'); setTimeout(() => {}, 60_000);",
+  ]);
+  try {
+    await process.waitForLine((line) => line === "ready", timeoutMs);
+    await sleep(settleMs);
+    return await residentMemory(process.pid);
+  } finally {
+    await process.stop();
+  }
+}
+
+/** initialize, then notifications/initialized: a 2025-11-25 session the gateway keeps open. */
+async function openLegacySession(url: string): Promise<string> {
+  const response = await fetch(url, {
+    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+    method: "POST",
+    headers: JSON_HEADERS,
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-11-25",
+        capabilities: {},
+        clientInfo: { name: "bench", version: "1" },
+      },
+    }),
+  });
+  const body = await response.text();
+  const sessionId = response.headers.get("mcp-session-id");
+  if (response.status !== 200 || !sessionId || !body.includes('"result"')) {
+    throw new Error(`Cannot open a session: initialize answered ${response.status}: ${body.slice(0, 200)}`);
+  }
+  const initialized = await fetch(url, {
+    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+    method: "POST",
+    headers: { ...JSON_HEADERS, "mcp-session-id": sessionId, "mcp-protocol-version": "2025-11-25" },
+    body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+  });
+  await initialized.body?.cancel();
+  if (initialized.status !== 202) {
+    throw new Error(`Cannot open a session: notifications/initialized answered ${initialized.status}`);
+  }
+  return sessionId;
+}
+
+/** The gateway's own count of open 2025-era sessions, from /metrics (served to loopback). */
+async function legacySessionsGauge(baseUrl: string): Promise<number | undefined> {
+  const text = await (await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) }))
+    .text();
+  const match = /^gatehouse_sessions\{era="legacy"\} (\d+)/m.exec(text);
+  return match ? Number(match[1]) : undefined;
+}

@@ -1,0 +1,41 @@
+/** How much each benchmark does: the full run, and `--quick` (a short run for tests, same shape). */
+export interface BenchSettings {
+  readonly quick: boolean;
+  /** Concurrency levels of the load runs. */
+  readonly concurrency: readonly number[];
+  /** Load runs alternate between the targets this many times; their samples are pooled. */
+  readonly rounds: number;
+  /** Calls measured per target and concurrency level, over all rounds. */
+  readonly calls: (concurrency: number) => number;
+  readonly warmupPerWorker: number;
+  /** Bound on one load run. */
+  readonly runTimeLimitMs: number;
+  /** Bound on starting a gateway or a backend. */
+  readonly startTimeoutMs: number;
+  /** Bound on fetching and starting an npm bridge (the first run downloads it). */
+  readonly bridgeStartTimeoutMs: number;
+  readonly memory: {
+    readonly sessions: number;
+    readonly openConcurrency: number;
+    /** Quiet time before memory is read. */
+    readonly settleMs: number;
+  };
+  readonly startupRuns: number;
+  readonly reload: { readonly reloads: number; readonly workers: number; readonly timeoutMs: number };
+}
+
+export function benchSettings(quick: boolean): BenchSettings {
+  return {
+    quick,
+    concurrency: [1, 16],
+    rounds: quick ? 1 : 3,
+    calls: (concurrency) => quick ? (concurrency === 1 ? 200 : 480) : (concurrency === 1 ? 3_000 : 12_000),
+    warmupPerWorker: quick ? 10 : 50,
+    runTimeLimitMs: quick ? 10_000 : 30_000,
+    startTimeoutMs: 30_000,
+    bridgeStartTimeoutMs: quick ? 45_000 : 120_000,
+    memory: { sessions: 500, openConcurrency: 16, settleMs: quick ? 300 : 1_000 },
+    startupRuns: quick ? 2 : 5,
+    reload: { reloads: quick ? 2 : 5, workers: 4, timeoutMs: 5_000 },
+  };
+}
