@@ -4,7 +4,36 @@
  */
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
-import type { Call } from "./measure.ts";
+import { type Call, HTTP_TIMEOUT_MS } from "./measure.ts";
+
+/** The headers of a raw JSON-RPC POST to a Streamable HTTP endpoint. */
+export const JSON_HEADERS = {
+  "content-type": "application/json",
+  accept: "application/json, text/event-stream",
+};
+
+/** A raw 2025-11-25 `initialize` POST, bounded: the answer, its body, and the session id it gave. */
+export async function postInitialize(
+  url: string,
+): Promise<{ response: Response; body: string; sessionId: string | null }> {
+  const response = await fetch(url, {
+    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+    method: "POST",
+    headers: JSON_HEADERS,
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-11-25",
+        capabilities: {},
+        clientInfo: { name: "bench", version: "1" },
+      },
+    }),
+  });
+  const body = await response.text();
+  return { response, body, sessionId: response.headers.get("mcp-session-id") };
+}
 
 export interface Worker {
   readonly call: Call;

@@ -84,18 +84,7 @@ function report(
     }
     section.tables.push({
       title: `concurrency ${concurrency}`,
-      columns: [
-        "target",
-        "calls",
-        "errors",
-        "p50 ms",
-        "p99 ms",
-        "calls/s",
-        "added p50 ms",
-        "added p99 ms",
-        "throughput kept",
-        "CPU ms/call",
-      ],
+      columns: LOAD_COLUMNS,
       rows,
     });
     data[`concurrency_${concurrency}`] = byLabel;
@@ -168,6 +157,20 @@ export function loadJson(result: LoadResult, added: Added | undefined): Record<s
       : {}),
   };
 }
+
+/** The columns of a load table; `loadRow` fills one row of them. */
+export const LOAD_COLUMNS = [
+  "target",
+  "calls",
+  "errors",
+  "p50 ms",
+  "p99 ms",
+  "calls/s",
+  "added p50 ms",
+  "added p99 ms",
+  "throughput kept",
+  "CPU ms/call",
+];
 
 export function loadRow(label: string, result: LoadResult, added: Added | undefined): string[] {
   return [

@@ -3,6 +3,7 @@
  * 2025-11-25 sessions (opened with raw `initialize` POSTs; nothing else is sent on them).
  */
 import { benchRegistry, type GatewayUnderTest, startGatewayProcess } from "../gateway.ts";
+import { JSON_HEADERS, postInitialize } from "../clients.ts";
 import { HTTP_TIMEOUT_MS, sleep } from "../measure.ts";
 import { type EchoHttpBackend, residentMemory, spawnProcess, startEchoHttp } from "../processes.ts";
 import { megabytes, newSection, type SectionResult } from "../report.ts";
@@ -11,8 +12,6 @@ import type { BenchSettings } from "../settings.ts";
 const TARGET_IDLE_MB = 80;
 const TARGET_SESSIONS_MB = 200;
 const MB = 1024 * 1024;
-
-const JSON_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
 
 export async function memory(settings: BenchSettings): Promise<SectionResult> {
   const { sessions, openConcurrency, settleMs } = settings.memory;
@@ -115,23 +114,7 @@ async function bareDenoMemory(settleMs: number, timeoutMs: number) {
 
 /** initialize, then notifications/initialized: a 2025-11-25 session the gateway keeps open. */
 async function openLegacySession(url: string): Promise<string> {
-  const response = await fetch(url, {
-    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
-    method: "POST",
-    headers: JSON_HEADERS,
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-11-25",
-        capabilities: {},
-        clientInfo: { name: "bench", version: "1" },
-      },
-    }),
-  });
-  const body = await response.text();
-  const sessionId = response.headers.get("mcp-session-id");
+  const { response, body, sessionId } = await postInitialize(url);
   if (response.status !== 200 || !sessionId || !body.includes('"result"')) {
     throw new Error(`Cannot open a session: initialize answered ${response.status}: ${body.slice(0, 200)}`);
   }

@@ -3,7 +3,7 @@
  * registry.yaml with one more backend; measured is the time from the write until `/readyz` shows the
  * next generation, and until the new backend answers; every failed call during the reloads is counted.
  */
-import { closeWorkers, connectWorkers, httpWorker, type Worker } from "../clients.ts";
+import { closeWorkers, connectWorkers, httpWorker, postInitialize, type Worker } from "../clients.ts";
 import { benchRegistry, type GatewayUnderTest, readyz, startGatewayProcess } from "../gateway.ts";
 import { HTTP_TIMEOUT_MS, median, percentile, pollUntil, sleep } from "../measure.ts";
 import { type EchoHttpBackend, startEchoHttp } from "../processes.ts";
@@ -145,24 +145,7 @@ export async function reload(settings: BenchSettings): Promise<SectionResult> {
 
 /** Whether an `initialize` on `url` succeeds (the session is closed again right away). */
 async function answersInitialize(url: string): Promise<boolean> {
-  const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
-  const response = await fetch(url, {
-    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
-    method: "POST",
-    headers,
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-11-25",
-        capabilities: {},
-        clientInfo: { name: "bench", version: "1" },
-      },
-    }),
-  });
-  const body = await response.text();
-  const sessionId = response.headers.get("mcp-session-id");
+  const { response, body, sessionId } = await postInitialize(url);
   if (sessionId) {
     const closed = await fetch(url, {
       signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),

@@ -9,7 +9,7 @@ import { echoStdioCommand } from "../processes.ts";
 import { ms, newSection, perSecond, type SectionResult } from "../report.ts";
 import type { BenchSettings } from "../settings.ts";
 import { type LoadTarget, messageOf, resultOf, runSideBySide } from "../side_by_side.ts";
-import { addedOver, loadJson, loadRow } from "./http_overhead.ts";
+import { addedOver, LOAD_COLUMNS, loadJson, loadRow } from "./http_overhead.ts";
 
 const DIRECT = "direct stdio (a process per worker)";
 const GATEHOUSE = "gatehouse (stdio backend)";
@@ -69,18 +69,7 @@ export async function stdioBridges(settings: BenchSettings): Promise<SectionResu
       }
       section.tables.push({
         title: `concurrency ${concurrency} (added and kept: over the direct stdio reference)`,
-        columns: [
-          "target",
-          "calls",
-          "errors",
-          "p50 ms",
-          "p99 ms",
-          "calls/s",
-          "added p50 ms",
-          "added p99 ms",
-          "throughput kept",
-          "CPU ms/call",
-        ],
+        columns: LOAD_COLUMNS,
         rows,
       });
       data[`concurrency_${concurrency}`] = byLabel;
