@@ -14,13 +14,13 @@ import { RateLimiter } from "../policy/limits.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { RecentEvents } from "../status/events.ts";
 import { type Policy, policyOf } from "../policy/policy.ts";
-import { JSONRPC } from "./errors.ts";
 import type { Caller } from "./caller.ts";
 import { SessionEventStore } from "./event_store.ts";
 import { ListCache } from "./list_cache.ts";
 import { ParkedCalls } from "./parked.ts";
 import type { BackendPool } from "./pool.ts";
 import {
+  admitRequests,
   createProxyServer,
   frontCapabilities,
   FrontSession,
@@ -258,31 +258,15 @@ export class McpFront {
     ) as { id: unknown; method: unknown }[];
     if (requests.length === 0) return undefined;
     const backend = scope.kind === "backend" ? scope.name : undefined;
-    const admission = this.#deps.limiter.take(
-      this.#options.registry(),
-      caller,
-      { kind: "endpoint", backend },
-      requests.length,
-    );
-    if (admission.ok) return undefined;
-    this.#options.metrics?.rateLimited.inc({ scope: "user" });
-    if (admission.first) {
-      this.#options.audit?.record("rate_limit", caller.id, {
-        backend: backend ?? null,
-        limit: admission.limit.id ?? null,
-        requests_per_minute: admission.limit.requestsPerMinute,
-      });
-    }
+    const refused = admitRequests(this.#deps, caller, { kind: "endpoint", backend }, requests.length);
+    if (!refused) return undefined;
     this.#options.log.info("request over a rate limit", { user: caller.id, backend });
-    const error = {
-      code: JSONRPC.rateLimited,
-      message: `Rate limit reached: retry in ${admission.retryAfterSeconds} s`,
-      data: { retryAfter: admission.retryAfterSeconds },
-    };
+    const { retryAfter } = refused.data as { retryAfter: number };
+    const error = { code: refused.code, message: refused.message, data: refused.data };
     const answers = requests.map((request) => ({ jsonrpc: "2.0", id: request.id, error }));
     return Response.json(Array.isArray(parsedBody) ? answers : answers[0], {
       status: 429,
-      headers: { "retry-after": String(admission.retryAfterSeconds) },
+      headers: { "retry-after": String(retryAfter) },
     });
   }
 

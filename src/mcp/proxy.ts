@@ -20,7 +20,7 @@ import type { AuditLog } from "../audit/audit.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { RecentEvents } from "../status/events.ts";
 import { GlobSet } from "../policy/glob.ts";
-import type { RateLimiter } from "../policy/limits.ts";
+import type { LimitScope, RateLimiter } from "../policy/limits.ts";
 import { type Policy, type PolicyObject, policyOf, type PolicySubject } from "../policy/policy.ts";
 
 type Params = Record<string, unknown>;
@@ -112,6 +112,33 @@ function connectTool(backend: BackendSettings, service: string): Record<string, 
     inputSchema: { type: "object", properties: {} },
     annotations: { readOnlyHint: true, openWorldHint: false },
   };
+}
+
+/**
+ * Takes `count` requests of the caller from the rate limits of `scope`; over a limit, counts and (once a
+ * minute per limit and user) audits the refusal and returns it as the error to answer with.
+ */
+export function admitRequests(
+  deps: ProxyDependencies,
+  caller: Caller,
+  scope: LimitScope,
+  count = 1,
+): JsonRpcError | undefined {
+  const admission = deps.limiter.take(deps.registry(), caller, scope, count);
+  if (admission.ok) return undefined;
+  deps.metrics?.rateLimited.inc({ scope: scope.kind === "endpoint" ? "user" : "backend" });
+  if (admission.first) {
+    deps.audit?.record("rate_limit", caller.id, {
+      backend: scope.backend ?? null,
+      limit: admission.limit.id ?? null,
+      requests_per_minute: admission.limit.requestsPerMinute,
+    });
+  }
+  return new JsonRpcError(
+    JSONRPC.rateLimited,
+    `Rate limit reached: retry in ${admission.retryAfterSeconds} s`,
+    { retryAfter: admission.retryAfterSeconds },
+  );
 }
 
 /** The endpoint a scope is served on: "" for `/mcp`, the backend name for `/mcp/{backend}`. */
@@ -384,25 +411,8 @@ class Router {
       throw new JsonRpcError(JSONRPC.accessDenied, `Access denied: ${what}`);
     }
     if (this.#single) return; // counted against the backend's limits when the HTTP request arrived
-    const admission = this.#deps.limiter.take(this.#deps.registry(), caller, {
-      kind: "routed",
-      backend: backend.name,
-    });
-    if (!admission.ok) {
-      this.#deps.metrics?.rateLimited.inc({ scope: "backend" });
-      if (admission.first) {
-        this.#deps.audit?.record("rate_limit", caller.id, {
-          backend: backend.name,
-          limit: admission.limit.id ?? null,
-          requests_per_minute: admission.limit.requestsPerMinute,
-        });
-      }
-      throw new JsonRpcError(
-        JSONRPC.rateLimited,
-        `Rate limit reached: retry in ${admission.retryAfterSeconds} s`,
-        { retryAfter: admission.retryAfterSeconds },
-      );
-    }
+    const refused = admitRequests(this.#deps, caller, { kind: "routed", backend: backend.name });
+    if (refused) throw refused;
   }
 
   /** Whether a tool is annotated readOnlyHint; asks the backend when a `read_only` rule needs to know. */
