@@ -1,4 +1,4 @@
-import { ConfigError } from "../config/errors.ts";
+import { ConfigError, formatLocation } from "../config/errors.ts";
 import { loadRegistry } from "../config/load.ts";
 import type { Registry } from "../config/types.ts";
 import { explain, type Explanation } from "../policy/explain.ts";
@@ -9,8 +9,7 @@ import { type Command, parseCommandArgs, UsageError } from "./args.ts";
 export function formatExplanation({ allowed, rule }: Explanation): string {
   const answer = allowed ? "allow" : "deny";
   if (!rule) return `${answer}: no rule allows it (nothing allowed means denied)`;
-  const { file, line, col } = rule.source;
-  return `${answer}: rule ${rule.id} (${file}:${line}:${col})`;
+  return `${answer}: rule ${rule.id} (${formatLocation(rule.source)})`;
 }
 
 /** A question about something the registry does not have: exit 1, without pointing at --help. */

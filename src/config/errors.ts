@@ -8,10 +8,15 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
+/** `file:line:col`: where something is written in the registry or a policy file. */
+export function formatLocation(where: { file: string; line: number; col: number }): string {
+  return `${where.file}:${where.line}:${where.col}`;
+}
+
 /** Formats a problem the way compilers do, so editors and CI logs can jump to it. */
 export function formatProblem(problem: ConfigProblem): string {
   return problem.line > 0
-    ? `${problem.file}:${problem.line}:${problem.col}: ${problem.message}`
+    ? `${formatLocation(problem)}: ${problem.message}`
     : `${problem.file}: ${problem.message}`;
 }
 

@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { z } from "zod";
 import { findShadowedRules } from "../policy/shadowing.ts";
-import { type ConfigProblem, sortProblems } from "./errors.ts";
+import { type ConfigProblem, formatLocation, sortProblems } from "./errors.ts";
 import { interpolate, interpolateEnvOnly, type InterpolationSources } from "./interpolate.ts";
 import { type ConfigPath, parseSource, type SourceFile } from "./source.ts";
 import {
@@ -220,11 +220,10 @@ export async function loadRegistry(
     col: source.col,
   });
   for (const { rule, by } of findShadowedRules(registry.policies)) {
-    const earlier = where(by);
     warnings.push({
       ...where(rule),
       message: `rule "${rule.id}" is shadowed by the earlier deny rule "${by.id}" ` +
-        `(${earlier.file}:${earlier.line}:${earlier.col}), which covers everything it covers`,
+        `(${formatLocation(where(by))}), which covers everything it covers`,
     });
   }
   return { ok: true, registry, warnings: sortProblems(warnings) };

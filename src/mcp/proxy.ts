@@ -5,6 +5,7 @@ import type {
   ServerCapabilities,
   ServerContext,
 } from "@modelcontextprotocol/server";
+import { formatLocation } from "../config/errors.ts";
 import type { BackendSettings, Registry } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { VERSION } from "../version.ts";
@@ -168,12 +169,14 @@ function templateToRegExp(template: string): RegExp {
 
 export type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
 
+/** Whether a listed tool is annotated `readOnlyHint: true`. */
+function isReadOnly(tool: Record<string, unknown>): boolean {
+  return (tool.annotations as { readOnlyHint?: unknown } | undefined)?.readOnlyHint === true;
+}
+
 /** The policy object a listed item stands for. */
 export function listedObject(kind: ListKind, item: Record<string, unknown>): PolicyObject {
-  if (kind === "tools") {
-    const annotations = item.annotations as { readOnlyHint?: unknown } | undefined;
-    return { kind: "tool", name: String(item.name), readOnly: annotations?.readOnlyHint === true };
-  }
+  if (kind === "tools") return { kind: "tool", name: String(item.name), readOnly: isReadOnly(item) };
   if (kind === "prompts") return { kind: "prompt", name: String(item.name) };
   return { kind: "resource", uri: String(kind === "resources" ? item.uri : item.uriTemplate) };
 }
@@ -399,7 +402,7 @@ class Router {
         object: what,
         client_id: caller.clientId ?? null,
         rule: rule?.id ?? null,
-        source: rule ? `${rule.source.file}:${rule.source.line}:${rule.source.col}` : null,
+        source: rule ? formatLocation(rule.source) : null,
       });
       this.#deps.log.info("call denied by policy", { backend: backend.name, method, user: caller.id });
       this.#deps.metrics?.denials.inc({ backend: backend.name });
@@ -706,11 +709,7 @@ class Router {
     if (method === "tools/list") {
       this.#deps.toolReadOnly.set(
         backend.name,
-        new Map(
-          items.map((
-            tool,
-          ) => [String(tool.name), (listedObject("tools", tool) as { readOnly: boolean }).readOnly]),
-        ),
+        new Map(items.map((tool) => [String(tool.name), isReadOnly(tool)])),
       );
     }
     this.#session.lastLists.set(`${backend.name}\n${method}`, items);
