@@ -96,13 +96,19 @@ class CompiledRule {
 export class Policy {
   readonly #rules: readonly CompiledRule[];
   readonly #bySubject = new Map<string, readonly CompiledRule[]>();
+  readonly #bySubjectObject = new WeakMap<PolicySubject, readonly CompiledRule[]>();
 
   constructor(rules: readonly PolicyRule[]) {
     this.#rules = rules.map((rule) => new CompiledRule(rule));
   }
 
-  /** The rules that apply to a subject, memoised per subject (users are few, rules fewer). */
+  /**
+   * The rules that apply to a subject, memoised per subject (users are few, rules fewer): by the subject
+   * object first (a session asks for each item of a list with the same one), then by its fields.
+   */
   #rulesFor(subject: PolicySubject): readonly CompiledRule[] {
+    const known = this.#bySubjectObject.get(subject);
+    if (known) return known;
     const key = JSON.stringify([subject.id, subject.groups, subject.clientId, subject.provider]);
     let rules = this.#bySubject.get(key);
     if (!rules) {
@@ -110,6 +116,7 @@ export class Policy {
       if (this.#bySubject.size > 10_000) this.#bySubject.clear();
       this.#bySubject.set(key, rules);
     }
+    this.#bySubjectObject.set(subject, rules);
     return rules;
   }
 
