@@ -117,11 +117,17 @@ export async function authorizeAs(
 export async function obtainCode(
   base: string,
   clientId: string,
-  options: { browser?: ScriptedBrowser; challenge: string; params?: Record<string, string | undefined> },
+  options: {
+    browser?: ScriptedBrowser;
+    credentials?: { username: string; password: string };
+    challenge: string;
+    params?: Record<string, string | undefined>;
+  },
 ): Promise<{ code: string; callback: URL }> {
   const response = await authorizeAs(
     options.browser ?? new ScriptedBrowser(),
     authorizeUrl(base, { client_id: clientId, code_challenge: options.challenge, ...options.params }),
+    options.credentials,
   );
   await response.body?.cancel();
   assert.equal(response.status, 303, "the authorization response is a redirect");
@@ -165,14 +171,27 @@ export interface Tokens {
   scope: string;
 }
 
-/** Registers a public client, runs the code flow for alice, and exchanges the code. */
+/**
+ * Registers a public client, runs the code flow for alice (or `credentials`, in `browser`, which keeps its
+ * Gatehouse session), and exchanges the code.
+ */
 export async function signedInTokens(
   base: string,
-  options: { resource?: string; clientId?: string } = {},
+  options: {
+    resource?: string;
+    clientId?: string;
+    browser?: ScriptedBrowser;
+    credentials?: { username: string; password: string };
+  } = {},
 ): Promise<{ clientId: string; tokens: Tokens; code: string }> {
   const clientId = options.clientId ?? (await register(base)).client_id;
   const { verifier, challenge } = await pkce();
-  const { code } = await obtainCode(base, clientId, { challenge, params: { resource: options.resource } });
+  const { code } = await obtainCode(base, clientId, {
+    browser: options.browser,
+    credentials: options.credentials,
+    challenge,
+    params: { resource: options.resource },
+  });
   const answer = await tokenCall(base, {
     grant_type: "authorization_code",
     client_id: clientId,

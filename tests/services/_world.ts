@@ -18,16 +18,7 @@ import {
   textOf,
   within,
 } from "../helpers/mcp_clients.ts";
-import {
-  ALICE,
-  aliceHashOnce,
-  authorizeAs,
-  authorizeUrl,
-  pkce,
-  REDIRECT_URI,
-  register,
-  tokenCall,
-} from "../oauth/_flow.ts";
+import { ALICE, aliceHashOnce, signedInTokens } from "../oauth/_flow.ts";
 
 export { ALICE };
 export const BOB = { username: "bob", password: "bob-password-for-tests" } as const;
@@ -259,26 +250,7 @@ export async function withWorld(work: (world: World) => Promise<void>): Promise<
  * returns the gateway access token (for `/mcp`). The browser keeps its Gatehouse session.
  */
 export async function gatewayToken(base: string, browser: ScriptedBrowser, credentials: Credentials) {
-  const { client_id: clientId } = await register(base);
-  const { verifier, challenge } = await pkce();
-  const response = await authorizeAs(
-    browser,
-    authorizeUrl(base, { client_id: clientId, code_challenge: challenge }),
-    credentials,
-  );
-  await response.body?.cancel();
-  assert.equal(response.status, 303, "the authorization response is a redirect");
-  const code = new URL(response.headers.get("location")!).searchParams.get("code");
-  assert.ok(code, "a code");
-  const answer = await tokenCall(base, {
-    grant_type: "authorization_code",
-    client_id: clientId,
-    code,
-    code_verifier: verifier,
-    redirect_uri: REDIRECT_URI,
-  });
-  assert.equal(answer.status, 200, JSON.stringify(answer.body));
-  return answer.body.access_token!;
+  return (await signedInTokens(base, { browser, credentials })).tokens.access_token;
 }
 
 /** A user of the world: a browser signed in to Gatehouse and a gateway access token. */
