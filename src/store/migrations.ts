@@ -1,3 +1,5 @@
+// The store's schema history: an append-only list of SQL migrations, applied by store.ts.
+
 /** One step of the store's schema; applied once, in order, inside a transaction. */
 export interface Migration {
   readonly version: number;
@@ -197,6 +199,28 @@ export const MIGRATIONS: readonly Migration[] = [
         account_id TEXT NOT NULL,                -- e.g. GitHub's numeric user id
         first_seen INTEGER NOT NULL
       ) STRICT;
+    `,
+  },
+  {
+    version: 10,
+    name: "pending_logins",
+    sql: `
+      -- Sign-ins started at an upstream provider, waiting for its callback (RFC 6749 §10.12: bound to the
+      -- browser that started them). Kept in the store so that nobody's flood can push out another's.
+      CREATE TABLE pending_logins (
+        state_hash TEXT PRIMARY KEY,             -- SHA-256 of the state sent to the provider
+        provider TEXT NOT NULL,
+        code_verifier TEXT NOT NULL,             -- RFC 7636
+        nonce TEXT NOT NULL,                     -- OIDC Core §3.1.2.1
+        return_to TEXT NOT NULL,
+        binding_hash TEXT NOT NULL,              -- SHA-256 of the browser's binding cookie
+        address TEXT NOT NULL,                   -- client network that started it (IPv6: its /64)
+        created_at INTEGER NOT NULL,             -- epoch ms
+        expires_at INTEGER NOT NULL              -- epoch ms
+      ) STRICT;
+      CREATE INDEX pending_logins_expires ON pending_logins(expires_at);
+      CREATE INDEX pending_logins_binding ON pending_logins(binding_hash, created_at);
+      CREATE INDEX pending_logins_address ON pending_logins(address, created_at);
     `,
   },
 ];
