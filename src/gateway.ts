@@ -8,6 +8,7 @@ import { ConfigError, formatWarning } from "./config/errors.ts";
 import { type LoadOptions, loadRegistry } from "./config/load.ts";
 import { type RegistryWatcher, watchRegistry } from "./config/watch.ts";
 import { createApp } from "./http/app.ts";
+import { addressNetwork } from "./http/client_address.ts";
 import { type RunningServer, startServer, urlOf } from "./http/server.ts";
 import type { Logger } from "./log/logger.ts";
 import { McpFront } from "./mcp/front.ts";
@@ -214,7 +215,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     audit,
     throttle: new SignInThrottle({ now: options.now }),
   });
-  const logins = new UpstreamLogins(currentRegistry, log, { audit, store });
+  const logins = new UpstreamLogins(currentRegistry, log, { audit, store, now: options.now });
   const currentIdentity = createIdentityCheck(accounts, logins);
   const authorizationServer = new AuthorizationServer({
     store,
@@ -253,6 +254,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       key,
       baseUrl,
       status: (viewer) => statusReport({ holder, pool, front, events, connections, startedAt }, viewer),
+      onRegistrationThrottled: reportOncePerMinute((address) => {
+        log.warn("registrations throttled", { address });
+        audit.record("registration_throttled", undefined, { address });
+      }),
     },
   });
   handle = (request, info) => app.fetch(request, { info });
@@ -298,5 +303,22 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       })();
       return stopping;
     },
+  };
+}
+
+/**
+ * Calls `report` for the first refusal of an address (IPv6: its /64) and then at most once a minute, so
+ * that a flood of refusals cannot become a flood of log lines and audit rows.
+ */
+function reportOncePerMinute(report: (address: string) => void): (address: string) => void {
+  const lastReported = new Map<string, number>();
+  return (address) => {
+    const network = addressNetwork(address);
+    const now = Date.now();
+    const last = lastReported.get(network);
+    if (last !== undefined && now - last < 60_000) return;
+    if (lastReported.size >= 10_000) lastReported.clear();
+    lastReported.set(network, now);
+    report(address);
   };
 }

@@ -15,7 +15,8 @@ export type AuditKind =
   | "rate_limit"
   | "reload"
   | "reload_rejected"
-  | "admin_revoke";
+  | "admin_revoke"
+  | "registration_throttled";
 
 export interface AuditRow {
   readonly id: number;

@@ -1,3 +1,4 @@
+// Turns a validated registry into its resolved form: defaults filled, paths made absolute, rules located.
 import { resolve } from "node:path";
 import type { PolicyFile } from "./load.ts";
 import { defaultGrantTypes, type RawBackend, type RawRegistry } from "./schema.ts";
@@ -17,6 +18,8 @@ import type {
 export const DEFAULTS = Object.freeze({
   listen: Object.freeze({ hostname: "127.0.0.1", port: 8740 }),
   accessTokenTtlSeconds: 3600,
+  registrationsPerHour: 30,
+  unusedClientTtlSeconds: 24 * 3600,
   refreshTokenTtlSeconds: 30 * 86400,
   maxBodyBytes: 4 * 1024 * 1024,
   shutdownTimeoutSeconds: 10,
@@ -63,6 +66,8 @@ export function resolveRegistry(input: ResolveInput): Registry {
     trustedProxies: rawGateway.trusted_proxies ?? [],
     statusPage: rawGateway.status_page ?? "users",
     registration: rawGateway.registration ?? "open",
+    registrationsPerHour: rawGateway.registrations_per_hour ?? DEFAULTS.registrationsPerHour,
+    unusedClientTtlSeconds: rawGateway.unused_client_ttl ?? DEFAULTS.unusedClientTtlSeconds,
     accessTokenTtlSeconds: rawGateway.access_token_ttl ?? DEFAULTS.accessTokenTtlSeconds,
     refreshTokenTtlSeconds: rawGateway.refresh_token_ttl ?? DEFAULTS.refreshTokenTtlSeconds,
     maxBodyBytes: rawGateway.max_body_size ?? DEFAULTS.maxBodyBytes,
@@ -118,6 +123,7 @@ export function resolveRegistry(input: ResolveInput): Registry {
       redirectUris,
       user: client.user ?? id,
       groups: client.groups ?? [],
+      introspect: client.introspect ?? false,
     };
   });
 
@@ -131,8 +137,9 @@ export function resolveRegistry(input: ResolveInput): Registry {
       clientSecret: service.client_secret,
       scopes: service.scopes ?? [],
       authorizationParams: service.authorization_params ?? {},
+      // With a secret and no setting, chosen from the service's metadata when it is used.
       tokenEndpointAuthMethod: service.token_endpoint_auth_method ??
-        (service.client_secret ? "client_secret_basic" : "none"),
+        (service.client_secret ? undefined : "none"),
     };
   });
 

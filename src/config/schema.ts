@@ -73,6 +73,10 @@ const gateway = z.strictObject({
   ).optional(),
   status_page: z.enum(["public", "users", "admins"]).optional(),
   registration: z.enum(["open", "off"]).optional(),
+  // Open registration: at most this many new clients per client address (IPv6: per /64) and hour.
+  registrations_per_hour: z.int().min(1, "must be at least 1").optional(),
+  // Dynamically registered clients that never obtained a grant are deleted after this long.
+  unused_client_ttl: durationSeconds.optional(),
   access_token_ttl: durationSeconds.optional(),
   refresh_token_ttl: durationSeconds.optional(),
   max_body_size: sizeBytes.optional(),
@@ -140,7 +144,12 @@ const client = z.strictObject({
   redirect_uris: z.array(httpUrl).optional(),
   user: name.optional(),
   groups: z.array(name).optional(),
+  // May ask /introspect about tokens (RFC 7662 §4: only clients the server trusts).
+  introspect: z.boolean().optional(),
 }).superRefine((client, context) => {
+  if (client.introspect && !client.secret) {
+    context.addIssue({ code: "custom", path: ["introspect"], message: "introspection needs a secret" });
+  }
   const grantTypes = client.grant_types ?? defaultGrantTypes(client.redirect_uris);
   if (grantTypes.includes("client_credentials") && !client.secret) {
     context.addIssue({ code: "custom", message: "client_credentials needs a secret" });

@@ -34,6 +34,10 @@ export interface GatewaySettings {
   readonly trustedProxies: readonly string[];
   readonly statusPage: "public" | "users" | "admins";
   readonly registration: "open" | "off";
+  /** Open registration: new clients per client address (IPv6: /64) and hour. */
+  readonly registrationsPerHour: number;
+  /** Dynamic clients that never obtained a grant are deleted after this long. */
+  readonly unusedClientTtlSeconds: number;
   readonly accessTokenTtlSeconds: number;
   readonly refreshTokenTtlSeconds: number;
   readonly maxBodyBytes: number;
@@ -91,6 +95,8 @@ export interface StaticClient {
   /** The user a client_credentials token acts as. */
   readonly user: string;
   readonly groups: readonly string[];
+  /** May call `/introspect`. */
+  readonly introspect: boolean;
 }
 
 export interface ServiceSettings {
@@ -102,7 +108,11 @@ export interface ServiceSettings {
   readonly clientSecret: string | undefined;
   readonly scopes: readonly string[];
   readonly authorizationParams: Readonly<Record<string, string>>;
-  readonly tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "none";
+  /**
+   * The registry's `token_endpoint_auth_method`; `none` without a secret. Undefined: chosen from the
+   * service's metadata at each use (see `chooseTokenEndpointAuthMethod()`).
+   */
+  readonly tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "none" | undefined;
 }
 
 export type BackendTransport =

@@ -7,12 +7,37 @@ import { type ClientDirectory, type OAuthClient, redirectUriAllowed } from "./cl
 import { OAuthError } from "./errors.ts";
 import { revokeFamily } from "./grants.ts";
 import type { SigningKey } from "./keys.ts";
-import { hashSecret, pkceChallenge, randomToken } from "./secrets.ts";
+import { grantedScope } from "./scopes.ts";
+import { hashSecret, pkceChallenge, randomToken, timingSafeEqual } from "./secrets.ts";
 
 /** Codes live this long (RFC 9700 §2.1.1: short-lived). */
 const CODE_TTL_MS = 60_000;
-/** The scope an access token carries when the client asks for none. */
-export const DEFAULT_SCOPE = "mcp";
+/** A consent page may be answered within this long. */
+const CONSENT_TTL_MS = 10 * 60_000;
+
+/**
+ * The first parameter that appears more than once (RFC 6749 §3.1: parameters must not be included more
+ * than once), or undefined.
+ */
+export function repeatedParameter(params: URLSearchParams): string | undefined {
+  const seen = new Set<string>();
+  for (const name of params.keys()) {
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}
+
+/** Refuses parameters that appear more than once, with 400 invalid_request (RFC 6749 §3.1, §3.2). */
+export function refuseRepeatedParameters(params: URLSearchParams): void {
+  const repeated = repeatedParameter(params);
+  if (repeated !== undefined) {
+    throw new OAuthError(
+      "invalid_request",
+      `The parameter "${repeated.slice(0, 64)}" is included more than once`,
+    );
+  }
+}
 
 /** A validated authorization request (RFC 6749 §4.1.1 with PKCE and RFC 8707 resource). */
 export interface AuthorizationRequest {
@@ -89,6 +114,8 @@ export class AuthorizationServer {
    * (RFC 6749 §4.1.2.1) and throw OAuthError; the rest throw RedirectableError.
    */
   async parseAuthorizationRequest(query: URLSearchParams): Promise<AuthorizationRequest> {
+    // Before anything else: which copy of a repeated client_id or redirect_uri would we trust?
+    refuseRepeatedParameters(query);
     const clientId = query.get("client_id");
     if (!clientId) throw new OAuthError("invalid_request", "client_id is missing");
     const client = await this.#deps.clients.find(clientId);
@@ -128,9 +155,46 @@ export class AuthorizationServer {
       redirectUriGiven: query.get("redirect_uri") !== null,
       state,
       codeChallenge: codeChallenge!,
-      scope: query.get("scope") || DEFAULT_SCOPE,
+      scope: grantedScope(query.get("scope")),
       resource,
     };
+  }
+
+  /**
+   * Keeps a validated authorization request's parameters for the consent form, which carries only the
+   * returned handle; `binding` is a secret of the browser session shown the page (its CSRF token).
+   */
+  async holdForConsent(query: URLSearchParams, binding: string): Promise<string> {
+    const handle = randomToken(24);
+    const { db } = this.#deps.store;
+    db.prepare("DELETE FROM authorization_requests WHERE expires_at <= ?").run(this.#now());
+    db.prepare(
+      "INSERT INTO authorization_requests (handle_hash, binding_hash, params, expires_at) VALUES (?, ?, ?, ?)",
+    ).run(
+      await hashSecret(handle),
+      await hashSecret(binding),
+      JSON.stringify(Object.fromEntries(query)),
+      this.#now() + CONSENT_TTL_MS,
+    );
+    return handle;
+  }
+
+  /**
+   * The parameters held for a consent form, once: undefined when the handle is unknown, expired, used, or
+   * was shown to another browser session.
+   */
+  async takeHeldForConsent(handle: string, binding: string): Promise<URLSearchParams | undefined> {
+    if (!handle) return undefined;
+    const handleHash = await hashSecret(handle);
+    const { db } = this.#deps.store;
+    const row = db.prepare(
+      "SELECT binding_hash, params, expires_at FROM authorization_requests WHERE handle_hash = ?",
+    ).get(handleHash) as { binding_hash: string; params: string; expires_at: number } | undefined;
+    if (!row || row.expires_at <= this.#now()) return undefined;
+    if (!timingSafeEqual(row.binding_hash, await hashSecret(binding))) return undefined;
+    const taken = db.prepare("DELETE FROM authorization_requests WHERE handle_hash = ?").run(handleHash);
+    if (taken.changes !== 1) return undefined;
+    return new URLSearchParams(JSON.parse(row.params) as Record<string, string>);
   }
 
   /** True when the user already approved this client. */
@@ -209,6 +273,7 @@ export class AuthorizationServer {
         throw new OAuthError("unsupported_grant_type", "Unsupported grant_type");
     }
     const response = await this.#issueTokens(client, grant);
+    this.#deps.clients.recordGrant(client.clientId);
     this.#deps.audit?.record("token_grant", grant.identity.userId, {
       client_id: client.clientId,
       grant_type: grantType,
@@ -349,7 +414,7 @@ export class AuthorizationServer {
     }
     const user = client.user ?? client.clientId;
     const identity: TokenIdentity = { userId: user, name: user, groups: [...(client.groups ?? [])] };
-    return { identity, resource, scope: form.get("scope") || DEFAULT_SCOPE, familyId: undefined };
+    return { identity, resource, scope: grantedScope(form.get("scope")), familyId: undefined };
   }
 
   async #issueTokens(client: OAuthClient, grant: Grant): Promise<TokenResponse> {
@@ -428,6 +493,8 @@ export class AuthorizationServer {
     db.prepare("DELETE FROM refresh_tokens WHERE expires_at <= ?").run(now);
     db.prepare("DELETE FROM revoked_access_tokens WHERE expires_at <= ?").run(Math.floor(now / 1000));
     db.prepare("DELETE FROM access_token_grants WHERE expires_at <= ?").run(Math.floor(now / 1000));
+    db.prepare("DELETE FROM authorization_requests WHERE expires_at <= ?").run(now);
+    this.#deps.clients.purgeUnused(this.#deps.registry().gateway.unusedClientTtlSeconds);
   }
 }
 

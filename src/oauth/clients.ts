@@ -9,6 +9,8 @@ import {
   type MetadataDocumentFetcher,
 } from "./client_metadata_document.ts";
 import { hashSecret, randomToken, timingSafeEqual } from "./secrets.ts";
+import { knownScopes } from "./scopes.ts";
+import { addressNetwork } from "../http/client_address.ts";
 
 export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_secret_post";
 
@@ -28,6 +30,8 @@ export interface OAuthClient {
   readonly groups?: readonly string[];
   /** RFC 7591 metadata as registered (dynamic clients). */
   readonly metadata?: Record<string, unknown>;
+  /** May call `/introspect` (registry clients with `introspect: true` only). */
+  readonly mayIntrospect?: boolean;
 }
 
 /**
@@ -57,19 +61,98 @@ export function redirectUriAllowed(registered: readonly string[], given: string)
   });
 }
 
-/** A redirect URI a client may register: https, or http on a loopback address; no fragment. */
-function acceptableRedirectUri(uri: unknown): uri is string {
+/** Schemes no client may register as a redirect URI, whatever kind of client it is. */
+const FORBIDDEN_SCHEMES = new Set([
+  "javascript:",
+  "data:",
+  "file:",
+  "vbscript:",
+  "blob:",
+  "about:",
+  "filesystem:",
+  "view-source:",
+  "ftp:",
+  "ws:",
+  "wss:",
+  "mailto:",
+  "tel:",
+  "sms:",
+]);
+
+/**
+ * A redirect URI a client may register: https; http on a loopback address (RFC 8252 §7.3); for public
+ * (native) clients also a private-use scheme (RFC 8252 §7.1), such as `cursor://…` or
+ * `com.example.app:/callback`. Never a fragment, never a scheme a browser would run or open locally.
+ */
+function acceptableRedirectUri(uri: unknown, publicClient: boolean): uri is string {
   if (typeof uri !== "string") return false;
   try {
     const url = new URL(uri);
-    if (url.hash) return false;
-    if (url.protocol === "https:") return true;
+    if (url.hash || url.username || url.password) return false;
+    if (url.protocol === "https:") return url.hostname !== "";
     if (url.protocol === "http:") return LOOPBACK_URL_HOSTNAMES.has(url.hostname);
-    // Private-use schemes of native apps (RFC 8252 §7.1) contain a dot: com.example.app:/callback.
-    return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/i.test(url.protocol);
+    if (FORBIDDEN_SCHEMES.has(url.protocol)) return false;
+    return publicClient && /^[a-z][a-z0-9+.-]*:$/.test(url.protocol);
   } catch {
     return false;
   }
+}
+
+/** Bounds on what a stranger may store through open registration (RFC 7591 §2). */
+export const REGISTRATION_LIMITS = Object.freeze({
+  /** The whole registration request. */
+  maxBodyBytes: 16 * 1024,
+  maxNameLength: 200,
+  maxUriLength: 2048,
+  maxRedirectUris: 10,
+  maxContacts: 5,
+  maxContactLength: 320,
+  maxScopeLength: 1000,
+  maxShortFieldLength: 200,
+  /** Fields this server does not know are ignored, but only while they are small and few. */
+  maxUnknownFieldBytes: 1024,
+  maxUnknownFields: 20,
+});
+
+/** The metadata fields this server keeps, each with its check. */
+const KNOWN_FIELDS: Readonly<Record<string, (value: unknown) => string | undefined>> = {
+  client_name: (value) => boundedString(value, REGISTRATION_LIMITS.maxNameLength),
+  client_uri: (value) => boundedString(value, REGISTRATION_LIMITS.maxUriLength),
+  logo_uri: (value) => boundedString(value, REGISTRATION_LIMITS.maxUriLength),
+  tos_uri: (value) => boundedString(value, REGISTRATION_LIMITS.maxUriLength),
+  policy_uri: (value) => boundedString(value, REGISTRATION_LIMITS.maxUriLength),
+  scope: (value) => boundedString(value, REGISTRATION_LIMITS.maxScopeLength),
+  software_id: (value) => boundedString(value, REGISTRATION_LIMITS.maxShortFieldLength),
+  software_version: (value) => boundedString(value, REGISTRATION_LIMITS.maxShortFieldLength),
+  application_type: (value) =>
+    value === "web" || value === "native" ? undefined : 'must be "web" or "native"',
+  contacts: (value) => {
+    if (!Array.isArray(value)) return "must be a list of strings";
+    if (value.length > REGISTRATION_LIMITS.maxContacts) {
+      return `may list at most ${REGISTRATION_LIMITS.maxContacts} entries`;
+    }
+    return value.map((entry) => boundedString(entry, REGISTRATION_LIMITS.maxContactLength))
+      .find((problem) => problem !== undefined);
+  },
+};
+
+/** Fields validate() checks and rebuilds itself; the server issues the rest (ids, secrets, times). */
+const HANDLED_FIELDS = new Set([
+  "redirect_uris",
+  "grant_types",
+  "response_types",
+  "token_endpoint_auth_method",
+  "client_id",
+  "client_secret",
+  "client_id_issued_at",
+  "client_secret_expires_at",
+  "registration_access_token",
+  "registration_client_uri",
+]);
+
+function boundedString(value: unknown, maxLength: number): string | undefined {
+  if (typeof value !== "string") return "must be a string";
+  return value.length > maxLength ? `is longer than ${maxLength} characters` : undefined;
 }
 
 interface ClientRow {
@@ -151,38 +234,75 @@ export class ClientDirectory {
     return [...registered, ...stored];
   }
 
-  /** RFC 7591 §2: checks client metadata and returns what is kept of it. */
+  /** RFC 7591 §2: checks client metadata, bounded in every field, and returns what is kept of it. */
   validate(metadata: Record<string, unknown>): Record<string, unknown> {
+    const invalid = (description: string) => new OAuthError("invalid_client_metadata", description);
+    const method = (metadata.token_endpoint_auth_method ?? "client_secret_basic") as string;
+    if (!["none", "client_secret_basic", "client_secret_post"].includes(method)) {
+      throw invalid("token_endpoint_auth_method is not supported");
+    }
     const redirectUris = metadata.redirect_uris;
     if (!Array.isArray(redirectUris) || redirectUris.length === 0) {
       throw new OAuthError("invalid_redirect_uri", "redirect_uris must list at least one URI");
     }
-    if (redirectUris.some((uri) => !acceptableRedirectUri(uri))) {
+    if (redirectUris.length > REGISTRATION_LIMITS.maxRedirectUris) {
       throw new OAuthError(
         "invalid_redirect_uri",
-        "redirect_uris must be https, or http on a loopback address",
+        `redirect_uris may list at most ${REGISTRATION_LIMITS.maxRedirectUris} URIs`,
       );
     }
-    const method = (metadata.token_endpoint_auth_method ?? "client_secret_basic") as string;
-    if (!["none", "client_secret_basic", "client_secret_post"].includes(method)) {
-      throw new OAuthError("invalid_client_metadata", "token_endpoint_auth_method is not supported");
+    if (
+      redirectUris.some((uri) => typeof uri === "string" && uri.length > REGISTRATION_LIMITS.maxUriLength)
+    ) {
+      throw new OAuthError(
+        "invalid_redirect_uri",
+        `a redirect URI is longer than ${REGISTRATION_LIMITS.maxUriLength} characters`,
+      );
+    }
+    if (redirectUris.some((uri) => !acceptableRedirectUri(uri, method === "none"))) {
+      throw new OAuthError(
+        "invalid_redirect_uri",
+        method === "none"
+          ? "redirect_uris must be https, http on a loopback address, or a private-use scheme of a native app"
+          : "redirect_uris must be https, or http on a loopback address",
+      );
     }
     const grantTypes = (metadata.grant_types ?? ["authorization_code", "refresh_token"]) as unknown[];
     if (
-      !Array.isArray(grantTypes) ||
+      !Array.isArray(grantTypes) || grantTypes.length > 2 ||
       grantTypes.some((grant) => grant !== "authorization_code" && grant !== "refresh_token")
     ) {
-      throw new OAuthError(
-        "invalid_client_metadata",
-        "grant_types may list authorization_code and refresh_token",
-      );
+      throw invalid("grant_types may list authorization_code and refresh_token");
     }
     const responseTypes = (metadata.response_types ?? ["code"]) as unknown[];
-    if (!Array.isArray(responseTypes) || responseTypes.some((type) => type !== "code")) {
-      throw new OAuthError("invalid_client_metadata", 'response_types may only list "code"');
+    if (
+      !Array.isArray(responseTypes) || responseTypes.length > 1 ||
+      responseTypes.some((type) => type !== "code")
+    ) {
+      throw invalid('response_types may only list "code"');
+    }
+    const kept: Record<string, unknown> = {};
+    let unknownFields = 0;
+    for (const [field, value] of Object.entries(metadata)) {
+      if (value === undefined || HANDLED_FIELDS.has(field)) continue;
+      const check = Object.hasOwn(KNOWN_FIELDS, field) ? KNOWN_FIELDS[field] : undefined;
+      if (check) {
+        const problem = check(value);
+        if (problem !== undefined) throw invalid(`${field} ${problem}`);
+        kept[field] = field === "scope" ? knownScopes(value as string) : value;
+        continue;
+      }
+      // RFC 7591 §2: unknown fields are ignored; a stranger's large or many ones are refused.
+      unknownFields++;
+      if (unknownFields > REGISTRATION_LIMITS.maxUnknownFields) {
+        throw invalid(`more than ${REGISTRATION_LIMITS.maxUnknownFields} unknown fields`);
+      }
+      if (JSON.stringify(value).length > REGISTRATION_LIMITS.maxUnknownFieldBytes) {
+        throw invalid(`the unknown field ${JSON.stringify(field.slice(0, 64))} is too large`);
+      }
     }
     return {
-      ...pickClientMetadata(metadata),
+      ...kept,
       redirect_uris: redirectUris,
       grant_types: grantTypes,
       response_types: responseTypes,
@@ -190,10 +310,14 @@ export class ClientDirectory {
     };
   }
 
-  /** RFC 7591 §3: registers a client; the answer holds its secrets, which are kept only as hashes. */
+  /**
+   * RFC 7591 §3: registers a client; the answer holds its secrets, which are kept only as hashes.
+   * `address` is the client's address, remembered (as its network) for the per-address throttle.
+   */
   async register(
     metadata: Record<string, unknown>,
     registrationBaseUrl: string,
+    address: string | undefined,
   ): Promise<Record<string, unknown>> {
     const stored = this.validate(metadata);
     const method = stored.token_endpoint_auth_method;
@@ -202,13 +326,14 @@ export class ClientDirectory {
     const registrationToken = randomToken(32);
     const issuedAt = Math.floor(this.#now() / 1000);
     this.#store.db.prepare(
-      "INSERT INTO oauth_clients (client_id, kind, metadata, secret_hash, registration_token_hash, created_at) VALUES (?, 'dynamic', ?, ?, ?, ?)",
+      "INSERT INTO oauth_clients (client_id, kind, metadata, secret_hash, registration_token_hash, created_at, registered_from) VALUES (?, 'dynamic', ?, ?, ?, ?, ?)",
     ).run(
       clientId,
       JSON.stringify(stored),
       clientSecret ? await hashSecret(clientSecret) : null,
       await hashSecret(registrationToken),
       this.#now(),
+      address === undefined ? null : addressNetwork(address),
     );
     return {
       client_id: clientId,
@@ -218,6 +343,44 @@ export class ClientDirectory {
       registration_client_uri: `${registrationBaseUrl}/${clientId}`,
       ...stored,
     };
+  }
+
+  /**
+   * Seconds until `address` may register again when it registered `perHour` clients within the last hour
+   * (counted in the store, so every replica and restart sees the same count); undefined: it may now.
+   */
+  registrationWait(address: string | undefined, perHour: number): number | undefined {
+    if (address === undefined) return undefined;
+    const windowStart = this.#now() - 3600_000;
+    const rows = this.#store.db.prepare(
+      "SELECT created_at FROM oauth_clients WHERE registered_from = ? AND created_at > ? ORDER BY created_at DESC LIMIT ?",
+    ).all(addressNetwork(address), windowStart, perHour) as { created_at: number }[];
+    if (rows.length < perHour) return undefined;
+    const oldestCounted = rows[rows.length - 1]!.created_at;
+    return Math.max(1, Math.ceil((oldestCounted - windowStart) / 1000));
+  }
+
+  /** Notes that a client obtained a grant: from then on it never expires as unused. */
+  recordGrant(clientId: string): void {
+    this.#store.db.prepare(
+      "UPDATE oauth_clients SET first_grant_at = ? WHERE client_id = ? AND first_grant_at IS NULL AND kind = 'dynamic'",
+    ).run(this.#now(), clientId);
+  }
+
+  /** Deletes dynamic clients registered over `ttlSeconds` ago that never obtained a grant; returns how many. */
+  purgeUnused(ttlSeconds: number): number {
+    const cutoff = this.#now() - ttlSeconds * 1000;
+    return this.#store.transaction(() => {
+      const unused =
+        "SELECT client_id FROM oauth_clients WHERE kind = 'dynamic' AND first_grant_at IS NULL AND created_at <= ?";
+      this.#store.db.prepare(`DELETE FROM consents WHERE client_id IN (${unused})`).run(cutoff);
+      this.#store.db.prepare(`DELETE FROM authorization_codes WHERE client_id IN (${unused})`).run(cutoff);
+      return Number(
+        this.#store.db.prepare(
+          "DELETE FROM oauth_clients WHERE kind = 'dynamic' AND first_grant_at IS NULL AND created_at <= ?",
+        ).run(cutoff).changes,
+      );
+    });
   }
 
   /** RFC 7592: the client a registration access token belongs to, if it is that client's. */
@@ -274,16 +437,18 @@ export class ClientDirectory {
         basicAttempted ? { "www-authenticate": 'Basic realm="gatehouse", charset="UTF-8"' } : {},
       );
     if (basicAttempted) {
-      let decoded: string;
-      try {
-        decoded = atob(authorization!.slice(6).trim());
-      } catch {
-        throw failed("Malformed Basic credentials");
+      // RFC 6749 §2.3: one authentication method per request.
+      if (secret !== undefined) {
+        throw new OAuthError(
+          "invalid_request",
+          "Use one client authentication method, not Basic and the form",
+        );
       }
-      const colon = decoded.indexOf(":");
-      if (colon < 0) throw failed("Malformed Basic credentials");
-      clientId = decodeURIComponent(decoded.slice(0, colon));
-      secret = decodeURIComponent(decoded.slice(colon + 1));
+      const credentials = parseBasicCredentials(authorization!.slice(6));
+      if (!credentials) throw failed("Malformed Basic credentials");
+      if (clientId !== undefined && clientId !== credentials.clientId) throw failed();
+      clientId = credentials.clientId;
+      secret = credentials.secret;
       method = "client_secret_basic";
     }
     if (!clientId) throw failed();
@@ -303,6 +468,24 @@ export class ClientDirectory {
   }
 }
 
+/**
+ * RFC 6749 §2.3.1 Basic credentials: base64 of the form-encoded id and secret joined by a colon; undefined
+ * for anything malformed (bad base64, no colon, an empty id, bad percent-encoding).
+ */
+function parseBasicCredentials(encoded: string): { clientId: string; secret: string } | undefined {
+  try {
+    const decoded = atob(encoded.trim());
+    const colon = decoded.indexOf(":");
+    if (colon <= 0) return undefined;
+    return {
+      clientId: decodeURIComponent(decoded.slice(0, colon)),
+      secret: decodeURIComponent(decoded.slice(colon + 1)),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 /** A client as `known()` lists it: stored clients also say when they were stored (epoch ms). */
 export type KnownClient = OAuthClient & { readonly createdAt: number | undefined };
 
@@ -317,6 +500,7 @@ function registryClient(client: StaticClient): OAuthClient {
     secret: client.secret,
     user: client.user,
     groups: client.groups,
+    mayIntrospect: client.introspect && client.secret !== undefined,
   };
 }
 
@@ -333,22 +517,4 @@ function storedClient(row: ClientRow): OAuthClient {
     secretHash: row.secret_hash ?? undefined,
     metadata,
   };
-}
-
-/** The RFC 7591 fields a client may set about itself (others are ignored). */
-function pickClientMetadata(metadata: Record<string, unknown>): Record<string, unknown> {
-  const fields = [
-    "client_name",
-    "client_uri",
-    "logo_uri",
-    "scope",
-    "contacts",
-    "tos_uri",
-    "policy_uri",
-    "software_id",
-    "software_version",
-  ];
-  return Object.fromEntries(
-    fields.filter((field) => metadata[field] !== undefined).map((field) => [field, metadata[field]]),
-  );
 }

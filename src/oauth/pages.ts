@@ -86,17 +86,23 @@ export function consentPage(
     clientName: string;
     redirectHost: string;
     resource: string;
+    /** What is granted on approval, each scope with its meaning. */
+    scopes: readonly { scope: string; description: string }[];
     user: string;
     fields: Record<string, string>;
   },
 ): string {
+  const scopes = options.scopes.map(({ scope, description }) =>
+    `<li><code>${escapeHtml(scope)}</code>: ${escapeHtml(description)}</li>`
+  ).join("");
   return layout(
     "Allow access",
     `<h1>Allow ${escapeHtml(options.clientName)}?</h1>` +
       `<p>Signed in as <strong>${escapeHtml(options.user)}</strong>.</p>` +
       `<dl><dt>Application</dt><dd>${escapeHtml(options.clientName)}</dd>` +
       `<dt>Returns to</dt><dd>${escapeHtml(options.redirectHost)}</dd>` +
-      `<dt>Wants to use</dt><dd>${escapeHtml(options.resource)}</dd></dl>` +
+      `<dt>Wants to use</dt><dd>${escapeHtml(options.resource)}</dd>` +
+      `<dt>Is granted</dt><dd><ul>${scopes}</ul></dd></dl>` +
       `<form method="post" action="/authorize/consent">${hidden(options.fields)}` +
       `<button type="submit" name="decision" value="allow">Allow</button>` +
       `<button type="submit" name="decision" value="deny" class="secondary">Deny</button></form>`,

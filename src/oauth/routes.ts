@@ -7,8 +7,14 @@ import type { IdentityCheck } from "../login/current_identity.ts";
 import type { UpstreamLogins } from "../login/providers.ts";
 import { BrowserSessions } from "../login/sessions.ts";
 import { verifyAccessToken } from "./access_token.ts";
-import { type AuthorizationServer, RedirectableError } from "./authorization_server.ts";
-import type { ClientDirectory } from "./clients.ts";
+import {
+  type AuthorizationServer,
+  RedirectableError,
+  refuseRepeatedParameters,
+  repeatedParameter,
+} from "./authorization_server.ts";
+import { SCOPE_DESCRIPTIONS, SUPPORTED_SCOPES } from "./scopes.ts";
+import { type ClientDirectory, REGISTRATION_LIMITS } from "./clients.ts";
 import { OAuthError } from "./errors.ts";
 import type { SigningKey } from "./keys.ts";
 import type { ServiceConnections } from "../services/connections.ts";
@@ -36,6 +42,8 @@ export interface OAuthRouteDependencies {
   baseUrl: () => string;
   /** The status page's data, for `/status` and `/status.json`. */
   status?: (viewer: StatusViewer) => Promise<StatusReport>;
+  /** Told when a registration from `address` is refused by the per-address throttle. */
+  onRegistrationThrottled?: (address: string) => void;
 }
 
 /** The login form's csrf cookie: `__Host-` over https, so that a sibling host cannot plant one. */
@@ -54,12 +62,7 @@ async function formOf(c: Context<AppEnv>): Promise<URLSearchParams> {
     throw new OAuthError("invalid_request", "The body must be application/x-www-form-urlencoded");
   }
   const form = new URLSearchParams(await c.req.text());
-  // RFC 6749 §3.1 and §3.2: parameters must not be included more than once.
-  const names = [...form.keys()];
-  const repeated = names.find((name, index) => names.indexOf(name) !== index);
-  if (repeated !== undefined) {
-    throw new OAuthError("invalid_request", `The parameter "${repeated}" is included more than once`);
-  }
+  refuseRepeatedParameters(form);
   return form;
 }
 
@@ -82,6 +85,46 @@ function html(
   return c.body(body, status, pageHeaders(formTargets));
 }
 
+/** The only fields a consent form posts: the handle of the held request, the CSRF token, the answer. */
+const CONSENT_FORM_FIELDS = new Set(["request", "csrf", "decision"]);
+
+/**
+ * What CSP form-action must allow for the redirect after a form: the origin of an http(s) redirect URI,
+ * or the scheme of a native app's private-use one (its origin is "null").
+ */
+function formTargetOf(redirectUri: string): string {
+  const url = new URL(redirectUri);
+  return url.protocol === "http:" || url.protocol === "https:" ? url.origin : url.protocol;
+}
+
+/** How the consent page names where the browser returns: the host, or the scheme and host of an app. */
+function redirectHostOf(redirectUri: string): string {
+  const url = new URL(redirectUri);
+  if (url.protocol === "http:" || url.protocol === "https:") return url.host;
+  return url.host ? `${url.protocol}//${url.host}` : url.protocol;
+}
+
+/** A registration body (RFC 7591 §3.1): a JSON object, bounded before it is parsed. */
+async function registrationBody(c: Context<AppEnv>): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (new TextEncoder().encode(text).length > REGISTRATION_LIMITS.maxBodyBytes) {
+    throw new OAuthError(
+      "invalid_client_metadata",
+      `The registration is larger than ${REGISTRATION_LIMITS.maxBodyBytes} bytes`,
+    );
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new OAuthError("invalid_client_metadata", "The body must be a JSON object");
+  }
+  if (!body || typeof body !== "object" || Array.isArray(body)) {
+    throw new OAuthError("invalid_client_metadata", "The body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}
+
 /** Mounts the authorization server: discovery, /authorize with sign-in and consent, /token, clients. */
 export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies): void {
   const { server, clients, sessions, accounts, logins } = deps;
@@ -90,6 +133,22 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
   // Binds an upstream sign-in to the browser that started it (RFC 6749 §10.12); reused across tabs.
   const upstreamCookie = () => secure() ? "__Host-gatehouse_upstream" : "gatehouse_upstream";
   const cookieOptions = () => ({ path: "/", httpOnly: true, secure: secure(), sameSite: "Lax" as const });
+
+  // RFC 6749 §3.1: no parameter twice on the browser legs either (the forms check their bodies).
+  for (const path of ["/authorize", "/login/*", "/connect/*"]) {
+    app.use(path, async function refuseRepeatedQuery(c, next) {
+      const repeated = repeatedParameter(new URL(c.req.url).searchParams);
+      if (repeated === undefined) return await next();
+      return html(
+        c,
+        errorPage(
+          "Cannot continue",
+          `invalid_request: the parameter "${repeated.slice(0, 64)}" is included more than once`,
+        ),
+        400,
+      );
+    });
+  }
 
   const metadata = (c: Context<AppEnv>) => {
     const base = deps.baseUrl();
@@ -109,7 +168,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
       token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
       revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
       introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
-      scopes_supported: ["mcp"],
+      scopes_supported: [...SUPPORTED_SCOPES],
       client_id_metadata_document_supported: true,
       authorization_response_iss_parameter_supported: true,
     };
@@ -155,16 +214,20 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     if (c.get("snapshot").registry.gateway.registration !== "open") {
       throw new OAuthError("access_denied", "Dynamic client registration is off", 403);
     }
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw new OAuthError("invalid_client_metadata", "The body must be a JSON object");
+    const body = await registrationBody(c);
+    const address = clientAddressOf(c);
+    const { registrationsPerHour } = c.get("snapshot").registry.gateway;
+    const wait = clients.registrationWait(address, registrationsPerHour);
+    if (wait !== undefined) {
+      deps.onRegistrationThrottled?.(address!);
+      throw new OAuthError(
+        "too_many_requests",
+        `Too many registrations from this address; try again in ${wait} s`,
+        429,
+        { "retry-after": String(wait) },
+      );
     }
-    if (!body || typeof body !== "object" || Array.isArray(body)) {
-      throw new OAuthError("invalid_client_metadata", "The body must be a JSON object");
-    }
-    const registered = await clients.register(body as Record<string, unknown>, `${deps.baseUrl()}/register`);
+    const registered = await clients.register(body, `${deps.baseUrl()}/register`, address);
     return c.json(registered, 201, { "cache-control": "no-store" });
   });
   const registrationClient = async (c: Context<AppEnv>) => {
@@ -182,8 +245,8 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
   });
   app.put("/register/:client_id", async (c) => {
     const client = await registrationClient(c);
-    const body = await c.req.json().catch(() => undefined) as Record<string, unknown> | undefined;
-    if (!body || body.client_id !== client.clientId) {
+    const body = await registrationBody(c);
+    if (body.client_id !== client.clientId) {
       throw new OAuthError(
         "invalid_client_metadata",
         "The body must be the client's metadata with its client_id",
@@ -296,24 +359,28 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     // CSP form-action also governs the redirects after a submission (CSP3 §6.3.1): signing in for a
     // client the user already approved ends, through /authorize's 303, at the client's origin.
     if (!session) {
-      return signInFirst(c, `/authorize?${query.toString()}`, [new URL(request.redirectUri).origin]);
+      return signInFirst(c, `/authorize?${query.toString()}`, [formTargetOf(request.redirectUri)]);
     }
     if (server.hasConsent(session.identity.userId, request.client.clientId)) {
       return c.redirect(await server.issueCode(request, session.identity), 303);
     }
-    const fields = Object.fromEntries([...query.entries()].filter(([name]) => name !== "csrf"));
-    const redirectOrigin = new URL(request.redirectUri).origin;
+    // The form names this one validated request by a handle; it carries none of its fields.
+    const handle = await server.holdForConsent(query, session.csrf);
     return html(
       c,
       consentPage({
         clientName: request.client.name,
-        redirectHost: new URL(request.redirectUri).host || request.redirectUri,
+        redirectHost: redirectHostOf(request.redirectUri),
         resource: request.resource,
+        scopes: request.scope.split(" ").map((scope) => ({
+          scope,
+          description: SCOPE_DESCRIPTIONS[scope as keyof typeof SCOPE_DESCRIPTIONS] ?? scope,
+        })),
         user: session.identity.name,
-        fields: { ...fields, csrf: session.csrf },
+        fields: { request: handle, csrf: session.csrf },
       }),
       200,
-      [redirectOrigin],
+      [formTargetOf(request.redirectUri)],
     );
   });
 
@@ -332,7 +399,7 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     if (attempt.outcome !== "signed_in") {
       const redirectOrigins = await server
         .parseAuthorizationRequest(new URLSearchParams(returnTo.slice("/authorize?".length)))
-        .then((request) => [new URL(request.redirectUri).origin], () => []);
+        .then((request) => [formTargetOf(request.redirectUri)], () => []);
       const throttled = attempt.outcome === "throttled";
       if (throttled) c.header("retry-after", String(attempt.retryAfterSeconds));
       return html(
@@ -366,9 +433,9 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
     if (!isReturnAddress(returnTo)) throw new OAuthError("invalid_request", "Bad return address");
     const provider = c.req.param("provider");
     const binding = getCookie(c, upstreamCookie()) ?? randomToken(16);
-    let location: string;
+    let started: Awaited<ReturnType<UpstreamLogins["start"]>>;
     try {
-      location = await logins.start(provider, returnTo, callbackUrl(provider), binding);
+      started = await logins.start(provider, returnTo, callbackUrl(provider), binding, clientAddressOf(c));
     } catch (error) {
       if (error instanceof OAuthError) throw error;
       // Discovery failed: the provider is down or misconfigured.
@@ -378,8 +445,22 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
         400,
       );
     }
+    if ("throttled" in started) {
+      // RFC 6585 §4: too many sign-ins started from this address; RFC 9110 §10.2.3 says when to retry.
+      c.header("retry-after", String(started.retryAfterSeconds));
+      return html(
+        c,
+        errorPage(
+          "Cannot sign in",
+          `Too many sign-ins were started from your address. Try again later (in ${
+            Math.ceil(started.retryAfterSeconds / 60)
+          } min).`,
+        ),
+        429,
+      );
+    }
     setCookie(c, upstreamCookie(), binding, { ...cookieOptions(), maxAge: 600 });
-    return c.redirect(location, 303);
+    return c.redirect(started.location, 303);
   });
   app.get("/login/:provider/callback", async (c) => {
     const provider = c.req.param("provider");
@@ -411,7 +492,29 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
         403,
       );
     }
-    const request = await authorizationRequestOrAnswer(c, form);
+    const unexpected = [...form.keys()].find((name) => !CONSENT_FORM_FIELDS.has(name));
+    if (unexpected !== undefined) {
+      return html(
+        c,
+        errorPage(
+          "Cannot continue",
+          `invalid_request: the consent form has no field "${unexpected.slice(0, 64)}"`,
+        ),
+        400,
+      );
+    }
+    const held = await server.takeHeldForConsent(form.get("request") ?? "", session.csrf);
+    if (!held) {
+      return html(
+        c,
+        errorPage(
+          "Cannot continue",
+          "invalid_request: this consent form expired or was already answered; start again from your application.",
+        ),
+        400,
+      );
+    }
+    const request = await authorizationRequestOrAnswer(c, held);
     if (request instanceof Response) return request;
     if (form.get("decision") !== "allow") {
       server.recordConsent(request, session.identity.userId, "deny");
@@ -434,10 +537,14 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
   app.post("/logout", async (c) => {
     const form = await formOf(c).catch(() => new URLSearchParams());
     const session = await currentSession(c);
-    if (session && timingSafeEqual(session.csrf, form.get("csrf") ?? "")) {
-      await sessions.end(getCookie(c, sessionCookie()));
+    // A sign-out is a state change: only a form of this session may ask for it (no logout CSRF).
+    if (session && !timingSafeEqual(session.csrf, form.get("csrf") ?? "")) {
+      return html(c, errorPage("Cannot sign out", "The form expired; reload the page and try again."), 403);
     }
-    setCookie(c, sessionCookie(), "", { ...cookieOptions(), maxAge: 0 });
+    if (session) {
+      await sessions.end(getCookie(c, sessionCookie()));
+      setCookie(c, sessionCookie(), "", { ...cookieOptions(), maxAge: 0 });
+    }
     return html(c, errorPage("Signed out", "You are signed out of Gatehouse."), 200);
   });
 
@@ -538,8 +645,9 @@ export function mountOAuthRoutes(app: Hono<AppEnv>, deps: OAuthRouteDependencies
   app.post("/introspect", async (c) => {
     const form = await formOf(c);
     const client = await clients.authenticate(form, c.req.header("authorization") ?? null);
-    if (client.tokenEndpointAuthMethod === "none") {
-      throw new OAuthError("invalid_client", "Introspection is for confidential clients", 401);
+    // RFC 7662 §4: only clients the administrator trusts with it, never a self-registered stranger.
+    if (!client.mayIntrospect) {
+      throw new OAuthError("invalid_client", "This client may not introspect tokens", 401);
     }
     const token = form.get("token") ?? "";
     const claims = await verifyAccessToken(token, deps.key, {

@@ -223,4 +223,28 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX pending_logins_address ON pending_logins(address, created_at);
     `,
   },
+  {
+    version: 11,
+    name: "registration_bounds_and_consent_handles",
+    sql: `
+      -- Who registered a dynamic client (the client network, for the per-address throttle) and when it
+      -- first obtained a grant (clients that never do expire).
+      ALTER TABLE oauth_clients ADD COLUMN registered_from TEXT;
+      ALTER TABLE oauth_clients ADD COLUMN first_grant_at INTEGER;   -- epoch ms
+      CREATE INDEX oauth_clients_registered_from ON oauth_clients(registered_from, created_at);
+      UPDATE oauth_clients SET first_grant_at = created_at
+        WHERE client_id IN (SELECT client_id FROM refresh_tokens)
+           OR client_id IN (SELECT client_id FROM access_token_grants WHERE client_id IS NOT NULL)
+           OR client_id IN (SELECT client_id FROM authorization_codes WHERE used_at IS NOT NULL);
+      -- The one validated authorization request a consent form stands for (RFC 6749 §3.1): the form
+      -- carries only a handle, bound to the browser session that was shown the page.
+      CREATE TABLE authorization_requests (
+        handle_hash TEXT PRIMARY KEY,
+        binding_hash TEXT NOT NULL,              -- SHA-256 of the browser session's CSRF token
+        params TEXT NOT NULL,                    -- JSON object of the request's parameters
+        expires_at INTEGER NOT NULL              -- epoch ms
+      ) STRICT;
+      CREATE INDEX authorization_requests_expires ON authorization_requests(expires_at);
+    `,
+  },
 ];

@@ -23,7 +23,7 @@ import {
   tokenRequest,
 } from "./_flow.ts";
 
-const CI_BOT = { secret: "ci-bot-secret-0123456789", user: "ci-bot", groups: ["bots"] };
+const CI_BOT = { secret: "ci-bot-secret-0123456789", user: "ci-bot", groups: ["bots"], introspect: true };
 const WITH_CI_BOT = { clients: { "ci-bot": CI_BOT } };
 
 /** An access token for ci-bot (client_credentials: no browser, no password check). */

@@ -450,10 +450,10 @@ Deno.test("client_credentials for a registry client gives a token for its config
   }
 });
 
-Deno.test("introspect() tells a confidential client about tokens; a public client may not ask", async () => {
+Deno.test("introspect() tells a registry client allowed to introspect about tokens; a public client may not ask", async () => {
   const secret = "introspecting-bot-secret-0123";
   const gateway = await startOAuthGateway({}, {
-    clients: { "ci-bot": { secret, user: "robot", groups: ["bots"] } },
+    clients: { "ci-bot": { secret, user: "robot", groups: ["bots"], introspect: true } },
   });
   try {
     const { base } = gateway;
