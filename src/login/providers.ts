@@ -1,26 +1,32 @@
+// Sign-in through upstream identity providers (GitHub, OpenID Connect): the redirect out, the callback,
+// and the allow lists; sign-ins waiting for their callback are kept in the store (`pending_logins`).
 import * as oauth from "oauth4webapi";
 import type { Store } from "../store/store.ts";
 import type { AuditLog } from "../audit/audit.ts";
 import { LOOPBACK_URL_HOSTNAMES } from "../config/schema.ts";
 import type { LoginProvider, Registry } from "../config/types.ts";
+import { addressNetwork } from "../http/client_address.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TokenIdentity } from "../oauth/access_token.ts";
 import { OAuthError } from "../oauth/errors.ts";
-import { randomToken, timingSafeEqual } from "../oauth/secrets.ts";
+import { hashSecret, randomToken } from "../oauth/secrets.ts";
+import { type StartLimits, StartThrottle } from "./throttle.ts";
 
-/** A sign-in started at an upstream provider, waiting for its callback. */
-interface PendingLogin {
-  readonly provider: string;
-  readonly codeVerifier: string;
+/** A sign-in started at an upstream provider, as kept in `pending_logins` until its callback. */
+interface PendingLoginRow {
+  readonly code_verifier: string;
   readonly nonce: string;
-  readonly returnTo: string;
-  /** The browser that started it (RFC 6749 §10.12): a random value also kept in a cookie there. */
-  readonly browserBinding: string;
-  readonly expiresAt: number;
+  readonly return_to: string;
 }
 
+/** The outcome of starting a sign-in: where to send the browser, or how long its address must wait. */
+export type StartedSignIn =
+  | { readonly location: string }
+  | { readonly throttled: true; readonly retryAfterSeconds: number };
+
 const PENDING_TTL_MS = 10 * 60_000;
-const MAX_PENDING = 10_000;
+/** Most sign-ins one browser may have waiting; beyond it, that browser's own oldest is dropped. */
+const MAX_PENDING_PER_BROWSER = 10;
 /** github.com's endpoints, used when a `github` provider names none (GitHub Enterprise Server does). */
 export const GITHUB = {
   authorizationEndpoint: "https://github.com/login/oauth/authorize",
@@ -43,20 +49,29 @@ function githubAllows(
     orgs.some((org) => includesIgnoringCase(provider.allow.orgs, org));
 }
 
-/** An OIDC account may sign in when its name or subject, (verified) email or domain, or a group is listed. */
+/**
+ * An OIDC account may sign in when its subject is in `allow.users`, its verified email in `allow.users`
+ * (entries with "@") or `allow.emails` (or its domain, "@example.com"), or one of its groups is listed.
+ * Only `sub` identifies the user (OIDC Core §5.7): `preferred_username` is the user's to choose, so it
+ * never matches. `verifiedEmail` is an address the provider said it verified (`email_verified: true`).
+ */
 function oidcAllows(
   provider: Extract<LoginProvider, { type: "oidc" }>,
-  who: { name: string; sub: string; email: string | undefined; groups: readonly string[] },
+  who: { sub: string; verifiedEmail: string | undefined; groups: readonly string[] },
 ): boolean {
   const { allow } = provider;
-  const email = who.email?.toLowerCase();
-  return allow.users.includes(who.name) || allow.users.includes(who.sub) ||
-    (email !== undefined &&
-      allow.emails.some((entry) => {
-        const wanted = entry.toLowerCase();
-        return wanted === email || (wanted.startsWith("@") && email.endsWith(wanted));
-      })) ||
+  const email = who.verifiedEmail?.toLowerCase();
+  const isEmail = (entry: string) => email !== undefined && entry.toLowerCase() === email;
+  return allow.users.some((entry) => entry === who.sub || (entry.includes("@") && isEmail(entry))) ||
+    allow.emails.some((entry) =>
+      isEmail(entry) || (email !== undefined && entry.startsWith("@") && email.endsWith(entry.toLowerCase()))
+    ) ||
     who.groups.some((group) => allow.groups.includes(group));
+}
+
+/** OIDC Core §5.1: an `email` claim counts only when `email_verified` is true (not absent, not "true"). */
+function verifiedEmailOf(claims: oauth.IDToken): string | undefined {
+  return typeof claims.email === "string" && claims.email_verified === true ? claims.email : undefined;
 }
 
 /**
@@ -77,22 +92,23 @@ export function insecureAllowed(url: string | undefined): boolean {
 export class UpstreamLogins {
   readonly #registry: () => Registry;
   readonly #log: Logger;
-  readonly #pending = new Map<string, PendingLogin>();
   readonly #discovered = new Map<string, Promise<oauth.AuthorizationServer>>();
   readonly #now: () => number;
-  readonly #store: Store | undefined;
+  readonly #store: Store;
   readonly #audit: AuditLog | undefined;
+  readonly #starts: StartThrottle;
 
   constructor(
     registry: () => Registry,
     log: Logger,
-    options: { audit?: AuditLog; now?: () => number; store?: Store } = {},
+    options: { store: Store; audit?: AuditLog; now?: () => number; startLimits?: StartLimits },
   ) {
     this.#registry = registry;
     this.#log = log;
     this.#audit = options.audit;
     this.#now = options.now ?? Date.now;
     this.#store = options.store;
+    this.#starts = new StartThrottle({ limits: options.startLimits, now: this.#now });
   }
 
   /**
@@ -100,7 +116,6 @@ export class UpstreamLogins {
    * the id now belongs to another account (a renamed login taken by someone else).
    */
   #sameAccount(userId: string, accountId: string): boolean {
-    if (!this.#store) return true;
     const known = this.#store.db.prepare("SELECT account_id FROM provider_accounts WHERE user_id = ?")
       .get(userId) as { account_id: string } | undefined;
     if (known) return known.account_id === accountId;
@@ -163,27 +178,60 @@ export class UpstreamLogins {
 
   /**
    * Where to send the browser to sign in with `providerName`; `returnTo` is where to come back after,
-   * `browserBinding` a secret kept by the browser that only its callback will present.
+   * `browserBinding` a secret kept by the browser that only its callback will present, `address` the
+   * client's (starts are throttled per address, and refusals audited once a minute per address).
    */
   async start(
     providerName: string,
     returnTo: string,
     callbackUrl: string,
     browserBinding: string,
-  ): Promise<string> {
+    address?: string,
+  ): Promise<StartedSignIn> {
     const provider = this.#provider(providerName);
+    const network = address === undefined ? "unknown" : addressNetwork(address);
+    const refusal = this.#starts.admit(network);
+    if (refusal) {
+      if (refusal.report) {
+        this.#audit?.record("sign_in_throttled", undefined, {
+          method: "provider",
+          provider: providerName,
+          ...(address === undefined ? {} : { address }),
+          scope: "address",
+          retry_after_seconds: refusal.retryAfterSeconds,
+          ...(refusal.unreported > 0 ? { unrecorded_refusals: refusal.unreported } : {}),
+        });
+      }
+      return { throttled: true, retryAfterSeconds: refusal.retryAfterSeconds };
+    }
     const server = await this.#server(provider);
-    this.#sweep();
     const state = randomToken(24);
     const codeVerifier = oauth.generateRandomCodeVerifier();
     const nonce = oauth.generateRandomNonce();
-    this.#pending.set(state, {
-      provider: providerName,
-      codeVerifier,
-      nonce,
-      returnTo,
-      browserBinding,
-      expiresAt: this.#now() + PENDING_TTL_MS,
+    const [stateHash, bindingHash] = await Promise.all([hashSecret(state), hashSecret(browserBinding)]);
+    const now = this.#now();
+    const { db } = this.#store;
+    this.#store.transaction(() => {
+      db.prepare("DELETE FROM pending_logins WHERE expires_at <= ?").run(now);
+      db.prepare(
+        `INSERT INTO pending_logins (state_hash, provider, code_verifier, nonce, return_to, binding_hash, address,
+           created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        stateHash,
+        providerName,
+        codeVerifier,
+        nonce,
+        returnTo,
+        bindingHash,
+        network,
+        now,
+        now + PENDING_TTL_MS,
+      );
+      // One browser's many tabs push out only that browser's oldest sign-ins, never anyone else's.
+      db.prepare(
+        `DELETE FROM pending_logins WHERE binding_hash = ? AND rowid NOT IN (
+           SELECT rowid FROM pending_logins WHERE binding_hash = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)`,
+      ).run(bindingHash, bindingHash, MAX_PENDING_PER_BROWSER);
     });
     const url = new URL(server.authorization_endpoint!);
     url.searchParams.set("client_id", provider.clientId);
@@ -199,7 +247,30 @@ export class UpstreamLogins {
       url.searchParams.set("scope", "read:user read:org");
       url.searchParams.set("allow_signup", "false");
     }
-    return url.href;
+    return { location: url.href };
+  }
+
+  /**
+   * Takes the pending sign-in `state` out of the store (single use) when `browserBinding` is the one that
+   * started it with this provider and it has not expired; expired ones are deleted on the way.
+   */
+  async #takePending(
+    providerName: string,
+    state: string,
+    browserBinding: string | undefined,
+  ): Promise<PendingLoginRow | undefined> {
+    // RFC 6749 §10.12, RFC 9700 §4.7: only the browser that started the sign-in may finish it.
+    if (!state || !browserBinding) return undefined;
+    const [stateHash, bindingHash] = await Promise.all([hashSecret(state), hashSecret(browserBinding)]);
+    const now = this.#now();
+    const { db } = this.#store;
+    return this.#store.transaction(() => {
+      db.prepare("DELETE FROM pending_logins WHERE expires_at <= ?").run(now);
+      return db.prepare(
+        `DELETE FROM pending_logins WHERE state_hash = ? AND binding_hash = ? AND provider = ?
+           RETURNING code_verifier, nonce, return_to`,
+      ).get(stateHash, bindingHash, providerName) as PendingLoginRow | undefined;
+    });
   }
 
   /**
@@ -216,13 +287,8 @@ export class UpstreamLogins {
   ): Promise<{ identity: TokenIdentity; returnTo: string }> {
     const where = address === undefined ? {} : { address };
     const state = callback.searchParams.get("state") ?? "";
-    const pending = this.#pending.get(state);
-    this.#pending.delete(state);
-    if (
-      !pending || pending.provider !== providerName || pending.expiresAt <= this.#now() ||
-      // RFC 6749 §10.12, RFC 9700 §4.7: only the browser that started the sign-in may finish it.
-      !browserBinding || !timingSafeEqual(pending.browserBinding, browserBinding)
-    ) {
+    const pending = await this.#takePending(providerName, state, browserBinding);
+    if (!pending) {
       throw this.#refused(
         new OAuthError("invalid_request", "This sign-in has expired or was already used; start again"),
         providerName,
@@ -256,7 +322,7 @@ export class UpstreamLogins {
         authentication,
         parameters,
         callbackUrl,
-        pending.codeVerifier,
+        pending.code_verifier,
         insecure,
       );
       result = await oauth.processAuthorizationCodeResponse(server, client, response, {
@@ -282,7 +348,7 @@ export class UpstreamLogins {
       ...where,
       name: identity.name,
     });
-    return { identity, returnTo: pending.returnTo };
+    return { identity, returnTo: pending.return_to };
   }
 
   async #githubIdentity(
@@ -354,14 +420,13 @@ export class UpstreamLogins {
     claims: oauth.IDToken,
     where: { address?: string },
   ): TokenIdentity {
+    // The name is for display only; who the user is, is `sub` (OIDC Core §5.7).
     const name = String(claims.preferred_username ?? claims.sub);
-    // An address the provider says it has not verified proves nothing (OIDC Core §5.1 email_verified).
-    const email = typeof claims.email === "string" && claims.email_verified !== false
-      ? claims.email
-      : undefined;
+    // Only a verified address is kept: stillAllowed() later trusts identity.email as verified.
+    const email = verifiedEmailOf(claims);
     const rawGroups = claims[provider.groupsClaim];
     const groups = Array.isArray(rawGroups) ? rawGroups.map(String) : [];
-    if (!oidcAllows(provider, { name, sub: claims.sub, email, groups })) {
+    if (!oidcAllows(provider, { sub: claims.sub, verifiedEmail: email, groups })) {
       throw this.#refused(
         new OAuthError("access_denied", "This account may not sign in here", 403),
         provider.name,
@@ -381,7 +446,9 @@ export class UpstreamLogins {
 
   /**
    * Whether an identity signed in earlier through a provider may still come in under today's registry:
-   * the provider still exists and its allow lists still admit what was known of the user then.
+   * the provider still exists and its allow lists still admit what was known of the user then. For OIDC
+   * the subject comes from the user id (`{provider}:{sub}`), never the display name, and the email is one
+   * the provider had verified (only those are kept).
    */
   stillAllowed(identity: TokenIdentity): boolean {
     const providers = this.#registry().login.providers;
@@ -393,17 +460,11 @@ export class UpstreamLogins {
     if (provider.type === "github") {
       return githubAllows(provider, identity.name, identity.groups.map(unqualified));
     }
+    if (!identity.userId.startsWith(`${name}:`)) return false;
     return oidcAllows(provider, {
-      name: identity.name,
       sub: unqualified(identity.userId),
-      email: identity.email,
+      verifiedEmail: identity.email,
       groups: identity.groups,
     });
-  }
-
-  #sweep(): void {
-    const now = this.#now();
-    for (const [state, pending] of this.#pending) if (pending.expiresAt <= now) this.#pending.delete(state);
-    while (this.#pending.size >= MAX_PENDING) this.#pending.delete(this.#pending.keys().next().value!);
   }
 }

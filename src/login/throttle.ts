@@ -1,3 +1,6 @@
+// Sliding-window throttles: failed password sign-ins per account and address, and provider sign-in starts
+// per address. Counts live in memory (they matter for minutes; a flood must not cost disk writes).
+
 /** How many failed password sign-ins are let through, and over what time. */
 export interface ThrottleLimits {
   /** Failures per account name within the window before that account is refused. */
@@ -19,10 +22,24 @@ export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = Object.freeze({
 /** Refusals are written to the audit log at most this often per account or address. */
 const REPORT_INTERVAL_MS = 60_000;
 
-/** Why a sign-in attempt is refused before its password is checked. */
-export interface Throttled {
-  readonly scope: "account" | "address";
-  /** Whole seconds until the oldest counted failure leaves the window (`Retry-After`). */
+/** How many provider sign-ins one client address may start, and over what time. */
+export interface StartLimits {
+  /** Starts per client address (IPv6: per /64) within the window before that address is refused. */
+  readonly startsPerAddress: number;
+  readonly windowMs: number;
+  /** Most addresses remembered at once; the least recently seen are forgotten first. */
+  readonly maxEntries: number;
+}
+
+export const DEFAULT_START_LIMITS: StartLimits = Object.freeze({
+  startsPerAddress: 20,
+  windowMs: 10 * 60_000,
+  maxEntries: 10_000,
+});
+
+/** Why an attempt is refused before it is looked at. */
+export interface Refusal {
+  /** Whole seconds until the oldest counted attempt leaves the window (`Retry-After`, RFC 9110 §10.2.3). */
   readonly retryAfterSeconds: number;
   /**
    * Whether to write this refusal to the audit log: the first one, then one a minute per account or address,
@@ -33,13 +50,18 @@ export interface Throttled {
   readonly unreported: number;
 }
 
+/** Why a sign-in attempt is refused before its password is checked. */
+export interface Throttled extends Refusal {
+  readonly scope: "account" | "address";
+}
+
 /** An attempt let through: counted as a failure until it turns out right. */
 export interface Admission {
   succeeded(): void;
 }
 
-/** Failure times by key, each list oldest first and never longer than the limit. */
-class FailureLog {
+/** Attempt times by key in a sliding window, each list oldest first and never longer than the limit. */
+export class SlidingWindowLog {
   readonly #entries = new Map<string, number[]>();
   readonly #limit: number;
   readonly #windowMs: number;
@@ -98,6 +120,42 @@ class FailureLog {
 }
 
 /**
+ * Which refusals to write to the audit log: the first per key, then one a minute, each with the number not
+ * written since; at most `maxEntries` keys remembered.
+ */
+export class RefusalReports {
+  /** When a refusal was last reported, and how many were not since, by key. */
+  readonly #reported = new Map<string, { at: number; unreported: number }>();
+  readonly #maxEntries: number;
+
+  constructor(maxEntries: number) {
+    this.#maxEntries = maxEntries;
+  }
+
+  next(key: string, now: number): { report: boolean; unreported: number } {
+    const last = this.#reported.get(key);
+    if (last && now - last.at < REPORT_INTERVAL_MS) {
+      last.unreported++;
+      return { report: false, unreported: last.unreported };
+    }
+    this.#reported.delete(key);
+    this.#reported.set(key, { at: now, unreported: 0 });
+    while (this.#reported.size > this.#maxEntries) this.#reported.delete(this.#reported.keys().next().value!);
+    return { report: true, unreported: last?.unreported ?? 0 };
+  }
+
+  sweep(now: number): void {
+    for (const [key, { at }] of this.#reported) {
+      if (at <= now - REPORT_INTERVAL_MS) this.#reported.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.#reported.size;
+  }
+}
+
+/**
  * Slows password guessing at `POST /login`: too many failures for one account, or from one client address,
  * within the window, and further attempts are refused without checking the password.
  *
@@ -112,20 +170,21 @@ class FailureLog {
  * entries as the window passes.
  */
 export class SignInThrottle {
-  readonly #accounts: FailureLog;
-  readonly #addresses: FailureLog;
+  readonly #accounts: SlidingWindowLog;
+  readonly #addresses: SlidingWindowLog;
   readonly #limits: ThrottleLimits;
   readonly #now: () => number;
-  /** When a refusal was last reported, and how many were not since, by scope and key. */
-  readonly #reported = new Map<string, { at: number; unreported: number }>();
+  /** Keyed by scope and account or address. */
+  readonly #reported: RefusalReports;
   #nextSweepAt: number;
 
   constructor(options: { limits?: ThrottleLimits; now?: () => number } = {}) {
     this.#limits = options.limits ?? DEFAULT_THROTTLE_LIMITS;
     this.#now = options.now ?? Date.now;
     const { failuresPerAccount, failuresPerAddress, windowMs, maxEntries } = this.#limits;
-    this.#accounts = new FailureLog(failuresPerAccount, windowMs, maxEntries);
-    this.#addresses = new FailureLog(failuresPerAddress, windowMs, maxEntries);
+    this.#accounts = new SlidingWindowLog(failuresPerAccount, windowMs, maxEntries);
+    this.#addresses = new SlidingWindowLog(failuresPerAddress, windowMs, maxEntries);
+    this.#reported = new RefusalReports(2 * maxEntries);
     this.#nextSweepAt = this.#now() + windowMs;
   }
 
@@ -151,21 +210,7 @@ export class SignInThrottle {
     const [scope, key, retryAfterSeconds] = (byAccount ?? 0) >= (byAddress ?? 0)
       ? ["account" as const, account, byAccount!]
       : ["address" as const, network, byAddress!];
-    return { scope, retryAfterSeconds, ...this.#report(`${scope}\0${key}`, now) };
-  }
-
-  #report(key: string, now: number): { report: boolean; unreported: number } {
-    const last = this.#reported.get(key);
-    if (last && now - last.at < REPORT_INTERVAL_MS) {
-      last.unreported++;
-      return { report: false, unreported: last.unreported };
-    }
-    this.#reported.delete(key);
-    this.#reported.set(key, { at: now, unreported: 0 });
-    while (this.#reported.size > 2 * this.#limits.maxEntries) {
-      this.#reported.delete(this.#reported.keys().next().value!);
-    }
-    return { report: true, unreported: last?.unreported ?? 0 };
+    return { scope, retryAfterSeconds, ...this.#reported.next(`${scope}\0${key}`, now) };
   }
 
   /** How many accounts and addresses are remembered (for tests of the bound). */
@@ -178,11 +223,51 @@ export class SignInThrottle {
     if (now >= this.#nextSweepAt) {
       this.#accounts.sweep(now);
       this.#addresses.sweep(now);
-      for (const [key, { at }] of this.#reported) {
-        if (at <= now - REPORT_INTERVAL_MS) this.#reported.delete(key);
-      }
+      this.#reported.sweep(now);
       this.#nextSweepAt = now + this.#limits.windowMs;
     }
     return now;
+  }
+}
+
+/**
+ * Slows starts of provider sign-ins at `GET /login/{provider}` per client network (IPv6: per /64), so that
+ * no one address can fill the store with pending sign-ins; other addresses are never held back by it.
+ */
+export class StartThrottle {
+  readonly #starts: SlidingWindowLog;
+  readonly #reported: RefusalReports;
+  readonly #limits: StartLimits;
+  readonly #now: () => number;
+  #nextSweepAt: number;
+
+  constructor(options: { limits?: StartLimits; now?: () => number } = {}) {
+    this.#limits = options.limits ?? DEFAULT_START_LIMITS;
+    this.#now = options.now ?? Date.now;
+    const { startsPerAddress, windowMs, maxEntries } = this.#limits;
+    this.#starts = new SlidingWindowLog(startsPerAddress, windowMs, maxEntries);
+    this.#reported = new RefusalReports(maxEntries);
+    this.#nextSweepAt = this.#now() + windowMs;
+  }
+
+  /** Counts a start from `network`, or refuses it (uncounted) when the network has used up its window. */
+  admit(network: string): Refusal | undefined {
+    const now = this.#now();
+    if (now >= this.#nextSweepAt) {
+      this.#starts.sweep(now);
+      this.#reported.sweep(now);
+      this.#nextSweepAt = now + this.#limits.windowMs;
+    }
+    const retryAfterSeconds = this.#starts.retryAfterSeconds(network, now);
+    if (retryAfterSeconds === undefined) {
+      this.#starts.add(network, now);
+      return undefined;
+    }
+    return { retryAfterSeconds, ...this.#reported.next(network, now) };
+  }
+
+  /** How many addresses are remembered (for tests of the bound). */
+  get size(): { addresses: number; reported: number } {
+    return { addresses: this.#starts.size, reported: this.#reported.size };
   }
 }

@@ -18,13 +18,23 @@ const GITHUB_CLIENT_ID = "Iv1.gatehouse";
 const GITHUB_CLIENT_SECRET = "github-client-secret-for-tests";
 const SESSION_COOKIE = "gatehouse";
 
-/** A gateway with OAuth on, no local users, `login.providers` as given, and one (never started) backend. */
-function gatewayWith(providers: Record<string, unknown>): Promise<TestGateway> {
-  return startTestGateway({
-    gateway: { auth: "oauth", shutdown_timeout: "1s" },
+/**
+ * The registry of a gateway with OAuth on, no local users, `login.providers` as given, `gateway` settings
+ * merged in, and one (never started) backend.
+ */
+function registryWith(providers: Record<string, unknown>, gateway: Record<string, unknown> = {}) {
+  return {
+    gateway: { auth: "oauth", shutdown_timeout: "1s", ...gateway },
     login: { providers },
     backends: { mis: { stdio: { command: "true" } } },
-  });
+  };
+}
+
+function gatewayWith(
+  providers: Record<string, unknown>,
+  gateway: Record<string, unknown> = {},
+): Promise<TestGateway> {
+  return startTestGateway(registryWith(providers, gateway));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -38,13 +48,22 @@ interface OidcWorld {
   readonly audit: AuditLog;
   /** Claims set on every ID token the mock signs from now on (after its own: `sub`, `aud`, `nonce`). */
   readonly idTokenClaims: Record<string, unknown>;
+  /** The gateway's store (to look at `pending_logins`). */
+  readonly store: TestGateway["gateway"]["store"];
+  /** Applies a registry whose provider `corp` has these `allow` lists instead. */
+  reallow(allow: Record<string, unknown>): Promise<void>;
 }
 
-/** Starts the mock OpenID provider and a gateway with provider `corp` pointing at it; stops both after. */
+/**
+ * Starts the mock OpenID provider and a gateway with provider `corp` pointing at it (and `gateway`
+ * settings merged in); stops both after. `boundMs` bounds the test (default `TEST_BOUND_MS`).
+ */
 async function withOidc(
   allow: Record<string, unknown>,
   work: (world: OidcWorld) => Promise<void>,
+  options: { gateway?: Record<string, unknown>; boundMs?: number } = {},
 ): Promise<void> {
+  const gateway = options.gateway ?? {};
   const mock = new OAuth2Server();
   await mock.issuer.keys.generate("RS256");
   await mock.start(0, "127.0.0.1");
@@ -55,34 +74,38 @@ async function withOidc(
     if (token.payload.aud === OIDC_CLIENT_ID) Object.assign(token.payload, idTokenClaims);
   };
   mock.service.on("beforeTokenSigning", onSigning);
-  let gateway: TestGateway | undefined;
+  const providers = (allow: Record<string, unknown>) => ({
+    corp: {
+      type: "oidc",
+      label: "Corp SSO",
+      issuer: mock.issuer.url!,
+      client_id: OIDC_CLIENT_ID,
+      client_secret: "oidc-client-secret-for-tests",
+      groups_claim: "groups",
+      allow,
+    },
+  });
+  let running: TestGateway | undefined;
   try {
-    gateway = await gatewayWith({
-      corp: {
-        type: "oidc",
-        label: "Corp SSO",
-        issuer: mock.issuer.url!,
-        client_id: OIDC_CLIENT_ID,
-        client_secret: "oidc-client-secret-for-tests",
-        groups_claim: "groups",
-        allow,
-      },
-    });
+    running = await gatewayWith(providers(allow), gateway);
+    const started = running;
     await within(
-      TEST_BOUND_MS,
+      options.boundMs ?? TEST_BOUND_MS,
       work({
-        base: gateway.gateway.url,
+        base: started.gateway.url,
         mock,
         idTokenClaims,
-        logs: gateway.logs,
-        audit: gateway.gateway.audit,
+        logs: started.logs,
+        audit: started.gateway.audit,
+        store: started.gateway.store,
+        reallow: (next) => started.reload(registryWith(providers(next), gateway)),
       }),
       "the test",
     );
   } finally {
     mock.service.off("beforeTokenSigning", onSigning);
     try {
-      await gateway?.close();
+      await running?.close();
     } finally {
       await mock.stop();
     }
@@ -368,6 +391,7 @@ Deno.test("UpstreamLogins (oidc) signs a member of an allowed group in: discover
       sub: "u-1001",
       preferred_username: "alice",
       email: "alice@corp.example",
+      email_verified: true,
       groups: ["staff", "engineering"],
     });
     const client = await mcpClient(base);
@@ -451,33 +475,101 @@ Deno.test("UpstreamLogins (oidc) refuses a user outside allow.groups: a 403 page
   });
 });
 
-Deno.test("UpstreamLogins (oidc) matches allow.users and allow.emails, '@domain' entries by domain only", async () => {
-  const allow = { users: ["carol"], emails: ["dave@partner.example", "@corp.example"] };
-  const cases: [Record<string, unknown>, boolean][] = [
-    [{ preferred_username: "carol", email: "carol@elsewhere.example" }, true],
-    [{ preferred_username: "dave", email: "dave@partner.example" }, true],
-    [{ preferred_username: "erin", email: "erin@corp.example" }, true],
-    [{ preferred_username: "frank", email: "frank@partner.example" }, false],
-    [{ preferred_username: "grace", email: "grace@notcorp.example" }, false],
-    [{ preferred_username: "heidi", email: "heidi@corp.example.evil.test" }, false],
-  ];
-  await withOidc(allow, async ({ base, mock, idTokenClaims }) => {
-    for (const [claims, allowed] of cases) {
-      for (const key of Object.keys(idTokenClaims)) delete idTokenClaims[key];
-      Object.assign(idTokenClaims, { sub: `sub-${claims.preferred_username}`, groups: [], ...claims });
+/** Signs in once per case, each in a fresh browser with exactly those ID token claims; checks who gets in. */
+async function assertAdmits(
+  world: OidcWorld,
+  cases: readonly (readonly [Record<string, unknown>, boolean])[],
+): Promise<void> {
+  const { base, mock, idTokenClaims } = world;
+  const client = await mcpClient(base);
+  for (const [claims, allowed] of cases) {
+    for (const key of Object.keys(idTokenClaims)) delete idTokenClaims[key];
+    Object.assign(idTokenClaims, { groups: [], ...claims });
+    const { callback } = await signInThroughProvider(new ScriptedBrowser(), {
+      base,
+      authorizationUrl: client.url,
+      provider: "corp",
+      label: "Corp SSO",
+      providerOrigin: new URL(mock.issuer.url!).origin,
+    });
+    await callback.body?.cancel();
+    assert.equal(callback.status, allowed ? 303 : 403, JSON.stringify(claims));
+    assert.equal(setsSession(callback), allowed, JSON.stringify(claims));
+  }
+}
+
+// OIDC Core §5.7: only `sub` (with the issuer) identifies the user; `preferred_username` is theirs to choose.
+Deno.test("UpstreamLogins (oidc) matches allow.users by sub, never by preferred_username", async () => {
+  await withOidc({ users: ["u-carol", "carol"] }, (world) =>
+    assertAdmits(world, [
+      [{ sub: "u-carol", preferred_username: "someone" }, true],
+      [{ sub: "carol" }, true],
+      [{ sub: "u-mallory", preferred_username: "carol" }, false],
+      [{ sub: "u-mallory", preferred_username: "u-carol" }, false],
+      [{ sub: "U-CAROL" }, false],
+    ]));
+});
+
+// OIDC Core §5.1: `email` is the user's to claim unless `email_verified` is true.
+Deno.test("UpstreamLogins (oidc) counts an email for allow.users and allow.emails only when email_verified is true", async () => {
+  const allow = { users: ["ivan@partner.example"], emails: ["dave@partner.example", "@corp.example"] };
+  await withOidc(allow, (world) =>
+    assertAdmits(world, [
+      [{ sub: "u-erin2", email: "erin2@corp.example" }, false],
+      [{ sub: "u-erin3", email: "erin3@corp.example", email_verified: "true" }, false],
+      [{ sub: "u-judy", preferred_username: "ivan@partner.example" }, false],
+      [{ sub: "u-ivan2", email: "ivan@partner.example", email_verified: false }, false],
+      [{ sub: "u-ivan3", email: "ivan@partner.example" }, false],
+      [{ sub: "u-ivan4", email: "ivan@partner.example", email_verified: "true" }, false],
+      [{ sub: "u-ivan", email: "Ivan@Partner.example", email_verified: true }, true],
+      [{ sub: "u-dave", email: "dave@partner.example", email_verified: true }, true],
+      [{ sub: "u-erin", email: "erin@corp.example", email_verified: true }, true],
+      [{ sub: "u-frank", email: "frank@partner.example", email_verified: true }, false],
+      [{ sub: "u-grace", email: "grace@notcorp.example", email_verified: true }, false],
+      [{ sub: "u-heidi", email: "heidi@corp.example.evil.test", email_verified: true }, false],
+    ]));
+});
+
+Deno.test("UpstreamLogins.stillAllowed() decides by the subject in the user id and a verified email, not the name", async () => {
+  await withOidc(
+    { users: ["u-1001", "u-2002", "u-3003"] },
+    async ({ base, mock, idTokenClaims, reallow }) => {
       const client = await mcpClient(base);
-      const { callback } = await signInThroughProvider(new ScriptedBrowser(), {
-        base,
-        authorizationUrl: client.url,
-        provider: "corp",
-        label: "Corp SSO",
-        providerOrigin: new URL(mock.issuer.url!).origin,
+      const signIn = async (claims: Record<string, unknown>) => {
+        for (const key of Object.keys(idTokenClaims)) delete idTokenClaims[key];
+        Object.assign(idTokenClaims, { groups: [], ...claims });
+        const browser = new ScriptedBrowser();
+        const { callback } = await signInThroughProvider(browser, {
+          base,
+          authorizationUrl: client.url,
+          provider: "corp",
+          label: "Corp SSO",
+          providerOrigin: new URL(mock.issuer.url!).origin,
+        });
+        await callback.body?.cancel();
+        assert.equal(callback.status, 303, JSON.stringify(claims));
+        assert.equal(await hasSession(browser, client.url), true);
+        return { browser, url: client.url };
+      };
+      const alice = await signIn({ sub: "u-1001", preferred_username: "alice" });
+      const bob = await signIn({
+        sub: "u-2002",
+        preferred_username: "bob",
+        email: "bob@corp.example",
+        email_verified: true,
       });
-      await callback.body?.cancel();
-      assert.equal(callback.status, allowed ? 303 : 403, JSON.stringify(claims));
-      assert.equal(setsSession(callback), allowed, JSON.stringify(claims));
-    }
-  });
+      const carol = await signIn({ sub: "u-3003", preferred_username: "carol", email: "carol@corp.example" });
+
+      await reallow({ users: ["alice", "bob@corp.example"], emails: ["carol@corp.example"] });
+      assert.equal(
+        await hasSession(alice.browser, alice.url),
+        false,
+        "alice is a display name, not a subject",
+      );
+      assert.equal(await hasSession(carol.browser, carol.url), false, "carol's email was never verified");
+      assert.equal(await hasSession(bob.browser, bob.url), true, "bob's verified email is listed");
+    },
+  );
 });
 
 Deno.test("UpstreamLogins (oidc) refuses a replayed callback: state is single-use", async () => {
@@ -562,6 +654,132 @@ Deno.test("UpstreamLogins (oidc) refuses a callback completed in a browser other
     const callback = await victim.fetch(callbackUrl.href);
     await assertRefused(callback, /./);
     assert.equal(await hasSession(victim, client.url), false, "the victim is not signed in as mallory");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Sign-ins waiting for their callback: kept per browser, throttled per address, never pushed out by others
+
+/** The sign-in gateway behind a proxy on 127.0.0.1, so that tests can speak for many client addresses. */
+const BEHIND_PROXY = { trusted_proxies: ["127.0.0.0/8"] };
+
+/** `GET /login/corp` (back to /status after) from `address`, as `browser` or as a fresh cookieless one. */
+function startSignIn(base: string, address: string, browser?: ScriptedBrowser): Promise<Response> {
+  const url = `${base}/login/corp?return_to=${encodeURIComponent("/status")}`;
+  const init = { headers: { "x-forwarded-for": address } };
+  return browser ? browser.fetch(url, init) : fetch(url, { ...init, redirect: "manual" });
+}
+
+/** Starts a sign-in as `browser` from `address` and signs in at the provider: the callback URL, not yet opened. */
+async function pendingCallback(
+  world: OidcWorld,
+  browser: ScriptedBrowser,
+  address: string,
+): Promise<URL> {
+  const toProvider = await locationOf(await startSignIn(world.base, address, browser), 303, world.base);
+  return await locationOf(await fetch(toProvider.href, { redirect: "manual" }), 302, world.mock.issuer.url!);
+}
+
+/** Opens `callbackUrl` in `browser` from `address`; asserts that it signs in and goes back to /status. */
+async function assertCompletes(browser: ScriptedBrowser, callbackUrl: URL, address: string): Promise<void> {
+  const callback = await browser.fetch(callbackUrl.href, { headers: { "x-forwarded-for": address } });
+  const back = await locationOf(callback, 303, callbackUrl.origin);
+  assert.equal(back.pathname, "/status");
+  assert.ok(setsSession(callback), "the callback starts a browser session");
+}
+
+function pendingCount(world: OidcWorld): number {
+  return (world.store.db.prepare("SELECT COUNT(*) AS n FROM pending_logins").get() as { n: number }).n;
+}
+
+Deno.test("GET /login/{provider} keeps a sign-in in progress through a flood of 10,000 starts from as many addresses", async () => {
+  await withOidc({ groups: ["staff"] }, async (world) => {
+    Object.assign(world.idTokenClaims, { sub: "u-1001", preferred_username: "alice", groups: ["staff"] });
+    const victim = new ScriptedBrowser();
+    const callbackUrl = await pendingCallback(world, victim, "198.51.100.1");
+    // Anonymous starts, each from another address and with no binding cookie (a new browser each time).
+    const FLOOD = 10_000;
+    const BATCH = 100;
+    for (let first = 0; first < FLOOD; first += BATCH) {
+      await Promise.all(Array.from({ length: BATCH }, async (_, index) => {
+        const n = first + index;
+        const response = await startSignIn(world.base, `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`);
+        await response.body?.cancel();
+        assert.equal(response.status, 303);
+      }));
+    }
+    await assertCompletes(victim, callbackUrl, "198.51.100.1");
+  }, { gateway: BEHIND_PROXY, boundMs: 120_000 });
+});
+
+Deno.test("GET /login/{provider} refuses the 21st start from one address in 10 minutes: 429, Retry-After, audited once", async () => {
+  await withOidc({ groups: ["staff"] }, async (world) => {
+    Object.assign(world.idTokenClaims, { sub: "u-1001", preferred_username: "alice", groups: ["staff"] });
+    const { base, audit } = world;
+    const victim = new ScriptedBrowser();
+    const callbackUrl = await pendingCallback(world, victim, "198.51.100.1");
+
+    const flooder = new ScriptedBrowser();
+    for (let index = 0; index < 20; index++) {
+      const response = await startSignIn(base, "203.0.113.9", index % 2 === 0 ? flooder : undefined);
+      await response.body?.cancel();
+      assert.equal(response.status, 303, `start ${index + 1}`);
+    }
+    for (const browser of [flooder, undefined, undefined]) {
+      const refused = await startSignIn(base, "203.0.113.9", browser);
+      const page = await refused.text();
+      assert.equal(refused.status, 429, page);
+      assert.match(refused.headers.get("content-type") ?? "", /^text\/html/);
+      assert.match(page, /Cannot sign in/);
+      assert.match(page, /Too many sign-ins/);
+      const retryAfter = Number(refused.headers.get("retry-after"));
+      assert.ok(retryAfter >= 1 && retryAfter <= 600, `Retry-After: ${retryAfter}`);
+      assert.equal(refused.headers.get("location"), null);
+    }
+    assert.equal(
+      pendingCount(world),
+      21,
+      "the victim's and the 20 admitted starts; refused ones keep nothing",
+    );
+    const rows = audit.recent(100, ["sign_in_throttled"]);
+    assert.equal(rows.length, 1, "one row a minute per address");
+    assert.equal(rows[0]!.subject, undefined);
+    assert.deepEqual({ ...rows[0]!.detail, retry_after_seconds: undefined }, {
+      method: "provider",
+      provider: "corp",
+      address: "203.0.113.9",
+      scope: "address",
+      retry_after_seconds: undefined,
+    });
+
+    // IPv6 addresses count per /64 (RFC 6177); the next /64 is another client.
+    for (let index = 1; index <= 20; index++) {
+      await (await startSignIn(base, `2001:db8:0:1::${index.toString(16)}`)).body?.cancel();
+    }
+    const sameNetwork = await startSignIn(base, "2001:db8:0:1::beef");
+    await sameNetwork.body?.cancel();
+    assert.equal(sameNetwork.status, 429);
+    for (const address of ["2001:db8:0:2::1", "203.0.113.10"]) {
+      const other = await startSignIn(base, address);
+      await other.body?.cancel();
+      assert.equal(other.status, 303, `${address} is not held back`);
+    }
+    await assertCompletes(victim, callbackUrl, "198.51.100.1");
+  }, { gateway: BEHIND_PROXY });
+});
+
+Deno.test("GET /login/{provider} keeps 10 sign-ins per browser: an 11th drops that browser's oldest, nobody else's", async () => {
+  await withOidc({ groups: ["staff"] }, async (world) => {
+    Object.assign(world.idTokenClaims, { sub: "u-1001", preferred_username: "alice", groups: ["staff"] });
+    const other = new ScriptedBrowser();
+    const othersCallback = await pendingCallback(world, other, "127.0.0.1");
+    const tabs = new ScriptedBrowser();
+    const callbacks: URL[] = [];
+    for (let index = 0; index < 11; index++) callbacks.push(await pendingCallback(world, tabs, "127.0.0.1"));
+    await assertRefused(await tabs.fetch(callbacks[0]!.href), /expired or was already used/);
+    assert.equal(pendingCount(world), 11, "the other browser's one and this browser's newest ten");
+    await assertCompletes(tabs, callbacks[1]!, "127.0.0.1");
+    await assertCompletes(other, othersCallback, "127.0.0.1");
   });
 });
 
