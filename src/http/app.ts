@@ -1,3 +1,4 @@
+// The gateway's HTTP surface: middleware (registry snapshot, log, CORS, body limit), health, /mcp, /metrics.
 import { type Context, Hono } from "hono";
 import type { RegistrySnapshot } from "../config/current.ts";
 import { bodyLimit } from "hono/body-limit";
@@ -14,7 +15,8 @@ import { timingSafeEqual } from "../oauth/secrets.ts";
 import { clientAddress, peerAddress } from "./client_address.ts";
 import { mountOAuthRoutes, type OAuthRouteDependencies } from "../oauth/routes.ts";
 import { authenticate, type TokenChecker } from "./auth.ts";
-import { checkHostAndOrigin } from "./dns_rebinding.ts";
+import { browserCors } from "./cors.ts";
+import { checkHostAndOrigin, isOriginAllowed } from "./dns_rebinding.ts";
 import { createErrorHandler, HttpError } from "./errors.ts";
 
 export interface AppDependencies {
@@ -29,6 +31,19 @@ export interface AppDependencies {
   /** Served at `/metrics` to loopback, or to anyone with `gateway.metrics_token`. */
   metrics?: Metrics;
 }
+
+/**
+ * The paths browser-based clients call with fetch, and their methods (`/x/*` covers `/x` too). Pages and
+ * `/introspect` are not among them: no CORS headers there.
+ */
+const BROWSER_FETCH_ROUTES: readonly (readonly [path: string, methods: readonly string[]])[] = [
+  ["/mcp/*", ["GET", "POST", "DELETE"]],
+  ["/.well-known/*", ["GET"]],
+  ["/jwks.json", ["GET"]],
+  ["/register/*", ["GET", "POST", "PUT", "DELETE"]],
+  ["/token", ["POST"]],
+  ["/revoke", ["POST"]],
+];
 
 /** What every handler can read from the context: the registry generation of this request. */
 export type AppEnv = { Variables: { snapshot: RegistrySnapshot } };
@@ -57,6 +72,10 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
     if (c.req.path === "/healthz" || c.req.path === "/readyz") log.debug("request", fields);
     else log.info("request", fields);
   });
+
+  const allowsOrigin = (origin: string, c: Context<AppEnv>) =>
+    isOriginAllowed(origin, c.get("snapshot").registry.gateway, deps.mcp?.listenUrl);
+  for (const [path, methods] of BROWSER_FETCH_ROUTES) app.use(path, browserCors({ methods, allowsOrigin }));
 
   app.use(function limitBody(c, next) {
     // The limit is part of the registry, so it can change on reload.
@@ -97,6 +116,7 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
     const { front, listenUrl } = deps.mcp;
     const serveMcp = async (c: Context<AppEnv>, backend: string | undefined) => {
       const { registry } = c.get("snapshot");
+      // Under oauth a foreign Origin passes on to authentication: a valid token is served, none is a 401.
       const refused = checkHostAndOrigin(c.req.raw, registry.gateway, listenUrl);
       if (refused) return refused;
       const caller = await authenticate(
