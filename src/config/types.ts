@@ -28,7 +28,7 @@ export interface GatewaySettings {
   readonly dataDir: string;
   readonly policiesDir: string;
   readonly auth: "oauth" | "none";
-  /** Browser Origins allowed on /mcp, normalised to `scheme://host[:port]`. */
+  /** With `auth: none`, browser Origins allowed on /mcp, normalised to `scheme://host[:port]`. */
   readonly allowedOrigins: readonly string[];
   /** Addresses and CIDR ranges whose `X-Forwarded-For` is believed. */
   readonly trustedProxies: readonly string[];
