@@ -361,7 +361,7 @@ Deno.test("fetchFromAddress() checks TLS against the URL's name, not the address
     (request) => Response.json({ host: request.headers.get("host") }),
   );
   const init = () => ({ headers: { accept: "application/json" }, signal: AbortSignal.timeout(5000) });
-  const trust = { caCerts: [CIMD_INVALID_CERT] };
+  const trust = { ca: CIMD_INVALID_CERT };
   try {
     const port = server.addr.port;
     const response = await fetchFromAddress(
@@ -374,7 +374,7 @@ Deno.test("fetchFromAddress() checks TLS against the URL's name, not the address
     assert.deepEqual(await response.json(), { host: `cimd.invalid:${port}` });
     await assert.rejects(
       fetchFromAddress(`https://other.invalid:${port}/doc.json`, "127.0.0.1", init(), trust),
-      /not valid for name/,
+      /altnames/,
     );
     await assert.rejects(
       fetchFromAddress(`https://cimd.invalid:${port}/doc.json`, "127.0.0.1", init()),
@@ -404,6 +404,60 @@ Deno.test("fetchFromAddress() connects only to an IP address and stops at its si
     conn.close();
   } finally {
     listener.close();
+  }
+});
+
+/**
+ * Accepts one connection on 127.0.0.1, reads the request head, writes `head` (and no more), and waits for
+ * the client to close the connection; `closed` then yields the request head it read.
+ */
+function rawServer(head: string) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closed = (async () => {
+    const conn = await listener.accept();
+    const buffer = new Uint8Array(16 * 1024);
+    const read = await conn.read(buffer);
+    await conn.write(new TextEncoder().encode(head));
+    // A read of null (or a reset) means the client closed the connection.
+    await conn.read(new Uint8Array(1024)).catch(() => null);
+    conn.close();
+    return new TextDecoder().decode(buffer.subarray(0, read ?? 0));
+  })();
+  return { port: listener.addr.port, closed, close: () => listener.close() };
+}
+
+Deno.test("fetchFromAddress() stops reading the body at its signal", async () => {
+  const server = rawServer("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{");
+  const controller = new AbortController();
+  try {
+    const response = await fetchFromAddress(
+      `http://cimd.invalid:${server.port}/doc.json`,
+      "127.0.0.1",
+      { headers: {}, signal: controller.signal },
+    );
+    assert.equal(response.status, 200);
+    const reading = response.text();
+    controller.abort(new Error("timed out"));
+    await assert.rejects(reading, /timed out/);
+    await server.closed;
+  } finally {
+    server.close();
+  }
+});
+
+Deno.test("fetchFromAddress() asks for identity encoding and refuses any other", async () => {
+  const server = rawServer("HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: 2\r\n\r\n{}");
+  try {
+    await assert.rejects(
+      fetchFromAddress(`http://cimd.invalid:${server.port}/doc.json`, "127.0.0.1", {
+        headers: {},
+        signal: AbortSignal.timeout(5000),
+      }),
+      /content-encoding "gzip"/,
+    );
+    assert.match(await server.closed, /^accept-encoding: identity\r$/im);
+  } finally {
+    server.close();
   }
 });
 
