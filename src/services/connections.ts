@@ -1,3 +1,5 @@
+// Users' connections to third-party services (product section 6): consent links, the code flow with the
+// service, encrypted tokens and their refresh.
 import * as oauth from "oauth4webapi";
 import type { AuditLog } from "../audit/audit.ts";
 import type { Registry, ServiceSettings } from "../config/types.ts";
@@ -16,6 +18,8 @@ import type { Vault } from "./vault.ts";
 const REFRESH_MARGIN_MS = 60_000;
 const TICKET_TTL_MS = 10 * 60_000;
 const PENDING_TTL_MS = 10 * 60_000;
+/** How much of a service's error text an error page quotes. */
+const MAX_QUOTED_CHARS = 160;
 
 interface StoredToken {
   access_token: string;
@@ -161,7 +165,7 @@ export class ServiceConnections {
       const response = await oauth.refreshTokenGrantRequest(
         server,
         client,
-        this.#auth(service),
+        this.#auth(service, server),
         refreshToken,
         {
           [oauth.allowInsecureRequests]: insecureAllowed(server.token_endpoint),
@@ -267,36 +271,48 @@ export class ServiceConnections {
     return `${this.#baseUrl()}/connect/${encodeURIComponent(service)}/callback`;
   }
 
-  /** The service's callback: same user, single-use state, code exchanged, tokens stored encrypted. */
+  /**
+   * The service's callback: same user, single-use state, code exchanged, tokens stored encrypted. A
+   * failure says which step failed and why (see `connectFailure()`).
+   */
   async finish(serviceName: string, callback: URL, signedInUser: string | undefined): Promise<void> {
     const state = callback.searchParams.get("state") ?? "";
     const pending = this.#pending.get(state);
-    this.#pending.delete(state);
     if (!pending || pending.service !== serviceName || pending.expiresAt <= this.#now()) {
       throw new OAuthError("invalid_request", "This connection attempt expired; retry in your client", 400);
+    }
+    // The user first: another browser opening this URL must not use up the rightful user's attempt.
+    if (signedInUser === undefined) {
+      throw new OAuthError("access_denied", "Not signed in to Gatehouse in this browser", 403);
     }
     if (pending.userId !== signedInUser) {
       throw new OAuthError("access_denied", "Signed in as another user", 403);
     }
+    this.#pending.delete(state);
     const service = this.#service(serviceName);
-    const server = await this.#server(service);
     const client: oauth.Client = { client_id: service.clientId };
+    let step: ConnectStep = "discovery";
     let result: oauth.TokenEndpointResponse;
     try {
+      const server = await this.#server(service);
+      step = "authorization";
       const parameters = oauth.validateAuthResponse(server, client, callback, state);
+      step = "token_request";
       const response = await oauth.authorizationCodeGrantRequest(
         server,
         client,
-        this.#auth(service),
+        this.#auth(service, server),
         parameters,
         this.callbackUrl(serviceName),
         pending.codeVerifier,
         { [oauth.allowInsecureRequests]: insecureAllowed(server.token_endpoint) },
       );
+      step = "token_response";
       result = await oauth.processAuthorizationCodeResponse(server, client, response);
     } catch (error) {
-      this.#log.warn("service connection failed", { service: serviceName, error });
-      throw new OAuthError("access_denied", `${serviceName} did not grant access`, 400);
+      const message = connectFailure(serviceName, step, error);
+      this.#log.warn("service connection failed", { service: serviceName, step, reason: message, error });
+      throw new OAuthError("access_denied", message, 400);
     }
     await this.#save(pending.userId, serviceName, result, undefined);
     this.#log.info("service connected", { service: serviceName });
@@ -359,7 +375,7 @@ export class ServiceConnections {
       const response = await oauth.revocationRequest(
         server,
         { client_id: service.clientId },
-        this.#auth(service),
+        this.#auth(service, server),
         stored.refresh_token ?? stored.access_token,
         { [oauth.allowInsecureRequests]: insecureAllowed(server.revocation_endpoint) },
       );
@@ -381,9 +397,10 @@ export class ServiceConnections {
     );
   }
 
-  #auth(service: ServiceSettings): oauth.ClientAuth {
-    if (service.tokenEndpointAuthMethod === "none" || !service.clientSecret) return oauth.None();
-    return service.tokenEndpointAuthMethod === "client_secret_post"
+  #auth(service: ServiceSettings, server: oauth.AuthorizationServer): oauth.ClientAuth {
+    const method = chooseTokenEndpointAuthMethod(service, server);
+    if (method === "none" || !service.clientSecret) return oauth.None();
+    return method === "client_secret_post"
       ? oauth.ClientSecretPost(service.clientSecret)
       : oauth.ClientSecretBasic(service.clientSecret);
   }
@@ -425,4 +442,96 @@ export class ServiceConnections {
 export function refreshDue(expiresAt: number, issuedAt: number, now: number): boolean {
   const margin = Math.min(REFRESH_MARGIN_MS, Math.max(0, expiresAt - issuedAt) / 2);
   return expiresAt - margin <= now;
+}
+
+/**
+ * How Gatehouse authenticates at a service's token endpoint: the registry's setting; else, with a secret,
+ * `client_secret_post` unless the service's metadata (RFC 8414 §2) lists only `client_secret_basic` of the
+ * two. Post first because many servers do not decode the form-encoded Basic credentials oauth4webapi
+ * sends (RFC 6749 §2.3.1), so a secret with `+`, `/`, `=` or `:` fails there; and when the metadata lists
+ * nothing, or the endpoints were given by hand, GitHub, Google and most providers accept post (RFC 8414
+ * would assume Basic). When it lists neither, Basic, which every server must support (RFC 6749 §2.3.1).
+ */
+export function chooseTokenEndpointAuthMethod(
+  service: Pick<ServiceSettings, "tokenEndpointAuthMethod" | "clientSecret">,
+  server: Pick<oauth.AuthorizationServer, "token_endpoint_auth_methods_supported">,
+): "client_secret_basic" | "client_secret_post" | "none" {
+  if (!service.clientSecret) return "none";
+  if (service.tokenEndpointAuthMethod) return service.tokenEndpointAuthMethod;
+  const supported = server.token_endpoint_auth_methods_supported ?? [];
+  if (supported.length === 0 || supported.includes("client_secret_post")) return "client_secret_post";
+  return "client_secret_basic";
+}
+
+/** The step of the code flow with a service that failed. */
+type ConnectStep = "discovery" | "authorization" | "token_request" | "token_response";
+
+/**
+ * What the error page says of a failed connection: which step failed and the service's own words, quoted
+ * and bounded (the page escapes them). Never a token, code or secret: oauth4webapi's messages hold none.
+ */
+function connectFailure(service: string, step: ConnectStep, error: unknown): string {
+  switch (step) {
+    case "discovery":
+      return `Cannot reach ${service} to find its endpoints; try again later`;
+    case "authorization":
+      // RFC 6749 §4.1.2.1: the user, or the service, refused at the authorization endpoint.
+      if (error instanceof oauth.AuthorizationResponseError) {
+        return `${service} did not grant access: ${quoteOAuthError(error.error, error.error_description)}`;
+      }
+      return `Cannot accept ${service}'s answer to the authorization request: ${messageOf(error)}`;
+    case "token_request":
+      // fetch() failing (a TypeError without a code); oauth4webapi's own refusals carry a code.
+      return codeOf(error) === undefined
+        ? `Cannot reach ${service}'s token endpoint; try again later`
+        : `Cannot send the token request to ${service}: ${messageOf(error)}`;
+    case "token_response":
+      return tokenResponseFailure(service, error);
+  }
+}
+
+function tokenResponseFailure(service: string, error: unknown): string {
+  // RFC 6749 §5.2: an error in the body, or (invalid_client) in a 401's WWW-Authenticate challenge.
+  if (error instanceof oauth.ResponseBodyError) {
+    return `${service} refused the token request: ${quoteOAuthError(error.error, error.error_description)}`;
+  }
+  if (error instanceof oauth.WWWAuthenticateChallengeError) {
+    const parameters = error.cause[0]?.parameters;
+    const code = parameters?.error ?? `HTTP ${error.status}`;
+    return `${service} refused the token request: ${quoteOAuthError(code, parameters?.error_description)}`;
+  }
+  if (
+    codeOf(error) === oauth.RESPONSE_IS_NOT_CONFORM && error instanceof Error &&
+    error.cause instanceof Response
+  ) {
+    const status = error.cause.status;
+    return `${service}'s token endpoint answered HTTP ${status}, neither a token nor an OAuth error`;
+  }
+  // The only JWT oauth4webapi checks in a token response is the ID token (OpenID Connect Core §3.1.3.7).
+  const message = messageOf(error);
+  if (String(codeOf(error)).startsWith("OAUTH_JWT_") || /\bJWT\b|"id_token"/.test(message)) {
+    return `Cannot accept ${service}'s token response: its ID token failed a check (${message})`;
+  }
+  return `Cannot accept ${service}'s token response: ${message}`;
+}
+
+/** An RFC 6749 `error` code and its description, bounded, as a page quotes them. */
+function quoteOAuthError(code: string, description: string | undefined): string {
+  const quotedCode = bounded(code, 64) || "unknown_error";
+  return description ? `${quotedCode} ("${bounded(description, MAX_QUOTED_CHARS)}")` : quotedCode;
+}
+
+/** `text` without control characters, cut to `maxChars` (with an ellipsis). */
+function bounded(text: string, maxChars: number): string {
+  // deno-lint-ignore no-control-regex
+  const clean = String(text).replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
+  return clean.length > maxChars ? `${clean.slice(0, maxChars - 1).trimEnd()}…` : clean;
+}
+
+function messageOf(error: unknown): string {
+  return bounded(error instanceof Error ? error.message : "unknown error", MAX_QUOTED_CHARS);
+}
+
+function codeOf(error: unknown): unknown {
+  return error instanceof Error && "code" in error ? error.code : undefined;
 }

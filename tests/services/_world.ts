@@ -51,6 +51,8 @@ export interface Issued {
   readonly status: number;
   readonly accessToken: string | undefined;
   readonly refreshToken: string | undefined;
+  /** How the client authenticated (RFC 6749 §2.3.1): an Authorization header, form fields, or neither. */
+  readonly clientAuth: "basic" | "post" | "none";
 }
 
 /** The third-party service: oauth2-mock-server with knobs and a record of what it did. */
@@ -63,6 +65,17 @@ export interface MockService {
   refreshExpiresInSeconds: number | undefined;
   /** Answer refresh grants with 400 `invalid_grant`. */
   refuseRefresh: boolean;
+  /**
+   * When set, the token endpoint answers 401 `invalid_client` unless the client presents exactly this
+   * secret. Like many servers it does not percent-decode Basic credentials (RFC 6749 §2.3.1 says to).
+   */
+  clientSecret: string | undefined;
+  /** When set, the answer to code grants (an OAuth error, RFC 6749 §5.2). */
+  codeGrantAnswer: { status: number; body: Record<string, unknown> } | undefined;
+  /** When set, the `aud` of the ID tokens it signs. */
+  idTokenAudience: string | undefined;
+  /** Fields laid over its discovery document; a field set to `undefined` is taken out. */
+  metadata: Record<string, unknown>;
   readonly issued: Issued[];
   /** The query of every authorization request. */
   readonly authorizations: URLSearchParams[];
@@ -85,6 +98,10 @@ export async function startMockService(): Promise<MockService> {
     codeExpiresInSeconds: undefined,
     refreshExpiresInSeconds: undefined,
     refuseRefresh: false,
+    clientSecret: undefined,
+    codeGrantAnswer: undefined,
+    idTokenAudience: undefined,
+    metadata: {},
     issued: [],
     authorizations: [],
     revocations: [],
@@ -93,15 +110,26 @@ export async function startMockService(): Promise<MockService> {
   // Every token unique, even two signed within the same second for the same subject.
   server.service.on("beforeTokenSigning", (token: { payload: Record<string, unknown> }) => {
     token.payload.jti = crypto.randomUUID();
+    // The mock's access tokens carry a scope, its ID tokens none.
+    if (mock.idTokenAudience !== undefined && !("scope" in token.payload)) {
+      token.payload.aud = mock.idTokenAudience;
+    }
   });
   server.service.on(
     "beforeResponse",
     (
       response: { statusCode: number; body: Record<string, unknown> | "" },
-      request: { body: Record<string, unknown> },
+      request: { body: Record<string, unknown>; headers: Record<string, string | undefined> },
     ) => {
       const grantType = String(request.body.grant_type);
-      if (grantType === "refresh_token" && mock.refuseRefresh) {
+      const clientAuth = clientAuthOf(request);
+      if (mock.clientSecret !== undefined && clientAuth.secret !== mock.clientSecret) {
+        response.statusCode = 401;
+        response.body = { error: "invalid_client", error_description: "Client authentication failed" };
+      } else if (grantType === "authorization_code" && mock.codeGrantAnswer) {
+        response.statusCode = mock.codeGrantAnswer.status;
+        response.body = mock.codeGrantAnswer.body;
+      } else if (grantType === "refresh_token" && mock.refuseRefresh) {
         response.statusCode = 400;
         response.body = { error: "invalid_grant", error_description: "The refresh token was revoked" };
       } else if (typeof response.body === "object") {
@@ -117,6 +145,7 @@ export async function startMockService(): Promise<MockService> {
         status: response.statusCode,
         accessToken: typeof body.access_token === "string" ? body.access_token : undefined,
         refreshToken: typeof body.refresh_token === "string" ? body.refresh_token : undefined,
+        clientAuth: clientAuth.method,
       });
     },
   );
@@ -125,6 +154,10 @@ export async function startMockService(): Promise<MockService> {
   });
   server.service.on("beforeWellKnownOpenIdConfiguration", (response: { body: Record<string, unknown> }) => {
     response.body.revocation_endpoint = `${mock.origin}${REVOKE_PATH}`;
+    for (const [field, value] of Object.entries(mock.metadata)) {
+      if (value === undefined) delete response.body[field];
+      else response.body[field] = value;
+    }
   });
   server.service.addRoute("POST", REVOKE_PATH, (request, response) => {
     const authorization = request.headers.authorization;
@@ -133,6 +166,20 @@ export async function startMockService(): Promise<MockService> {
     response.end();
   });
   return mock;
+}
+
+/** How a token request authenticated its client, and the secret as presented (Basic: not decoded). */
+function clientAuthOf(
+  request: { body: Record<string, unknown>; headers: Record<string, string | undefined> },
+): { method: Issued["clientAuth"]; secret: string | undefined } {
+  const basic = /^Basic (.+)$/i.exec(request.headers.authorization ?? "")?.[1];
+  if (basic !== undefined) {
+    // RFC 7617 §2: the user-id ends at the first colon; the password may hold more.
+    const pair = atob(basic);
+    return { method: "basic", secret: pair.slice(pair.indexOf(":") + 1) };
+  }
+  const secret = request.body.client_secret;
+  return typeof secret === "string" ? { method: "post", secret } : { method: "none", secret: undefined };
 }
 
 /** The token echo fixture over Streamable HTTP, on 127.0.0.1. */
@@ -192,8 +239,18 @@ export interface World {
   readonly base: string;
 }
 
+/** What a test changes of the world before it starts. */
+export interface WorldOptions {
+  /** Settings laid over those of the service `mock` in the registry. */
+  readonly service?: Record<string, unknown>;
+}
+
 /** The registry of the world's gateway. */
-export async function worldRegistry(issuer: string, echoUrl: string): Promise<Record<string, unknown>> {
+export async function worldRegistry(
+  issuer: string,
+  echoUrl: string,
+  options: WorldOptions = {},
+): Promise<Record<string, unknown>> {
   return {
     gateway: { auth: "oauth", shutdown_timeout: "1s" },
     login: {
@@ -208,6 +265,7 @@ export async function worldRegistry(issuer: string, echoUrl: string): Promise<Re
         client_id: SERVICE_CLIENT_ID,
         client_secret: SERVICE_CLIENT_SECRET,
         scopes: ["read"],
+        ...options.service,
       },
     },
     backends: {
@@ -224,13 +282,16 @@ export async function worldRegistry(issuer: string, echoUrl: string): Promise<Re
 }
 
 /** Starts the service, the HTTP fixture and the gateway; runs `work` bounded; stops all three. */
-export async function withWorld(work: (world: World) => Promise<void>): Promise<void> {
+export async function withWorld(
+  work: (world: World) => Promise<void>,
+  options: WorldOptions = {},
+): Promise<void> {
   const mock = await startMockService();
   let echo: EchoHttpBackend | undefined;
   let gateway: TestGateway | undefined;
   try {
     echo = await startEchoHttpBackend();
-    gateway = await startTestGateway(await worldRegistry(mock.issuer, echo.url));
+    gateway = await startTestGateway(await worldRegistry(mock.issuer, echo.url, options));
     await within(TEST_BOUND_MS, work({ mock, echo, gateway, base: gateway.gateway.url }), "the test");
   } finally {
     try {
@@ -381,12 +442,20 @@ export async function openConsentLink(
     assert.equal(await locationOf(signedIn, 303, world.base), link, "sign-in returns to the link");
     response = await browser.fetch(link);
   }
+  const done = await browser.fetch(await serviceCallback(world, browser, response));
+  return { status: done.status, page: await done.text() };
+}
+
+/**
+ * Follows the consent link's answer (`response`, the redirect to the service) to the service, which
+ * sends the browser straight back; returns the callback URL, not yet opened.
+ */
+export async function serviceCallback(world: World, browser: ScriptedBrowser, response: Response) {
   const toService = await locationOf(response, 303, world.base);
   assert.ok(toService.startsWith(`${world.mock.origin}/authorize?`), `to the service: ${toService}`);
   const callback = await locationOf(await browser.fetch(toService), 302, world.mock.origin);
   assert.ok(callback.startsWith(`${world.base}/connect/mock/callback?`), `back to Gatehouse: ${callback}`);
-  const done = await browser.fetch(callback);
-  return { status: done.status, page: await done.text() };
+  return callback;
 }
 
 /** `openConsentLink`, asserting the friendly "connected" page. */
@@ -492,10 +561,6 @@ export async function connectedClient(world: World, user: User, url = world.gate
   return client;
 }
 
-/**
- * Waits until the gateway considers the user's token due for a refresh (60 s before it expires): the
- * service gave a lifetime just over that margin, so this is about a second.
- */
 /**
  * Moves the user's stored token to the end of its life, as if the time had passed: the gateway's next
  * use of it must refresh it.

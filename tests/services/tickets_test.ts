@@ -13,6 +13,7 @@ import {
   consentLinkOf,
   latestAccessToken,
   locationOf,
+  serviceCallback,
   signIn,
   storedToken,
   whoami,
@@ -172,6 +173,34 @@ Deno.test("tickets: a callback replayed after it succeeded is refused", async ()
       const page = await refused(alice.browser, callback, 400);
       assert.match(page, /expired; retry in your client/);
       assert.equal(world.mock.issued.filter((entry) => entry.grantType === "authorization_code").length, 1);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+Deno.test("ServiceConnections.finish() checks the browser's user before it uses up the attempt", async () => {
+  await withWorld(async (world) => {
+    const [alice, bob] = [await signIn(world, ALICE), await signIn(world, BOB)];
+    const client = await connectClient(world.gateway.mcpUrl, alice.token, "plain");
+    try {
+      const link = await consentLinkOf(client);
+      const callback = await serviceCallback(world, alice.browser, await alice.browser.fetch(link));
+
+      // Bob's browser, then a signed-out one, open alice's callback: refused, and her attempt survives.
+      assert.match(await refused(bob.browser, callback, 403), /Signed in as another user/);
+      assert.match(await refused(new ScriptedBrowser(), callback, 403), /Not signed in/);
+      assert.ok(
+        !world.mock.issued.some((entry) => entry.grantType === "authorization_code"),
+        "no code spent",
+      );
+
+      const done = await alice.browser.fetch(callback);
+      const page = await done.text();
+      assert.equal(done.status, 200, page);
+      assert.match(page, /Connected/);
+      assert.equal(storedToken(world, "bob"), undefined);
+      assert.equal((await whoami(client, "stdio-tok")).token, latestAccessToken(world.mock));
     } finally {
       await client.close();
     }
