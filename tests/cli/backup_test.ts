@@ -34,7 +34,10 @@ function clientIdsIn(path: string): string[] {
 }
 
 Deno.test("gatehouse backup copies the store of a serving gateway while it writes, and never overwrites", async () => {
-  const gateway = await startTestGateway({ gateway: { shutdown_timeout: "1s" } });
+  // Registrations are the stream of writes here: lift the per-address throttle out of the way.
+  const gateway = await startTestGateway({
+    gateway: { shutdown_timeout: "1s", registrations_per_hour: 1_000_000 },
+  });
   const backupDir = await Deno.makeTempDir({ prefix: "gatehouse-backup-" });
   try {
     const base = gateway.gateway.url;
@@ -84,7 +87,10 @@ Deno.test("gatehouse backup copies the store of a serving gateway while it write
 });
 
 Deno.test("gatehouse backup finds the data directory through the registry and says when there is no store", async () => {
-  const gateway = await startTestGateway({ gateway: { shutdown_timeout: "1s" } });
+  // Registrations are the stream of writes here: lift the per-address throttle out of the way.
+  const gateway = await startTestGateway({
+    gateway: { shutdown_timeout: "1s", registrations_per_hour: 1_000_000 },
+  });
   const backupDir = await Deno.makeTempDir({ prefix: "gatehouse-backup-" });
   try {
     const id = await registerClient(gateway.gateway.url, "through the registry");
