@@ -1,3 +1,7 @@
+/**
+ * The Router: answers one front session by routing each request, through the method table and its
+ * guards, to the backends the caller may use, and relaying what comes back in both directions.
+ */
 import { McpServer, Server } from "@modelcontextprotocol/server";
 import type {
   JSONRPCRequest,
@@ -23,6 +27,9 @@ import type { RecentEvents } from "../status/events.ts";
 import { GlobSet } from "../policy/glob.ts";
 import type { LimitScope, RateLimiter } from "../policy/limits.ts";
 import { type Policy, type PolicyObject, policyOf, type PolicySubject } from "../policy/policy.ts";
+import { routeOf } from "./relay/method_table.ts";
+import { createdTask, taskOwnersOf } from "./relay/tasks.ts";
+import { canonicalListedUri, canonicalResourceUri, templateMatcher } from "./relay/uri.ts";
 
 type Params = Record<string, unknown>;
 type Result = Record<string, unknown>;
@@ -87,6 +94,8 @@ export interface ProxyDependencies {
 
 /** Methods that may answer `input_required` in the 2026-07-28 revision. */
 const INPUT_REQUIRED_METHODS = new Set(["tools/call", "prompts/get", "resources/read"]);
+/** Methods whose result may be a created task instead of the answer (2025-11-25 tasks, SEP-2663). */
+const TASK_CREATING_METHODS = new Set(["tools/call", "prompts/get", "resources/read"]);
 /** Rounds of input a 2025-era client is asked for before the gateway gives up on a call. */
 const MAX_INPUT_ROUNDS = 8;
 const CLIENT_CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities";
@@ -161,12 +170,6 @@ function toolAllowed(backend: BackendSettings, name: string): boolean {
   return (filter.include?.test(name) ?? true) && !filter.exclude.test(name);
 }
 
-/** RFC 6570 level 1 templates as a matcher: each `{var}` matches one path segment or more. */
-function templateToRegExp(template: string): RegExp {
-  const parts = template.split(/\{[^}]+\}/).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  return new RegExp(`^${parts.join(".+")}$`);
-}
-
 export type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
 
 /** Whether a listed tool is annotated `readOnlyHint: true`. */
@@ -178,7 +181,9 @@ function isReadOnly(tool: Record<string, unknown>): boolean {
 export function listedObject(kind: ListKind, item: Record<string, unknown>): PolicyObject {
   if (kind === "tools") return { kind: "tool", name: String(item.name), readOnly: isReadOnly(item) };
   if (kind === "prompts") return { kind: "prompt", name: String(item.name) };
-  return { kind: "resource", uri: String(kind === "resources" ? item.uri : item.uriTemplate) };
+  // Policies match the canonical form of a URI, the form a read of it is checked in.
+  if (kind === "resources") return { kind: "resource", uri: canonicalListedUri(String(item.uri)) };
+  return { kind: "resource", uri: String(item.uriTemplate) };
 }
 
 /** The backends a session can reach, in registry order: those of its scope the policies let it use. */
@@ -227,9 +232,26 @@ export async function frontCapabilities(
     }
     if (capabilities.logging) union.logging = {};
     if (capabilities.completions) union.completions = {};
-    // Extensions (tasks, skills) are not announced: their results and methods cannot be relayed yet.
+    // 2025-11-25 tasks: relayed (each task only to its creator), so announced as the backends offer them.
+    if (capabilities.tasks) union.tasks = mergeTasks(union.tasks, capabilities.tasks);
+    // Extensions (SEP-2663 tasks, skills) are not announced: their results cannot be relayed yet.
   }
   return union;
+}
+
+/**
+ * The union of two backends' `tasks` capabilities (each a tree of empty objects, as 2025-11-25 has it):
+ * tasks are relayed, each only to its creator, so they are announced as the backends offer them.
+ */
+export function mergeTasks(into: unknown, from: unknown): NonNullable<ServerCapabilities["tasks"]> {
+  const merge = (a: unknown, b: unknown): Record<string, unknown> => {
+    const out: Record<string, unknown> = { ...(a as Record<string, unknown> | undefined) };
+    for (const [key, value] of Object.entries((b ?? {}) as Record<string, unknown>)) {
+      out[key] = value && typeof value === "object" ? merge(out[key], value) : value;
+    }
+    return out;
+  };
+  return merge(into, from) as NonNullable<ServerCapabilities["tasks"]>;
 }
 
 /** Relays a backend's progress under the token the client chose, when it asked for progress. */
@@ -448,12 +470,21 @@ class Router {
     params: Params | undefined,
     context: ServerContext,
   ): Promise<Result> {
+    let result: Result;
     try {
-      return await this.#callBackend(backend, method, params, context);
+      result = await this.#callBackend(backend, method, params, context);
     } catch (error) {
       if (error instanceof ConsentRequiredError) return this.#consentAnswer(method, error, context);
       throw error;
     }
+    // A call whose result created a task (2025-11-25 or SEP-2663): the task is the caller's from now on.
+    if (TASK_CREATING_METHODS.has(method)) {
+      const task = createdTask(result);
+      if (task) {
+        taskOwnersOf(this.#deps.pool).remember(this.#session.caller, backend.name, task.taskId, task.ttlMs);
+      }
+    }
+    return result;
   }
 
   /**
@@ -758,64 +789,116 @@ class Router {
 
   async #handle(request: JSONRPCRequest, context: ServerContext): Promise<Result> {
     const params = request.params as Params | undefined;
-    const single = this.#single;
-    switch (request.method) {
-      case "tools/list":
-        return await this.#listTools(context);
-      case "tools/call":
-        return await this.#callTool(params, context);
-      case "prompts/list":
-        return await this.#listPrompts(context);
-      case "prompts/get": {
-        const { backend, name } = await this.#resolveName("prompts", String(params?.name ?? ""), context);
-        this.#guard(backend, "prompts/get", { kind: "prompt", name });
-        return await this.#call(backend, "prompts/get", { ...params, name }, context);
-      }
-      case "resources/list":
-        return await this.#listResources(context);
-      case "resources/templates/list":
-        return await this.#listTemplates(context);
-      case "resources/read":
-      case "resources/subscribe":
-      case "resources/unsubscribe": {
-        const uri = String(params?.uri ?? "");
-        const backend = await this.#resourceBackend(uri, context);
-        if (request.method !== "resources/unsubscribe") {
-          this.#guard(backend, request.method, { kind: "resource", uri });
-        }
-        if (request.method === "resources/read") {
-          return await this.#call(backend, request.method, params, context);
-        }
-        const subscribe = request.method === "resources/subscribe";
-        if (subscribe) this.#session.subscriptions.set(uri, backend.name);
-        else this.#session.subscriptions.delete(uri);
-        const upstream = await this.#deps.pool.upstream(
-          backend.name,
-          this.#session.caller,
-          this.#session.owner,
-        );
-        if (!upstream.modern) return await this.#call(backend, request.method, params, context);
-        await upstream.subscribe(uri, subscribe);
-        return {};
-      }
-      case "completion/complete":
+    const method = request.method;
+    // Spec §4 of the product: every method has one route and guard; one not in the table is refused.
+    const route = routeOf(method);
+    if (!route) throw new JsonRpcError(JSONRPC.methodNotFound, `Method not found: ${method}`);
+    switch (route.route) {
+      case "fan-out":
+        if (method === "tools/list") return await this.#listTools(context);
+        if (method === "prompts/list") return await this.#listPrompts(context);
+        if (method === "resources/list") return await this.#listResources(context);
+        if (method === "resources/templates/list") return await this.#listTemplates(context);
+        return await this.#listTasks(params, context);
+      case "by-name":
+        if (method === "tools/call") return await this.#callTool(params, context);
+        return await this.#getPrompt(params, context);
+      case "by-uri":
+        return await this.#resource(method, params, context);
+      case "by-ref":
         return await this.#complete(params, context);
-      case "logging/setLevel":
-        // 2026-07-28 backends have no setLevel: they get the level with each request instead.
-        this.#session.logLevel = typeof params?.level === "string" ? params.level : undefined;
-        await this.#fanOut("logging", async (backend) => {
-          const upstream = await this.#deps.pool.upstream(
-            backend.name,
-            this.#session.caller,
-            this.#session.owner,
-          );
-          if (!upstream.modern) await this.#call(backend, "logging/setLevel", params, context);
-        });
-        return {};
-      default:
-        if (single) return await this.#call(single, request.method, params, context);
-        throw new JsonRpcError(JSONRPC.methodNotFound, `Method not found: ${request.method}`);
+      case "by-task":
+        return await this.#taskCall(method, params, context);
+      case "gateway-local":
+        return await this.#setLevel(params, context);
     }
+  }
+
+  async #getPrompt(params: Params | undefined, context: ServerContext): Promise<Result> {
+    const { backend, name } = await this.#resolveName("prompts", String(params?.name ?? ""), context);
+    this.#guard(backend, "prompts/get", { kind: "prompt", name });
+    return await this.#call(backend, "prompts/get", { ...params, name }, context);
+  }
+
+  /**
+   * resources/read, subscribe and unsubscribe: the URI is canonicalised once, and that form is routed,
+   * checked against the policies and sent to the backend (so no other spelling can slip past a rule).
+   */
+  async #resource(method: string, params: Params | undefined, context: ServerContext): Promise<Result> {
+    const uri = canonicalResourceUri(params?.uri);
+    const forwarded = { ...params, uri };
+    const backend = await this.#resourceBackend(uri, context);
+    if (method !== "resources/unsubscribe") this.#guard(backend, method, { kind: "resource", uri });
+    if (method === "resources/read") return await this.#call(backend, method, forwarded, context);
+    const subscribe = method === "resources/subscribe";
+    if (subscribe) this.#session.subscriptions.set(uri, backend.name);
+    else this.#session.subscriptions.delete(uri);
+    const upstream = await this.#deps.pool.upstream(backend.name, this.#session.caller, this.#session.owner);
+    if (!upstream.modern) return await this.#call(backend, method, forwarded, context);
+    await upstream.subscribe(uri, subscribe);
+    return {};
+  }
+
+  async #setLevel(params: Params | undefined, context: ServerContext): Promise<Result> {
+    // 2026-07-28 backends have no setLevel: they get the level with each request instead.
+    this.#session.logLevel = typeof params?.level === "string" ? params.level : undefined;
+    await this.#fanOut("logging", async (backend) => {
+      const upstream = await this.#deps.pool.upstream(
+        backend.name,
+        this.#session.caller,
+        this.#session.owner,
+      );
+      if (!upstream.modern) await this.#call(backend, "logging/setLevel", params, context);
+    });
+    return {};
+  }
+
+  /**
+   * tasks/get, result, cancel, update: only for the caller's own tasks, sent to the backend that created
+   * them; another user's (or client's) task is "not found". Relayed with the generic request path, whose
+   * result schema accepts task results.
+   */
+  async #taskCall(method: string, params: Params | undefined, context: ServerContext): Promise<Result> {
+    const name = taskOwnersOf(this.#deps.pool).backendOf(this.#session.caller, params?.taskId);
+    const backend = this.#backends.find((candidate) => candidate.name === name);
+    if (!backend) throw new JsonRpcError(JSONRPC.invalidParams, `Task not found: ${String(params?.taskId)}`);
+    if (!this.#single) {
+      const refused = admitRequests(this.#deps, this.#session.caller, {
+        kind: "routed",
+        backend: backend.name,
+      });
+      if (refused) throw refused;
+    }
+    return await this.#call(backend, method, params, context);
+  }
+
+  /** tasks/list (2025-11-25): every backend's list, keeping only the caller's own tasks; one page. */
+  async #listTasks(_params: Params | undefined, context: ServerContext): Promise<Result> {
+    const owners = taskOwnersOf(this.#deps.pool);
+    const caller = this.#session.caller;
+    const lists = await this.#fanOut("tasks", async (backend) => {
+      const tasks = (this.#deps.pool.capabilities(backend.name)?.tasks ?? {}) as { list?: unknown };
+      if (tasks.list === undefined) return [];
+      // Not through #listAll: a task list is nobody's to cache or share.
+      const items: Record<string, unknown>[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 100; page++) {
+        const result = await this.#callBackend(
+          backend,
+          "tasks/list",
+          cursor ? { cursor } : undefined,
+          context,
+        );
+        items.push(...((result.tasks as Record<string, unknown>[] | undefined) ?? []));
+        cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
+        if (!cursor) break;
+      }
+      return items;
+    });
+    const tasks = lists.flatMap(({ backend, value }) =>
+      value.filter((task) => owners.owns(caller, backend.name, task.taskId))
+    );
+    return { tasks };
   }
 
   async notify(notification: Notification): Promise<void> {
@@ -952,7 +1035,7 @@ class Router {
     const resources: Record<string, unknown>[] = [];
     for (const { backend, value } of lists) {
       for (const resource of value) {
-        const uri = String(resource.uri);
+        const uri = canonicalListedUri(String(resource.uri));
         const owner = this.#session.resourceOwners.get(uri);
         if (owner && owner !== backend.name) {
           this.#deps.log.warn("resource URI listed by two backends; the first keeps it", {
@@ -980,7 +1063,7 @@ class Router {
     const resourceTemplates = lists.flatMap(({ backend, value }) =>
       value.filter((template) => {
         const uriTemplate = String(template.uriTemplate);
-        owners.push({ pattern: templateToRegExp(uriTemplate), template: uriTemplate, backend: backend.name });
+        owners.push({ pattern: templateMatcher(uriTemplate), template: uriTemplate, backend: backend.name });
         return this.#visible(backend, "resourceTemplates", template);
       })
     );
