@@ -1,5 +1,5 @@
 import type { PolicyRule, Registry } from "../config/types.ts";
-import { GlobSet } from "./glob.ts";
+import { GlobSet, isGlob } from "./glob.ts";
 
 /** Who is asking, as policies see it. */
 export interface PolicySubject {
@@ -52,6 +52,19 @@ export class SubjectMatcher {
   }
 }
 
+/**
+ * A rule's resource pattern in the form URIs are matched in (the WHATWG URL serialisation the relay
+ * gives every URI): a literal URI canonicalised whole, a glob's scheme lower-cased.
+ */
+function canonicalResourcePattern(pattern: string): string {
+  if (isGlob(pattern)) return pattern.replace(/^[A-Za-z][A-Za-z0-9+.-]*:/, (scheme) => scheme.toLowerCase());
+  try {
+    return new URL(pattern).href;
+  } catch {
+    return pattern;
+  }
+}
+
 /** A rule with its globs compiled. */
 class CompiledRule {
   readonly rule: PolicyRule;
@@ -71,7 +84,7 @@ class CompiledRule {
     const tools = rule.tools ?? (rule.readOnly ? ["*"] : undefined);
     this.tools = tools && new GlobSet(tools);
     this.prompts = rule.prompts && new GlobSet(rule.prompts);
-    this.resources = rule.resources && new GlobSet(rule.resources);
+    this.resources = rule.resources && new GlobSet(rule.resources.map(canonicalResourcePattern));
     this.wholeBackend = !this.tools && !this.prompts && !this.resources;
   }
 

@@ -2,6 +2,8 @@
 import assert from "node:assert/strict";
 import { canonicalListedUri, canonicalResourceUri, templateMatcher } from "../../../src/mcp/relay/uri.ts";
 import { JsonRpcError } from "../../../src/mcp/errors.ts";
+import type { PolicyRule } from "../../../src/config/types.ts";
+import { Policy } from "../../../src/policy/policy.ts";
 
 Deno.test("canonicalResourceUri() gives every spelling of a URI one form", () => {
   for (
@@ -50,4 +52,28 @@ Deno.test("templateMatcher() matches canonical URIs under the template only", ()
   assert.ok(!items.test(canonicalResourceUri("demo://x/items/%2e%2e/doc.md")));
   assert.ok(!items.test("demo://x/items/a?x=1"));
   assert.ok(templateMatcher("demo://x/{a}.{ext}").test("demo://x/doc.md"));
+});
+
+Deno.test("Policy.decide() matches a rule's resource URI in its canonical form", () => {
+  const rule = (resources: string[]) =>
+    new Policy([
+      {
+        id: "r",
+        description: undefined,
+        effect: "deny",
+        subjects: ["*"],
+        backends: ["*"],
+        tools: undefined,
+        prompts: undefined,
+        resources,
+        readOnly: false,
+        source: { file: "registry.yaml", line: 1, col: 1 },
+      } satisfies PolicyRule,
+    ]);
+  const subject = { id: "alice", groups: [], clientId: undefined, provider: undefined };
+  const object = { kind: "resource" as const, uri: canonicalResourceUri("demo://x/doc.md") };
+  for (const written of ["DEMO://x/./doc.md", "demo://x:/doc.md", "Demo://x/*", "demo://x/doc.md"]) {
+    assert.equal(rule([written]).decide(subject, "b", object).rule?.id, "r", written);
+  }
+  assert.equal(rule(["demo://x/other.md"]).decide(subject, "b", object).rule, undefined);
 });
