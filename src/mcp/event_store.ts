@@ -1,18 +1,49 @@
+/**
+ * A 2025-era session's replay buffer: the recent events of its SSE streams, so that a client can resume
+ * a stream with Last-Event-ID. Bounded in bytes per session, the oldest events dropped first.
+ */
 import type { EventStore, JSONRPCMessage } from "@modelcontextprotocol/server";
 
+/** Replay buffer of one session, by default (big answers must not pin hundreds of MB per session). */
+export const DEFAULT_REPLAY_BYTES = 4 * 1024 * 1024;
+/** Counted for every event beside its JSON, so that a flood of tiny events is bounded too. */
+const EVENT_OVERHEAD_BYTES = 64;
+
+interface StoredEvent {
+  readonly streamId: string;
+  readonly id: number;
+  readonly message: JSONRPCMessage;
+  readonly bytes: number;
+  /** Set when its stream was forgotten: it no longer counts, and eviction skips it. */
+  dropped: boolean;
+}
+
+const encoder = new TextEncoder();
+
 /**
- * Keeps the last events of each SSE stream of a session so a client can resume with Last-Event-ID.
- * Bounded: a stream keeps at most `maxEventsPerStream` events, a session at most `maxStreams` streams.
+ * Keeps the newest events of a session's SSE streams within `maxBytes` (an event's JSON in UTF-8 plus a
+ * small overhead); an event larger than that is sent but not kept. A stream stays known (its later
+ * events replayable) while it is among the session's last `maxStreams` streams, even once its older
+ * events are gone: a replay after a dropped event gets the events that remain.
  */
 export class SessionEventStore implements EventStore {
-  readonly #streams = new Map<string, { id: number; message: JSONRPCMessage }[]>();
-  readonly #maxEventsPerStream: number;
+  readonly #streams = new Map<string, StoredEvent[]>();
+  /** Every kept event of the session, oldest first, from `#head` on. */
+  #events: StoredEvent[] = [];
+  #head = 0;
+  #bytes = 0;
+  readonly #maxBytes: number;
   readonly #maxStreams: number;
   #nextId = 1;
 
-  constructor(options: { maxEventsPerStream?: number; maxStreams?: number } = {}) {
-    this.#maxEventsPerStream = options.maxEventsPerStream ?? 200;
+  constructor(options: { maxBytes?: number; maxStreams?: number } = {}) {
+    this.#maxBytes = options.maxBytes ?? DEFAULT_REPLAY_BYTES;
     this.#maxStreams = options.maxStreams ?? 64;
+  }
+
+  /** Bytes the kept events count for (always at most `maxBytes`). */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
@@ -20,17 +51,22 @@ export class SessionEventStore implements EventStore {
     if (!events) {
       events = [];
       this.#streams.set(streamId, events);
-      if (this.#streams.size > this.#maxStreams) this.#streams.delete(this.#streams.keys().next().value!);
+      if (this.#streams.size > this.#maxStreams) this.#forgetStream(this.#streams.keys().next().value!);
     }
     const id = this.#nextId++;
-    events.push({ id, message });
-    if (events.length > this.#maxEventsPerStream) events.shift();
+    const bytes = encoder.encode(JSON.stringify(message)).byteLength + EVENT_OVERHEAD_BYTES;
+    if (bytes <= this.#maxBytes) {
+      const event: StoredEvent = { streamId, id, message, bytes, dropped: false };
+      events.push(event);
+      this.#events.push(event);
+      this.#bytes += bytes;
+      while (this.#bytes > this.#maxBytes) this.#evictOldest();
+    }
     return Promise.resolve(`${streamId}_${id}`);
   }
 
   getStreamIdForEventId(eventId: string): Promise<string | undefined> {
-    const separator = eventId.lastIndexOf("_");
-    const streamId = separator > 0 ? eventId.slice(0, separator) : undefined;
+    const streamId = streamOf(eventId);
     return Promise.resolve(streamId !== undefined && this.#streams.has(streamId) ? streamId : undefined);
   }
 
@@ -38,14 +74,58 @@ export class SessionEventStore implements EventStore {
     lastEventId: string,
     { send }: { send: (eventId: string, message: JSONRPCMessage) => Promise<void> },
   ): Promise<string> {
-    const separator = lastEventId.lastIndexOf("_");
-    const streamId = lastEventId.slice(0, separator);
-    const after = Number(lastEventId.slice(separator + 1));
-    const events = this.#streams.get(streamId);
-    if (separator <= 0 || !events || !Number.isSafeInteger(after)) throw new Error("Unknown event id");
-    for (const event of events) {
-      if (event.id > after) await send(`${streamId}_${event.id}`, event.message);
+    const streamId = streamOf(lastEventId);
+    const after = Number(lastEventId.slice(lastEventId.lastIndexOf("_") + 1));
+    const events = streamId === undefined ? undefined : this.#streams.get(streamId);
+    if (streamId === undefined || !events || !Number.isSafeInteger(after)) {
+      throw new Error(`Cannot replay events: unknown event id "${lastEventId}"`);
+    }
+    // By id rather than by index: events may be stored (and old ones dropped) while a send is awaited.
+    for (let last = after, event = firstAfter(events, last); event; event = firstAfter(events, last)) {
+      await send(`${streamId}_${event.id}`, event.message);
+      last = event.id;
     }
     return streamId;
   }
+
+  #evictOldest(): void {
+    const event = this.#events[this.#head++];
+    if (!event) return;
+    if (!event.dropped) {
+      this.#bytes -= event.bytes;
+      // Events leave in the order they came, so this one is its stream's oldest.
+      this.#streams.get(event.streamId)?.shift();
+    }
+    // Compact now and then rather than shifting the whole session's queue on every eviction.
+    if (this.#head > 1024 && this.#head * 2 > this.#events.length) {
+      this.#events = this.#events.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #forgetStream(streamId: string): void {
+    for (const event of this.#streams.get(streamId) ?? []) {
+      event.dropped = true;
+      this.#bytes -= event.bytes;
+    }
+    this.#streams.delete(streamId);
+  }
+}
+
+/** The first of `events` (sorted by id) whose id is above `id`. */
+function firstAfter(events: readonly StoredEvent[], id: number): StoredEvent | undefined {
+  let low = 0;
+  let high = events.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (events[middle]!.id > id) high = middle;
+    else low = middle + 1;
+  }
+  return events[low];
+}
+
+/** The stream part of an event id `{streamId}_{n}`. */
+function streamOf(eventId: string): string | undefined {
+  const separator = eventId.lastIndexOf("_");
+  return separator > 0 ? eventId.slice(0, separator) : undefined;
 }

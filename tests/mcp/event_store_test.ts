@@ -1,0 +1,77 @@
+/**
+ * Unit tests of a session's replay buffer (SessionEventStore): its byte bound, and replay after
+ * Last-Event-ID of what it kept.
+ */
+import assert from "node:assert/strict";
+import type { JSONRPCMessage } from "@modelcontextprotocol/server";
+import { SessionEventStore } from "../../src/mcp/event_store.ts";
+
+/** A tool result whose JSON is about `bytes` long. */
+function result(id: number, bytes: number): JSONRPCMessage {
+  return { jsonrpc: "2.0", id, result: { content: [{ type: "text", text: "x".repeat(bytes) }] } };
+}
+
+/** The event ids and messages a replay after `lastEventId` sends. */
+async function replay(store: SessionEventStore, lastEventId: string) {
+  const sent: { eventId: string; message: JSONRPCMessage }[] = [];
+  const streamId = await store.replayEventsAfter(lastEventId, {
+    send: (eventId, message) => {
+      sent.push({ eventId, message });
+      return Promise.resolve();
+    },
+  });
+  return { streamId, sent };
+}
+
+const idOf = (message: JSONRPCMessage) => (message as { id?: unknown }).id;
+
+Deno.test("SessionEventStore.storeEvent() drops the oldest events to stay within maxBytes", async () => {
+  const maxBytes = 10_000;
+  const store = new SessionEventStore({ maxBytes });
+  const first = await store.storeEvent("a", {} as JSONRPCMessage);
+  for (let index = 1; index <= 20; index++) {
+    await store.storeEvent(index % 2 ? "a" : "b", result(index, 3_000));
+    assert.ok(store.bytes <= maxBytes, `${store.bytes} bytes kept after event ${index}`);
+  }
+  assert.ok(store.bytes > 6_000, "the newest events are kept");
+  // Stream "a" is still known; only its newest results remain to replay.
+  const { streamId, sent } = await replay(store, first);
+  assert.equal(streamId, "a");
+  assert.deepEqual(sent.map(({ message }) => idOf(message)), [19]);
+  const { sent: fromB } = await replay(store, "b_0");
+  assert.deepEqual(fromB.map(({ message }) => idOf(message)), [18, 20]);
+});
+
+Deno.test("SessionEventStore.storeEvent() keeps no event larger than maxBytes, and still numbers it", async () => {
+  const store = new SessionEventStore({ maxBytes: 1_000 });
+  const before = await store.storeEvent("s", result(1, 100));
+  const huge = await store.storeEvent("s", result(2, 5_000));
+  const after = await store.storeEvent("s", result(3, 100));
+  assert.ok(store.bytes <= 1_000);
+  const { sent } = await replay(store, before);
+  assert.deepEqual(sent.map(({ message }) => idOf(message)), [3]);
+  assert.deepEqual(sent.map(({ eventId }) => eventId), [after]);
+  assert.notEqual(huge, after);
+});
+
+Deno.test("SessionEventStore.replayEventsAfter() sends the events after the given one, in order", async () => {
+  const store = new SessionEventStore();
+  const priming = await store.storeEvent("s", {} as JSONRPCMessage);
+  const ids = [await store.storeEvent("s", result(1, 10)), await store.storeEvent("s", result(2, 10))];
+  await store.storeEvent("other", result(9, 10));
+  assert.equal(await store.getStreamIdForEventId(priming), "s");
+  const { sent } = await replay(store, priming);
+  assert.deepEqual(sent.map(({ eventId }) => eventId), ids);
+  assert.deepEqual((await replay(store, ids[0]!)).sent.map(({ message }) => idOf(message)), [2]);
+});
+
+Deno.test("SessionEventStore.storeEvent() forgets the oldest stream beyond maxStreams", async () => {
+  const store = new SessionEventStore({ maxStreams: 2 });
+  const old = await store.storeEvent("one", result(1, 10));
+  await store.storeEvent("two", result(2, 10));
+  const kept = store.bytes;
+  await store.storeEvent("three", result(3, 10));
+  assert.equal(await store.getStreamIdForEventId(old), undefined);
+  assert.equal(store.bytes, kept, "the forgotten stream's bytes no longer count");
+  await assert.rejects(replay(store, old), /unknown event id/);
+});
