@@ -144,6 +144,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     log,
     serviceToken: (caller, service) => connections.token(caller.id, service),
     onFailure: (backend, message) => events.add("error", { user: undefined, backend, message }),
+    onRestart: (backend) => metrics.restarts.inc({ backend }),
+    onTimeout: (backend, method) => metrics.timeouts.inc({ backend, method }),
   });
   const front = new McpFront({
     registry: () => holder.current().registry,
@@ -193,7 +195,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   );
   metrics.gauge(
     "gatehouse_backend_up",
-    "1 when a backend has a live connection, else 0.",
+    "1 when a backend has a live connection that answers (calls and health checks), else 0.",
     async () =>
       (await pool.status()).map((backend) => ({
         labels: { backend: backend.name },

@@ -81,6 +81,8 @@ const gateway = z.strictObject({
   refresh_token_ttl: durationSeconds.optional(),
   max_body_size: sizeBytes.optional(),
   shutdown_timeout: durationSeconds.optional(),
+  // A user opening one more 2025-era session than this closes their least recently used one.
+  max_sessions_per_user: z.int().min(1, "must be at least 1").optional(),
   audit_retention: durationSeconds.optional(),
   // The key that encrypts users' third-party tokens: 32 bytes, hex or base64url, usually ${secret:...}.
   vault_key: nonEmpty.optional(),
@@ -208,6 +210,7 @@ const backend = z.strictObject({
   idle_timeout: durationSeconds.optional(),
   max_processes: z.int().min(1, "must be at least 1").optional(),
   timeout: durationSeconds.optional(),
+  max_response_size: sizeBytes.optional(),
   tools: z.strictObject({ include: stringList.optional(), exclude: stringList.optional() }).optional(),
 }).superRefine((backend, context) => {
   const given = (["stdio", "http", "sse"] as const).filter((kind) => backend[kind] !== undefined);
@@ -222,7 +225,7 @@ const backend = z.strictObject({
     });
   }
   if (!backend.stdio) {
-    for (const key of ["isolation", "idle_timeout", "max_processes"] as const) {
+    for (const key of ["isolation", "idle_timeout", "max_processes", "max_response_size"] as const) {
       if (backend[key] !== undefined) {
         context.addIssue({
           code: "custom",

@@ -43,6 +43,8 @@ export interface GatewaySettings {
   readonly maxBodyBytes: number;
   /** How long a shutdown waits for in-flight requests before closing anyway. */
   readonly shutdownTimeoutSeconds: number;
+  /** 2025-era sessions one user may hold open; one more closes their least recently used. */
+  readonly maxSessionsPerUser: number;
   /** How long audit rows are kept. */
   readonly auditRetentionSeconds: number;
   /** The key for third-party tokens at rest; undefined: generated into the data directory. */
@@ -144,6 +146,8 @@ export interface BackendSettings {
   readonly idleTimeoutSeconds: number;
   readonly maxProcesses: number;
   readonly callTimeoutSeconds: number;
+  /** stdio only: the longest answer line a call may get; a longer one fails just that call. */
+  readonly maxResponseBytes: number;
   readonly tools: { readonly include: readonly string[]; readonly exclude: readonly string[] };
   /** Third-party services whose tokens this backend's env or headers use. */
   readonly services: readonly string[];

@@ -1,9 +1,14 @@
+/**
+ * The MCP endpoints' HTTP front: routes each request to its era's SDK handler (sessionful for 2025-era
+ * clients, stateless for 2026-07-28), bounds sessions per user, and fans backend notifications out.
+ */
 import {
   type ClientCapabilities,
   createMcpHandler,
   isLegacyRequest,
   type JSONRPCRequest,
   type McpHttpHandler,
+  type ServerCapabilities,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import type { Registry } from "../config/types.ts";
@@ -22,10 +27,10 @@ import type { BackendPool } from "./pool.ts";
 import {
   admitRequests,
   createProxyServer,
-  frontCapabilities,
   FrontSession,
   listedObject,
   type ListKind,
+  mergeTasks,
   type ProxyDependencies,
   ProxyMcpServer,
   type ProxyScope,
@@ -63,6 +68,53 @@ function envelopeCapabilities(body: unknown): ClientCapabilities | undefined {
   const meta = (body as { params?: { _meta?: Record<string, unknown> } } | undefined)?.params?._meta;
   const capabilities = meta?.["io.modelcontextprotocol/clientCapabilities"];
   return capabilities && typeof capabilities === "object" ? capabilities as ClientCapabilities : undefined;
+}
+
+/**
+ * What a backend never connected yet is taken to offer: more than it may, never less (the front could not
+ * relay a notification of a capability it did not announce); lists leave it out of what it lacks.
+ */
+const ASSUMED_CAPABILITIES: ServerCapabilities = {
+  tools: {},
+  prompts: {},
+  resources: { subscribe: true },
+  logging: {},
+  completions: {},
+};
+
+/**
+ * The capabilities a session announces, without waiting on any backend (a handshake that hangs must not
+ * delay `initialize`): the union of what each of the session's backends announced when last connected,
+ * or ASSUMED_CAPABILITIES for one never connected, whose connection starts meanwhile so later sessions
+ * know.
+ */
+function announcedCapabilities(deps: ProxyDependencies, session: FrontSession): ServerCapabilities {
+  const union: ServerCapabilities = {};
+  for (const backend of scopeBackends(deps.registry(), session.scope, session.caller)) {
+    let capabilities = deps.pool.capabilities(backend.name);
+    if (!capabilities) {
+      capabilities = ASSUMED_CAPABILITIES;
+      // A session's own process starts with its first call: started here, it could outlive the session.
+      if (backend.transport.kind !== "stdio" || backend.isolation !== "session") {
+        deps.pool.upstream(backend.name, session.caller).catch((error) =>
+          deps.log.debug("backend not connected ahead of its first call", { backend: backend.name, error })
+        );
+      }
+    }
+    if (capabilities.tools) union.tools = { listChanged: true };
+    if (capabilities.prompts) union.prompts = { listChanged: true };
+    if (capabilities.resources) {
+      union.resources = {
+        listChanged: true,
+        subscribe: Boolean(union.resources?.subscribe || capabilities.resources.subscribe),
+      };
+    }
+    if (capabilities.logging) union.logging = {};
+    if (capabilities.completions) union.completions = {};
+    if (capabilities.tasks) union.tasks = mergeTasks(union.tasks, capabilities.tasks);
+    // Extensions (SEP-2663 tasks, skills) are not announced: their results cannot be relayed yet.
+  }
+  return union;
 }
 
 /** A legacy session with no request for this long is closed. */
@@ -138,7 +190,7 @@ export class McpFront {
       shortened: new Map(),
     };
     const deps = this.#deps;
-    this.#modern = createMcpHandler(async (context) => {
+    this.#modern = createMcpHandler((context) => {
       const extra = context.authInfo?.extra as
         | { caller: Caller; scope: ProxyScope; clientCapabilities?: ClientCapabilities }
         | undefined;
@@ -158,7 +210,7 @@ export class McpFront {
       return new ProxyMcpServer(
         deps,
         session,
-        await frontCapabilities(deps, session),
+        announcedCapabilities(deps, session),
         (tool) => schemas()?.get(tool),
       );
     }, {
@@ -297,18 +349,40 @@ export class McpFront {
         ?.capabilities,
     };
     const deps = this.#deps;
-    const server = createProxyServer(deps, session, await frontCapabilities(deps, session));
+    const server = createProxyServer(deps, session, announcedCapabilities(deps, session));
     server.onclose = () => this.#forget(id);
     await server.connect(transport);
     this.#sessions.set(id, { session, transport, lastSeenAt: Date.now() });
     const response = await transport.handleRequest(request, { parsedBody });
-    if (!response.ok) await this.#closeSession(id);
-    else {log.info("MCP session opened", {
-        session_era: "legacy",
-        scope: scopeKey(scope) || "/mcp",
-        user: caller.name,
-      });}
+    if (!response.ok) {
+      await this.#closeSession(id);
+      return response;
+    }
+    log.info("MCP session opened", {
+      session_era: "legacy",
+      scope: scopeKey(scope) || "/mcp",
+      user: caller.name,
+    });
+    this.#closeSessionsOverCap(caller, id);
     return response;
+  }
+
+  /**
+   * Closes the user's least recently used 2025-era sessions beyond `gateway.max_sessions_per_user` (never
+   * `opened`, the one that just came): sessions clients forgot must not pile up. Their ids answer 404.
+   */
+  #closeSessionsOverCap(caller: Caller, opened: string): void {
+    const max = this.#options.registry().gateway.maxSessionsPerUser;
+    const mine = [...this.#sessions].filter(([, entry]) => entry.session.caller.id === caller.id);
+    if (mine.length <= max) return;
+    // A stable sort: sessions last seen in the same millisecond leave in the order they were opened.
+    const oldest = mine.filter(([id]) => id !== opened)
+      .sort(([, a], [, b]) => a.lastSeenAt - b.lastSeenAt)
+      .slice(0, mine.length - max);
+    for (const [id] of oldest) {
+      this.#options.log.info("MCP session closed: over max_sessions_per_user", { user: caller.name, max });
+      void this.#closeSession(id);
+    }
   }
 
   #forget(id: string): void {

@@ -1,3 +1,4 @@
+// The backend pool: every connection to every backend, started, restarted, health checked and retired.
 import type { Notification, ServerCapabilities } from "@modelcontextprotocol/client";
 import type { BackendDiff } from "../config/diff.ts";
 import type { Template, TemplateContext } from "../config/template.ts";
@@ -6,7 +7,7 @@ import type { Logger } from "../log/logger.ts";
 import { ANONYMOUS, type Caller } from "./caller.ts";
 import { JSONRPC, JsonRpcError } from "./errors.ts";
 import { createClientTransport, renderValues } from "./transports.ts";
-import { ANY_RESULT, type CallOrigin, Upstream } from "./upstream.ts";
+import { type CallOrigin, Upstream } from "./upstream.ts";
 
 /**
  * Hears a backend's change notifications, with the key of the connection they came on: "shared", or
@@ -59,7 +60,14 @@ export interface PoolOptions {
   healthIntervalMs?: number;
   /** Told when a backend fails to start, dies, or fails a health check (for the status page). */
   onFailure?: (backend: string, message: string) => void;
+  /** Told when a process died (it starts again) or an HTTP backend's session was started anew (/metrics). */
+  onRestart?: (backend: string) => void;
+  /** Told when a call was not answered within the backend's call timeout (/metrics). */
+  onTimeout?: (backend: string, method: string) => void;
 }
+
+/** How long a health check waits for its answer. */
+const HEALTH_TIMEOUT_MS = 5000;
 
 function sameTokens(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
   return a.size === b.size && [...a].every(([service, token]) => b.get(service) === token);
@@ -85,6 +93,8 @@ export class BackendPool {
   readonly #entries = new Map<string, BackendEntry>();
   readonly #log: Logger;
   readonly #onFailure: PoolOptions["onFailure"];
+  readonly #onRestart: PoolOptions["onRestart"];
+  readonly #onTimeout: PoolOptions["onTimeout"];
   readonly #serviceToken: ServiceTokenSource;
   readonly #broadcastListeners = new Set<BroadcastListener>();
   readonly #sweep: ReturnType<typeof setInterval>;
@@ -94,6 +104,8 @@ export class BackendPool {
   constructor(registry: Registry, options: PoolOptions) {
     this.#log = options.log;
     this.#onFailure = options.onFailure;
+    this.#onRestart = options.onRestart;
+    this.#onTimeout = options.onTimeout;
     this.#serviceToken = options.serviceToken ??
       ((_caller, service) =>
         Promise.reject(new JsonRpcError(JSONRPC.backendUnavailable, `No token for service "${service}"`)));
@@ -236,7 +248,20 @@ export class BackendPool {
           });
         },
         onClosed: (closed) => this.#onClosed(entry, closed),
+        onSessionRenewed: () => {
+          entry.restarts += 1;
+          this.#onRestart?.(settings.name);
+        },
+        onTimeout: (_upstream, method) => this.#onTimeout?.(settings.name, method),
+        onReachability: (_upstream, error) => {
+          entry.lastError = error;
+          if (error !== undefined) this.#onFailure?.(settings.name, error);
+        },
       },
+      // A Streamable HTTP backend that forgot its session gets a new one on a fresh transport.
+      ...(settings.transport.kind === "http"
+        ? { newTransport: () => createClientTransport(settings, context, freshHeaders) }
+        : {}),
     });
     // A value that cannot be rendered (a user without a token for a service) is that caller's problem,
     // not the backend's: it fails this call without counting against the backend.
@@ -294,6 +319,7 @@ export class BackendPool {
     if (upstream.crashed && upstream.startedAt > 0 && !entry.retiring && !this.#closed) {
       if (Date.now() - upstream.startedAt >= STABLE_AFTER_MS) entry.failures = 0;
       entry.restarts += 1;
+      this.#onRestart?.(entry.settings.name);
       this.#recordFailure(entry, upstream.lastError ?? "connection closed");
     }
   }
@@ -341,7 +367,10 @@ export class BackendPool {
     }
   }
 
-  /** Pings every open connection, recording latency and failures for the status page. */
+  /**
+   * Pings every open connection, recording latency and failures for the status page: a backend whose
+   * checks fail shows down until one passes (which clears its last error).
+   */
   async checkHealth(): Promise<void> {
     await Promise.all([...this.#entries.values()].map(async (entry) => {
       const { settings } = entry;
@@ -354,14 +383,12 @@ export class BackendPool {
         if (upstream.state !== "up") continue;
         const started = performance.now();
         try {
-          // 2026-07-28 has no ping: asking what the server offers is the cheapest request there.
-          if (upstream.modern) {
-            await upstream.client.request({ method: "server/discover" }, ANY_RESULT, { timeout: 5000 });
-          } else await upstream.client.ping({ timeout: 5000 });
+          // Failures reach entry.lastError and onFailure through the upstream's onReachability hook.
+          await upstream.checkHealth(HEALTH_TIMEOUT_MS);
           entry.latencyMs = Math.round(performance.now() - started);
-        } catch (error) {
-          entry.lastError = `health check failed: ${error instanceof Error ? error.message : String(error)}`;
-          this.#onFailure?.(entry.settings.name, entry.lastError);
+          entry.lastError = undefined;
+        } catch {
+          // Recorded by the hook.
         }
       }
     }));
@@ -412,8 +439,12 @@ export class BackendPool {
     return await Promise.all([...this.#entries.values()].map(async (entry) => {
       const upstreams = (await this.#settled(entry)).filter((upstream) => upstream.state !== "closed");
       const starting = upstreams.some((upstream) => upstream.state === "starting");
-      const state = upstreams.some((upstream) => upstream.state === "up")
+      const connected = upstreams.filter((upstream) => upstream.state === "up");
+      // Connected is not up: a connection whose calls or health checks fail is down until one succeeds.
+      const state = connected.some((upstream) => !upstream.unreachable)
         ? "up"
+        : connected.length > 0
+        ? "down"
         : starting
         ? "starting"
         : entry.failures > 0

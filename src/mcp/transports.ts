@@ -1,9 +1,11 @@
+/** Builds the client transport that reaches one backend: a stdio process or an HTTP connection. */
 import { SSEClientTransport, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { getDefaultEnvironment } from "@modelcontextprotocol/client/stdio";
 import type { Template, TemplateContext } from "../config/template.ts";
 import type { BackendSettings } from "../config/types.ts";
+import { StdioTransport } from "./backends/stdio_transport.ts";
 
-type ClientTransport = StdioClientTransport | StreamableHTTPClientTransport | SSEClientTransport;
+type ClientTransport = StdioTransport | StreamableHTTPClientTransport | SSEClientTransport;
 
 /** Renders a backend's env or headers for one caller; `context` is needed only for per-user values. */
 export function renderValues(
@@ -14,8 +16,9 @@ export function renderValues(
 }
 
 /**
- * The SDK client transport that reaches a backend: a child process for stdio (stderr piped, so the
- * gateway can log it), or an HTTP connection carrying the rendered headers.
+ * The client transport that reaches a backend: our own child-process transport for stdio (stderr
+ * piped, so the gateway can log it; answers bounded by `max_response_size`), or an SDK HTTP connection
+ * carrying the rendered headers.
  */
 export function createClientTransport(
   backend: BackendSettings,
@@ -25,12 +28,13 @@ export function createClientTransport(
 ): ClientTransport {
   const transport = backend.transport;
   if (transport.kind === "stdio") {
-    return new StdioClientTransport({
+    return new StdioTransport({
       command: transport.command,
       args: [...transport.args],
+      // The child gets only this environment, as with the SDK's transport: a few safe variables plus env.
       env: { ...getDefaultEnvironment(), ...renderValues(transport.env, context) },
       cwd: transport.cwd,
-      stderr: "pipe",
+      maxResponseBytes: backend.maxResponseBytes,
     });
   }
   const headers = renderValues(transport.headers, context);

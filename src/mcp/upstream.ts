@@ -1,3 +1,4 @@
+// One connection to a backend (a stdio process or an HTTP session): calls, their routing back, its health.
 import { Client, type McpSubscription } from "@modelcontextprotocol/client";
 import type {
   ClientCapabilities,
@@ -12,6 +13,7 @@ import type { Logger } from "../log/logger.ts";
 import { VERSION } from "../version.ts";
 import { JSONRPC, JsonRpcError } from "./errors.ts";
 import type { createClientTransport } from "./transports.ts";
+import { stderrRateLimitFor, StdioTransport } from "./backends/stdio_transport.ts";
 
 /** How long a `protocol: auto` backend has to answer server/discover before it is taken as 2025-era. */
 const PROBE_TIMEOUT_MS = 10_000;
@@ -42,6 +44,12 @@ export interface UpstreamHooks {
   /** A server-to-client request or log message could not be routed to exactly one session. */
   onRefused(upstream: Upstream, method: string): void;
   onClosed(upstream: Upstream): void;
+  /** The backend forgot its HTTP session and a new one was started (counted as a restart). */
+  onSessionRenewed?(upstream: Upstream): void;
+  /** A call was not answered within the backend's call timeout. */
+  onTimeout?(upstream: Upstream, method: string): void;
+  /** The backend stopped answering (`error` says why), or answers again (`error` undefined). */
+  onReachability?(upstream: Upstream, error: string | undefined): void;
 }
 
 /** A call in flight: who made it, and how many of the backend's questions about it await an answer. */
@@ -73,6 +81,8 @@ export class Upstream {
   lastError: string | undefined;
   /** True once the connection ended without being closed by the gateway (a crash, or a hang-up). */
   crashed = false;
+  /** True while calls or health checks cannot reach the backend; the next answer clears it. */
+  unreachable = false;
   /** Calls in flight, each with how many of its backend's questions are waiting for the client. */
   readonly #inFlight = new Map<number, InFlightCall>();
   readonly #hooks: UpstreamHooks;
@@ -85,6 +95,14 @@ export class Upstream {
   #nextCall = 0;
   #closing = false;
   #transport: ReturnType<typeof createClientTransport> | undefined;
+  /** Makes the transport of a new backend session (Streamable HTTP only). */
+  readonly #newTransport: (() => ReturnType<typeof createClientTransport>) | undefined;
+  #connectTimeoutMs = 0;
+  /** Which backend session this is (1 for the first): a call knows whether its session was renewed. */
+  #session = 1;
+  #renewing: Promise<void> | undefined;
+  /** Set while the old session's transport is closed for a new one: that close is no hang-up. */
+  #swapping = false;
 
   constructor(options: {
     backend: BackendSettings;
@@ -93,6 +111,8 @@ export class Upstream {
     serviceTokens?: ReadonlyMap<string, string>;
     hooks: UpstreamHooks;
     log: Logger;
+    /** For Streamable HTTP backends: a fresh transport, to start a new session when the old one is gone. */
+    newTransport?: () => ReturnType<typeof createClientTransport>;
   }) {
     this.backend = options.backend;
     this.key = options.key;
@@ -100,6 +120,7 @@ export class Upstream {
     this.serviceTokens = options.serviceTokens ?? new Map();
     this.#hooks = options.hooks;
     this.#log = options.log;
+    this.#newTransport = options.newTransport;
     this.client = new Client(
       { name: "gatehouse", version: VERSION },
       {
@@ -150,14 +171,16 @@ export class Upstream {
   /** Connects (spawning the process for stdio) within `timeoutMs`. */
   async start(transport: ReturnType<typeof createClientTransport>, timeoutMs: number): Promise<void> {
     this.#transport = transport;
+    this.#connectTimeoutMs = timeoutMs;
     this.client.onclose = () => this.#onClose();
     this.client.onerror = (error) => this.#log.debug("backend connection error", { error });
-    await this.client.connect(transport, {
-      timeout: timeoutMs,
-      ...(this.backend.protocol === "legacy" ? { prior: { kind: "legacy" as const } } : {}),
-    });
-    const stderr = "stderr" in transport ? transport.stderr : null;
-    if (stderr) this.#pipeStderr(stderr);
+    // Piped before the handshake: what a process prints while it fails to start is logged too.
+    if (transport instanceof StdioTransport) this.#pipeStderr(transport);
+    try {
+      await this.client.connect(transport, this.#connectOptions());
+    } catch (error) {
+      throw this.#startFailed(transport, error);
+    }
     this.state = "up";
     this.startedAt = Date.now();
     // A 2026-07-28 backend tells of changes only on a subscriptions/listen stream.
@@ -189,6 +212,13 @@ export class Upstream {
       this.#log.warn("backend refused a change subscription", { backend: this.backend.name, error });
     }
     await previous?.close().catch(() => {});
+  }
+
+  #connectOptions() {
+    return {
+      timeout: this.#connectTimeoutMs,
+      ...(this.backend.protocol === "legacy" ? { prior: { kind: "legacy" as const } } : {}),
+    };
   }
 
   /** True when the backend speaks the 2026-07-28 revision (stateless, input_required, per-request _meta). */
@@ -238,32 +268,120 @@ export class Upstream {
       allowInputRequired: true,
     };
     try {
-      const tool = method === "tools/call" && this.modern ? this.#tools.get(String(params?.name)) : undefined;
-      if (tool) {
-        // The SDK mirrors the tool's x-mcp-header arguments into Mcp-Param-* headers (SEP-2243).
-        return await this.client.callTool(params as Parameters<Client["callTool"]>[0], {
-          ...requestOptions,
-          toolDefinition: tool,
-        }) as AnyResult;
-      }
-      const result = await this.client.request(
-        { method, params } as JSONRPCRequest,
-        ANY_RESULT,
-        requestOptions,
-      );
+      const result = await this.#inSession(async () => {
+        const tool = method === "tools/call" && this.modern
+          ? this.#tools.get(String(params?.name))
+          : undefined;
+        if (tool) {
+          // The SDK mirrors the tool's x-mcp-header arguments into Mcp-Param-* headers (SEP-2243).
+          return await this.client.callTool(params as Parameters<Client["callTool"]>[0], {
+            ...requestOptions,
+            toolDefinition: tool,
+          }) as AnyResult;
+        }
+        return await this.client.request({ method, params } as JSONRPCRequest, ANY_RESULT, requestOptions);
+      });
       if (method === "tools/list" && Array.isArray(result.tools)) {
         if (!params?.cursor) this.#tools.clear();
         for (const listed of result.tools as Tool[]) this.#tools.set(String(listed.name), listed);
       }
+      this.#reachable(undefined);
       return result;
     } catch (error) {
-      throw this.#translateError(error, method);
+      throw this.#translateError(error, method, options.signal);
     } finally {
       // Progress read with the result was queued before this continuation, so it has been relayed.
       if (progressToken) this.#progress.delete(progressToken);
       this.#inFlight.delete(id);
       this.lastUsedAt = Date.now();
     }
+  }
+
+  /**
+   * Asks the backend whether it answers: ping, or server/discover for a 2026-07-28 backend (that revision
+   * has no ping, and discover is its cheapest request). Throws when it does not.
+   */
+  async checkHealth(timeoutMs: number): Promise<void> {
+    try {
+      await this.#inSession(async () => {
+        if (this.modern) {
+          await this.client.request({ method: "server/discover" }, ANY_RESULT, { timeout: timeoutMs });
+        } else await this.client.ping({ timeout: timeoutMs });
+      });
+      this.#reachable(undefined);
+    } catch (error) {
+      this.#reachable(`health check failed: ${error instanceof Error ? error.message : String(error)}`);
+      throw error;
+    }
+  }
+
+  /**
+   * Runs `send` on the current backend session. MCP 2025-11-25 basic/transports §Session Management: a
+   * server answers 404 to a session it no longer knows (it restarted), and the client must start a new
+   * session with a new initialize. The request never ran there, so it is sent once more on the new one.
+   */
+  async #inSession<T>(send: () => Promise<T>): Promise<T> {
+    // Calls arriving while a new session is being started wait for it rather than fail.
+    await this.#renewing?.catch(() => {});
+    const session = this.#session;
+    try {
+      return await send();
+    } catch (error) {
+      if (!this.#sessionLost(error)) throw error;
+      await this.#renewSession(session);
+      return await send();
+    }
+  }
+
+  #sessionLost(error: unknown): boolean {
+    const transport = this.#transport;
+    if (!this.#newTransport || !transport || !("sessionId" in transport) || !transport.sessionId) {
+      return false;
+    }
+    const status = (error as { status?: unknown } | null)?.status;
+    return status === 404 || (error instanceof Error && /session not found/i.test(error.message));
+  }
+
+  /** Starts one new session for every call that found session `lost` gone. */
+  #renewSession(lost: number): Promise<void> {
+    if (this.#session === lost && !this.#renewing) {
+      this.#session += 1;
+      this.#renewing = this.#reconnect().finally(() => {
+        this.#renewing = undefined;
+      });
+    }
+    return this.#renewing ?? Promise.resolve();
+  }
+
+  async #reconnect(): Promise<void> {
+    this.#log.info("backend session gone; starting a new one", { backend: this.backend.name, key: this.key });
+    this.#swapping = true;
+    try {
+      await this.client.close().catch(() => {});
+      const transport = this.#newTransport!();
+      this.#transport = transport;
+      await this.client.connect(transport, this.#connectOptions());
+    } catch (error) {
+      await this.client.close().catch(() => {});
+      this.#swapping = false;
+      // No new session either: this connection is finished, and the pool starts another on next use.
+      this.lastError = `cannot start a new session: ${
+        error instanceof Error ? error.message : String(error)
+      }`;
+      this.#onClose(true);
+      throw error;
+    }
+    this.#swapping = false;
+    this.startedAt = Date.now();
+    this.#hooks.onSessionRenewed?.(this);
+  }
+
+  /** Records whether the backend answers, telling the pool when that changes. */
+  #reachable(error: string | undefined): void {
+    if (error === undefined && !this.unreachable) return;
+    this.unreachable = error !== undefined;
+    if (error !== undefined) this.lastError = error;
+    this.#hooks.onReachability?.(this, error);
   }
 
   /** Forwards a client notification (cancellation is handled by the SDK through the abort signal). */
@@ -335,35 +453,58 @@ export class Upstream {
     this.#hooks.onBroadcast(this, notification);
   }
 
-  #onClose(): void {
+  #onClose(failedRenewal = false): void {
+    if (this.#swapping) return;
     const unexpected = !this.#closing;
     this.#closing = true;
     this.state = "closed";
     if (unexpected) {
       this.crashed = true;
-      this.lastError = "connection closed";
+      if (!failedRenewal) this.lastError = "connection closed";
       this.#log.warn("backend connection closed", { backend: this.backend.name, key: this.key });
     }
     this.#hooks.onClosed(this);
   }
 
-  #pipeStderr(stderr: NonNullable<StdioTransportStderr>): void {
+  /** Logs a process's stderr (at most 20 lines per 10 s per backend) and the messages it had dropped. */
+  #pipeStderr(transport: StdioTransport): void {
     const log = this.#log.child({ backend: this.backend.name });
-    let buffered = "";
-    stderr.on("data", (chunk: Uint8Array | string) => {
-      buffered += typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk);
-      // Bounded: a backend that floods stderr cannot grow the buffer without limit.
-      if (buffered.length > 64 * 1024) buffered = buffered.slice(-64 * 1024);
-      let newline: number;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, newline).trimEnd();
-        buffered = buffered.slice(newline + 1);
-        if (line) log.info("backend stderr", { line: line.slice(0, 2000) });
-      }
-    });
+    const limit = stderrRateLimitFor(this.#log, this.backend.name);
+    const suppressed = (lines: number) => {
+      if (lines > 0) log.info("backend stderr suppressed", { lines });
+    };
+    transport.onstderr = (line) => {
+      const admitted = limit.admit();
+      suppressed(admitted.suppressed);
+      if (admitted.log) log.info("backend stderr", { line });
+    };
+    transport.onstderrend = () => suppressed(limit.flush());
+    transport.ondropped = ({ bytes, id }) =>
+      log.warn("backend message dropped", {
+        bytes,
+        max_response_size: this.backend.maxResponseBytes,
+        // Without an id of a call in flight, nobody's call could be failed in its place.
+        failed_call: id !== undefined,
+      });
   }
 
-  #translateError(error: unknown, method: string): Error {
+  /** Logs a failed start with what the process printed and how it ended; the error to report. */
+  #startFailed(transport: ReturnType<typeof createClientTransport>, error: unknown): unknown {
+    if (!(transport instanceof StdioTransport)) return error;
+    const exit = transport.exit;
+    this.#log.warn("backend failed to start", {
+      backend: this.backend.name,
+      error: error instanceof Error ? error.message : String(error),
+      exit_code: exit?.code,
+      signal: exit?.signal ?? undefined,
+      stderr: transport.recentStderr,
+    });
+    if (!exit) return error;
+    const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+    return new Error(`the process exited with ${how} during its handshake`);
+  }
+
+  #translateError(error: unknown, method: string, signal: AbortSignal | undefined): Error {
     if (error instanceof JsonRpcError) return error;
     if (
       error && typeof error === "object" && "code" in error && typeof error.code === "number" &&
@@ -378,18 +519,16 @@ export class Upstream {
     }
     const message = error instanceof Error ? error.message : String(error);
     if (/timed? ?out/i.test(message)) {
+      this.#hooks.onTimeout?.(this, method);
       return new JsonRpcError(
         JSONRPC.backendTimeout,
         `Backend "${this.backend.name}" did not answer ${method} within ${this.backend.callTimeoutSeconds} s`,
       );
     }
-    this.lastError = message;
+    // The caller giving up says nothing of the backend; anything else means it cannot be reached.
+    if (!signal?.aborted) this.#reachable(message);
     return new JsonRpcError(JSONRPC.backendUnavailable, `Backend "${this.backend.name}" failed: ${message}`);
   }
 }
 
 type Progress = { progress: number; total?: number; message?: string };
-
-type StdioTransportStderr =
-  | { on(event: "data", listener: (chunk: Uint8Array | string) => void): unknown }
-  | null;

@@ -105,6 +105,14 @@ export class Metrics {
     "gatehouse_registry_reloads_total",
     "Registry reloads, by outcome (applied or rejected).",
   );
+  readonly restarts = new Counter(
+    "gatehouse_backend_restarts_total",
+    "Backend restarts, by backend: stdio processes that died, and HTTP sessions started anew.",
+  );
+  readonly timeouts = new Counter(
+    "gatehouse_backend_timeouts_total",
+    "Backend calls not answered within the backend's timeout, by backend and method.",
+  );
   readonly #gauges: Gauge[] = [];
 
   gauge(name: string, help: string, read: Gauge["read"]): void {
@@ -117,7 +125,9 @@ export class Metrics {
       lines.push(...counter.render());
     }
     lines.push(...this.latency.render());
-    for (const counter of [this.tokenRefreshes, this.reloads]) lines.push(...counter.render());
+    for (const counter of [this.tokenRefreshes, this.reloads, this.restarts, this.timeouts]) {
+      lines.push(...counter.render());
+    }
     for (const gauge of this.#gauges) {
       lines.push(`# HELP ${gauge.name} ${gauge.help}`, `# TYPE ${gauge.name} gauge`);
       for (const { labels, value } of await gauge.read()) {
