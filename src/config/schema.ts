@@ -83,6 +83,8 @@ const gateway = z.strictObject({
   shutdown_timeout: durationSeconds.optional(),
   // A user opening one more 2025-era session than this closes their least recently used one.
   max_sessions_per_user: z.int().min(1, "must be at least 1").optional(),
+  // How long /mcp waits for each backend's list before answering with its last known list, or without it.
+  list_timeout: durationSeconds.optional(),
   audit_retention: durationSeconds.optional(),
   // The key that encrypts users' third-party tokens: 32 bytes, hex or base64url, usually ${secret:...}.
   vault_key: nonEmpty.optional(),

@@ -45,6 +45,8 @@ export interface GatewaySettings {
   readonly shutdownTimeoutSeconds: number;
   /** 2025-era sessions one user may hold open; one more closes their least recently used. */
   readonly maxSessionsPerUser: number;
+  /** How long `/mcp` waits for each backend's list; a slower one is shown as last known, or left out. */
+  readonly listTimeoutSeconds: number;
   /** How long audit rows are kept. */
   readonly auditRetentionSeconds: number;
   /** The key for third-party tokens at rest; undefined: generated into the data directory. */

@@ -7,7 +7,7 @@ import { formatProblem } from "../config/errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
-import type { McpFront } from "../mcp/front.ts";
+import type { McpFront } from "../mcp/front/http_entry.ts";
 import { policyOf } from "../policy/policy.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { isLoopbackHost } from "../config/schema.ts";

@@ -1,7 +1,7 @@
 import { formatProblem } from "../config/errors.ts";
 import type { RegistryHolder } from "../config/current.ts";
-import type { McpFront } from "../mcp/front.ts";
-import type { BackendPool } from "../mcp/pool.ts";
+import type { McpFront } from "../mcp/front/http_entry.ts";
+import type { BackendPool } from "../mcp/backends/pool.ts";
 import { policyOf, type PolicySubject } from "../policy/policy.ts";
 import type { ServiceConnections } from "../services/connections.ts";
 import { VERSION } from "../version.ts";

@@ -18,7 +18,7 @@ import {
   textOf,
   within,
 } from "../helpers/mcp_clients.ts";
-import { ANY_RESULT } from "../../src/mcp/upstream.ts";
+import { ANY_RESULT } from "../../src/mcp/backends/upstream.ts";
 import { ALICE, aliceHashOnce } from "../oauth/_flow.ts";
 import { BOB, gatewayToken } from "../services/_world.ts";
 

@@ -71,3 +71,16 @@ export const METHOD_TABLE: ReadonlyMap<string, MethodRoute> = new Map([
 export function routeOf(method: string): MethodRoute | undefined {
   return METHOD_TABLE.get(method);
 }
+
+/** Methods the SDK and the HTTP front answer themselves (the session handshake and the 2026-07-28 stream). */
+export const FRONT_METHODS: ReadonlySet<string> = new Set([
+  "initialize",
+  "ping",
+  "server/discover",
+  "subscriptions/listen",
+]);
+
+/** Whether a request method is one the gateway serves at all (answered by the front or routed). */
+export function isKnownMethod(method: string): boolean {
+  return FRONT_METHODS.has(method) || METHOD_TABLE.has(method);
+}

@@ -1,9 +1,9 @@
 /** Builds the client transport that reaches one backend: a stdio process or an HTTP connection. */
 import { SSEClientTransport, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { getDefaultEnvironment } from "@modelcontextprotocol/client/stdio";
-import type { Template, TemplateContext } from "../config/template.ts";
-import type { BackendSettings } from "../config/types.ts";
-import { StdioTransport } from "./backends/stdio_transport.ts";
+import type { Template, TemplateContext } from "../../config/template.ts";
+import type { BackendSettings } from "../../config/types.ts";
+import { StdioTransport } from "./stdio_transport.ts";
 
 type ClientTransport = StdioTransport | StreamableHTTPClientTransport | SSEClientTransport;
 

@@ -1,11 +1,11 @@
 // The backend pool: every connection to every backend, started, restarted, health checked and retired.
 import type { Notification, ServerCapabilities } from "@modelcontextprotocol/client";
-import type { BackendDiff } from "../config/diff.ts";
-import type { Template, TemplateContext } from "../config/template.ts";
-import type { BackendSettings, Registry } from "../config/types.ts";
-import type { Logger } from "../log/logger.ts";
-import { ANONYMOUS, type Caller } from "./caller.ts";
-import { JSONRPC, JsonRpcError } from "./errors.ts";
+import type { BackendDiff } from "../../config/diff.ts";
+import type { Template, TemplateContext } from "../../config/template.ts";
+import type { BackendSettings, Registry } from "../../config/types.ts";
+import type { Logger } from "../../log/logger.ts";
+import { ANONYMOUS, type Caller } from "../caller.ts";
+import { JSONRPC, JsonRpcError } from "../errors.ts";
 import { createClientTransport, renderValues } from "./transports.ts";
 import { type CallOrigin, Upstream } from "./upstream.ts";
 

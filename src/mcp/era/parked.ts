@@ -1,4 +1,4 @@
-import { JSONRPC, JsonRpcError } from "./errors.ts";
+import { JSONRPC, JsonRpcError } from "../errors.ts";
 
 type Result = Record<string, unknown>;
 type Ask = { method: string; params?: Record<string, unknown> };

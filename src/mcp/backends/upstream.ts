@@ -8,12 +8,12 @@ import type {
   Tool,
 } from "@modelcontextprotocol/client";
 import { z } from "zod";
-import type { BackendSettings } from "../config/types.ts";
-import type { Logger } from "../log/logger.ts";
-import { VERSION } from "../version.ts";
-import { JSONRPC, JsonRpcError } from "./errors.ts";
+import type { BackendSettings } from "../../config/types.ts";
+import type { Logger } from "../../log/logger.ts";
+import { VERSION } from "../../version.ts";
+import { JSONRPC, JsonRpcError } from "../errors.ts";
 import type { createClientTransport } from "./transports.ts";
-import { stderrRateLimitFor, StdioTransport } from "./backends/stdio_transport.ts";
+import { stderrRateLimitFor, StdioTransport } from "./stdio_transport.ts";
 
 /** How long a `protocol: auto` backend has to answer server/discover before it is taken as 2025-era. */
 const PROBE_TIMEOUT_MS = 10_000;

@@ -1,0 +1,298 @@
+/**
+ * The MCP endpoints' HTTP entry: checks the body once (type, size, JSON), counts it against the rate
+ * limits, and hands it to its era: 2025-era clients get sessionful Streamable HTTP (Mcp-Session-Id, GET
+ * stream, DELETE, resumable SSE), 2026-07-28 clients are served statelessly. Both reach the same relay.
+ */
+import {
+  type ClientCapabilities,
+  createMcpHandler,
+  isLegacyRequest,
+  type JSONRPCRequest,
+  type McpHttpHandler,
+  WebStandardStreamableHTTPServerTransport,
+} from "@modelcontextprotocol/server";
+import type { Registry } from "../../config/types.ts";
+import type { Logger } from "../../log/logger.ts";
+import type { Store } from "../../store/store.ts";
+import type { AuditLog } from "../../audit/audit.ts";
+import { RateLimiter } from "../../policy/limits.ts";
+import type { Metrics } from "../../metrics/metrics.ts";
+import type { RecentEvents } from "../../status/events.ts";
+import type { Caller } from "../caller.ts";
+import type { BackendPool } from "../backends/pool.ts";
+import { ANY_RESULT } from "../backends/upstream.ts";
+import { ParkedCalls } from "../era/parked.ts";
+import { SessionEventStore } from "../event_store.ts";
+import { ListCache } from "../list_cache.ts";
+import { announcedCapabilities, createProxyServer, ProxyMcpServer } from "../relay/capabilities.ts";
+import { admitRequests } from "../relay/guard.ts";
+import { isKnownMethod } from "../relay/method_table.ts";
+import { FrontSession, type ProxyDependencies, type ProxyScope, scopeKey } from "../session.ts";
+import { LegacySessions } from "./legacy_sessions.ts";
+import { FrontNotifications } from "./notifications.ts";
+
+export interface FrontOptions {
+  registry: () => Registry;
+  pool: BackendPool;
+  log: Logger;
+  maxBodyBytes: () => number;
+  /** Where the lists of backends awaiting consent are kept across restarts (in memory when absent). */
+  store?: Store;
+  /** Where policy denials and rate-limit refusals are recorded. */
+  audit?: AuditLog;
+  metrics?: Metrics;
+  events?: RecentEvents;
+}
+
+/** Session counts by protocol era, for the status page. */
+export interface FrontStats {
+  readonly legacySessions: number;
+  readonly modernRequests: number;
+}
+
+function jsonRpcError(status: number, code: number, message: string): Response {
+  return Response.json({ jsonrpc: "2.0", id: null, error: { code, message } }, { status });
+}
+
+/** The capabilities a 2026-07-28 request declares in its `_meta` envelope. */
+function envelopeCapabilities(body: unknown): ClientCapabilities | undefined {
+  const meta = (body as { params?: { _meta?: Record<string, unknown> } } | undefined)?.params?._meta;
+  const capabilities = meta?.["io.modelcontextprotocol/clientCapabilities"];
+  return capabilities && typeof capabilities === "object" ? capabilities as ClientCapabilities : undefined;
+}
+
+export class McpFront {
+  readonly #options: FrontOptions;
+  readonly #sessions: LegacySessions;
+  readonly #deps: ProxyDependencies;
+  readonly #modern: McpHttpHandler;
+  readonly #notifications: FrontNotifications;
+  readonly #sweep: ReturnType<typeof setInterval>;
+  #modernRequests = 0;
+
+  constructor(options: FrontOptions) {
+    this.#options = options;
+    this.#sessions = new LegacySessions(options.pool, options.log);
+    this.#deps = {
+      registry: options.registry,
+      pool: options.pool,
+      log: options.log,
+      parked: new ParkedCalls(),
+      toolSchemas: new Map(),
+      lists: new ListCache(options.store),
+      audit: options.audit,
+      limiter: new RateLimiter(),
+      toolReadOnly: new Map(),
+      metrics: options.metrics,
+      events: options.events,
+      shortened: new Map(),
+      lastKnownLists: new Map(),
+    };
+    this.#modern = createMcpHandler((context) => this.#modernServer(context.authInfo?.extra), {
+      legacy: "reject",
+      onerror: (error) => options.log.debug("modern MCP request rejected", { error }),
+    });
+    this.#notifications = new FrontNotifications({
+      sessions: () => this.#sessions.sessions(),
+      modern: this.#modern.notify,
+      registry: options.registry,
+      log: options.log,
+    });
+    options.pool.onBroadcast((backend, key, notification) =>
+      this.#notifications.backendNotified(backend, key, notification)
+    );
+    this.#sweep = setInterval(() => this.#sessions.closeIdle(), 60_000);
+    Deno.unrefTimer(Number(this.#sweep));
+  }
+
+  /** The server answering one 2026-07-28 request: a session of its own, for the caller the entry found. */
+  #modernServer(extra: unknown): ProxyMcpServer {
+    const found = extra as
+      | { caller: Caller; scope: ProxyScope; clientCapabilities?: ClientCapabilities }
+      | undefined;
+    if (!found) throw new Error("Cannot serve a request without a caller");
+    const deps = this.#deps;
+    const session = new FrontSession(crypto.randomUUID(), found.caller, found.scope, "modern");
+    // Backends isolated per session get a connection for this request (and for a call it parks), which
+    // cannot be sent requests outside a call.
+    session.owner = {
+      sessionId: session.id,
+      userId: found.caller.id,
+      request: () => Promise.reject(new Error("A 2026-07-28 client cannot be sent requests outside a call")),
+      notify: () => Promise.resolve(),
+      clientCapabilities: found.clientCapabilities,
+    };
+    const schemas = () => deps.toolSchemas.get(scopeKey(found.scope));
+    return new ProxyMcpServer(
+      deps,
+      session,
+      announcedCapabilities(deps, session),
+      (tool) => schemas()?.get(tool),
+    );
+  }
+
+  /** How many tools each backend listed last (for the status page). */
+  toolCounts(): Map<string, number> {
+    return new Map([...this.#deps.toolReadOnly].map(([backend, tools]) => [backend, tools.size]));
+  }
+
+  /** Aggregate names that had to be shortened: `{prefix}__{name}` to what clients see. */
+  shortenedNames(): Map<string, string> {
+    return new Map(this.#deps.shortened);
+  }
+
+  stats(): FrontStats {
+    return { legacySessions: this.#sessions.size, modernRequests: this.#modernRequests };
+  }
+
+  /** Serves one HTTP request to `/mcp` or `/mcp/{backend}` for an authenticated caller. */
+  async handle(request: Request, scope: ProxyScope, caller: Caller): Promise<Response> {
+    let parsedBody: unknown;
+    if (request.method === "POST") {
+      const contentType = request.headers.get("content-type") ?? "";
+      if (!contentType.toLowerCase().startsWith("application/json")) {
+        return jsonRpcError(415, -32700, "Unsupported Media Type: Content-Type must be application/json");
+      }
+      const text = await request.text();
+      if (text.length > this.#options.maxBodyBytes()) {
+        return jsonRpcError(413, -32600, "Request body too large");
+      }
+      try {
+        parsedBody = JSON.parse(text);
+      } catch {
+        return jsonRpcError(400, -32700, "Parse error: the body is not valid JSON");
+      }
+      request = new Request(request.url, { method: "POST", headers: request.headers, body: text });
+    }
+
+    const limited = this.#rateLimit(parsedBody, scope, caller);
+    if (limited) return limited;
+
+    if (!(await isLegacyRequest(request, parsedBody))) {
+      const method = (parsedBody as { id?: unknown; method?: unknown } | undefined)?.method;
+      if (typeof method === "string" && "id" in (parsedBody as object) && !isKnownMethod(method)) {
+        // 2026-07-28: an unknown method is a 404 (stateless servers route by method).
+        return Response.json({
+          jsonrpc: "2.0",
+          id: (parsedBody as { id: unknown }).id,
+          error: { code: -32601, message: `Method not found: ${method}` },
+        }, { status: 404 });
+      }
+      this.#modernRequests += 1;
+      return await this.#modern.fetch(request, {
+        parsedBody,
+        authInfo: {
+          token: "",
+          clientId: caller.clientId ?? "",
+          scopes: [],
+          extra: { caller, scope, clientCapabilities: envelopeCapabilities(parsedBody) },
+        },
+      });
+    }
+
+    const sessionId = request.headers.get("mcp-session-id");
+    if (sessionId) {
+      const entry = this.#sessions.find(sessionId, caller, scope);
+      if (!entry) return jsonRpcError(404, -32001, "Session not found");
+      return await entry.transport.handleRequest(request, { parsedBody });
+    }
+    const isInitialize = request.method === "POST" && !Array.isArray(parsedBody) &&
+      (parsedBody as { method?: unknown } | undefined)?.method === "initialize";
+    if (!isInitialize) return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
+    return await this.#openSession(request, parsedBody, scope, caller);
+  }
+
+  /**
+   * Counts the body's JSON-RPC requests against the caller's rate limits (and, on `/mcp/{backend}`, the
+   * backend's); over a limit, the whole POST is answered 429 with Retry-After.
+   */
+  #rateLimit(parsedBody: unknown, scope: ProxyScope, caller: Caller): Response | undefined {
+    const messages = Array.isArray(parsedBody) ? parsedBody : [parsedBody];
+    const requests = messages.filter((message) =>
+      message !== null && typeof message === "object" && "method" in message && "id" in message
+    ) as { id: unknown; method: unknown }[];
+    if (requests.length === 0) return undefined;
+    const backend = scope.kind === "backend" ? scope.name : undefined;
+    const refused = admitRequests(this.#deps, caller, { kind: "endpoint", backend }, requests.length);
+    if (!refused) return undefined;
+    this.#options.log.info("request over a rate limit", { user: caller.id, backend });
+    const { retryAfter } = refused.data as { retryAfter: number };
+    const error = { code: refused.code, message: refused.message, data: refused.data };
+    const answers = requests.map((request) => ({ jsonrpc: "2.0", id: request.id, error }));
+    return Response.json(Array.isArray(parsedBody) ? answers : answers[0], {
+      status: 429,
+      headers: { "retry-after": String(retryAfter) },
+    });
+  }
+
+  async #openSession(
+    request: Request,
+    parsedBody: unknown,
+    scope: ProxyScope,
+    caller: Caller,
+  ): Promise<Response> {
+    const { log } = this.#options;
+    const id = crypto.randomUUID();
+    const session = new FrontSession(id, caller, scope, "legacy");
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => id,
+      eventStore: new SessionEventStore(),
+      maxRequestBodySize: this.#options.maxBodyBytes(),
+      onsessionclosed: (closedId) => this.#sessions.forget(closedId),
+    });
+    session.owner = {
+      sessionId: id,
+      userId: caller.id,
+      request: (outgoing, signal) => {
+        if (!session.server) return Promise.reject(new Error("Session is closed"));
+        return session.server.request(outgoing as JSONRPCRequest, ANY_RESULT, { signal });
+      },
+      notify: async (notification) => await session.server?.notification(notification),
+      clientCapabilities: (parsedBody as { params?: { capabilities?: ClientCapabilities } }).params
+        ?.capabilities,
+    };
+    const deps = this.#deps;
+    const server = createProxyServer(deps, session, announcedCapabilities(deps, session));
+    server.onclose = () => this.#sessions.forget(id);
+    await server.connect(transport);
+    this.#sessions.add(session, transport);
+    const response = await transport.handleRequest(request, { parsedBody });
+    if (!response.ok) {
+      await this.#sessions.close(id);
+      return response;
+    }
+    log.info("MCP session opened", {
+      session_era: "legacy",
+      scope: scopeKey(scope) || "/mcp",
+      user: caller.name,
+    });
+    this.#sessions.closeOverCap(caller, id, this.#options.registry().gateway.maxSessionsPerUser);
+    return response;
+  }
+
+  /** A user connected a service (see FrontNotifications.consentCompleted). */
+  consentCompleted(userId: string, elicitationId: string | undefined): void {
+    this.#notifications.consentCompleted(userId, elicitationId);
+  }
+
+  /** After a reload that changed the policies (see FrontNotifications.policiesChanged). */
+  policiesChanged(previous: Registry, next: Registry): void {
+    this.#notifications.policiesChanged(previous, next);
+  }
+
+  /** After a reload: every session's lists may have changed. */
+  listsChanged(): void {
+    this.#notifications.listsChanged();
+  }
+
+  /** Ends the 2025-era sessions' GET streams (clients reconnect, or resume with Last-Event-ID). */
+  endStreams(): void {
+    this.#sessions.endStreams();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#sweep);
+    await this.#sessions.closeAll();
+    await this.#modern.close();
+  }
+}
