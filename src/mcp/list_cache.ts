@@ -1,3 +1,5 @@
+// The lists of backends that need a third-party token, as last listed for anyone: shown to users who have
+// not connected the service yet, kept in the store across restarts, dropped when the backend changes.
 import { backendIdentity } from "../config/diff.ts";
 import type { BackendSettings } from "../config/types.ts";
 import { hashSecret } from "../oauth/secrets.ts";

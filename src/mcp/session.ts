@@ -12,7 +12,7 @@ import type { RateLimiter } from "../policy/limits.ts";
 import type { Caller } from "./caller.ts";
 import { NameTable } from "./names.ts";
 import type { BackendPool } from "./backends/pool.ts";
-import type { CallOrigin } from "./backends/upstream.ts";
+import type { CallOrigin } from "./backends/call_origin.ts";
 import type { ParkedCalls } from "./era/parked.ts";
 import type { ListCache } from "./list_cache.ts";
 

@@ -1,7 +1,7 @@
 /**
  * The relay's guards end to end: one deny rule holds against every spelling of a resource URI, methods
  * the gateway does not know never reach a backend, and a task on a shared backend belongs to the user
- * and client that created it.
+ * and client that created it (2025-11-25 tasks and SEP-2663 tasks alike).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -18,7 +18,8 @@ import {
   textOf,
   within,
 } from "../helpers/mcp_clients.ts";
-import { ANY_RESULT } from "../../src/mcp/backends/upstream.ts";
+import { ANY_RESULT } from "../../src/mcp/backends/call_origin.ts";
+import { startConformanceHttpServer } from "../fixtures/conformance_server.ts";
 import { ALICE, aliceHashOnce } from "../oauth/_flow.ts";
 import { BOB, gatewayToken } from "../services/_world.ts";
 
@@ -326,5 +327,120 @@ Deno.test("Router tasks belong to the user and client that created them on a sha
     );
   } finally {
     await gateway.close();
+  }
+});
+
+const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
+
+/**
+ * One 2026-07-28 request (stateless, with its `_meta` envelope and routing headers), declaring the tasks
+ * extension unless `declareTasks` is false; the response message.
+ */
+async function modernPost(
+  url: string,
+  headers: Record<string, string>,
+  method: string,
+  params: Record<string, unknown>,
+  declareTasks = true,
+): Promise<Record<string, unknown>> {
+  const name = params.taskId ?? params.name;
+  const response = await fetch(url, {
+    method: "POST",
+    headers: {
+      ...JSON_HEADERS,
+      ...headers,
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": method,
+      ...(typeof name === "string" ? { "mcp-name": name } : {}),
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: crypto.randomUUID(),
+      method,
+      params: {
+        ...params,
+        _meta: {
+          "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+          "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+          "io.modelcontextprotocol/clientCapabilities": declareTasks
+            ? { extensions: { [TASKS_EXTENSION]: {} } }
+            : {},
+        },
+      },
+    }),
+  });
+  const messages = await messagesOf(response);
+  const answer = messages.find((message) => "result" in message || "error" in message);
+  if (!answer) throw new Error(`No answer to ${method}: ${response.status} ${JSON.stringify(messages)}`);
+  return answer;
+}
+
+Deno.test("Router SEP-2663 tasks belong to the user and client that created them on a shared backend", async () => {
+  const fixture = await startConformanceHttpServer({ port: 0 });
+  const gateway = await startTestGateway({
+    gateway: { auth: "oauth", shutdown_timeout: "1s" },
+    login: {
+      users: {
+        alice: { password_hash: await aliceHashOnce(), groups: ["staff"] },
+        bob: { password_hash: await hashPassword(BOB.password), groups: ["staff"] },
+      },
+    },
+    backends: { tasks: { http: { url: fixture.url }, protocol: "auto" } },
+    policies: [{ id: "staff", effect: "allow", subjects: ["group:staff"], backends: ["tasks"] }],
+  });
+  try {
+    await within(
+      90_000,
+      (async () => {
+        const base = gateway.gateway.url;
+        const bearer = async (credentials: { username: string; password: string }) => ({
+          authorization: `Bearer ${await gatewayToken(base, new ScriptedBrowser(), credentials)}`,
+        });
+        const alice = await bearer(ALICE);
+        const aliceOtherClient = await bearer(ALICE);
+        const bob = await bearer(BOB);
+        // The front announces what backends offered when last connected: connect the backend first.
+        await modernPost(`${gateway.mcpUrl}/tasks`, alice, "tools/list", {});
+        for (const path of ["/tasks", ""]) {
+          const url = `${gateway.mcpUrl}${path}`;
+          const discovered = await modernPost(url, alice, "server/discover", {});
+          const extensions =
+            (discovered.result as { capabilities?: { extensions?: Record<string, unknown> } })
+              .capabilities?.extensions;
+          assert.ok(extensions?.[TASKS_EXTENSION], `not announced: ${JSON.stringify(discovered)}`);
+
+          const tool = path ? "slow_compute" : "tasks__slow_compute";
+          const created = await modernPost(url, alice, "tools/call", {
+            name: tool,
+            arguments: { seconds: 60, label: "owls" },
+          });
+          const task = created.result as { resultType?: string; taskId?: string } | undefined;
+          assert.equal(task?.resultType, "task", JSON.stringify(created));
+          const taskId = task!.taskId!;
+
+          for (const [who, headers] of [["bob", bob], ["alice's other client", aliceOtherClient]] as const) {
+            for (const method of ["tasks/get", "tasks/update", "tasks/cancel"]) {
+              const params = method === "tasks/update" ? { taskId, inputResponses: {} } : { taskId };
+              const answer = await modernPost(url, headers, method, params);
+              assert.equal(codeOf(answer), -32602, `${who} ${method}: ${JSON.stringify(answer)}`);
+            }
+          }
+          // Without the extension, the tasks methods are refused before any task is looked up (SEP-2575).
+          const undeclared = await modernPost(url, alice, "tasks/get", { taskId }, false);
+          assert.equal(codeOf(undeclared), -32021, JSON.stringify(undeclared));
+
+          const got = await modernPost(url, alice, "tasks/get", { taskId });
+          assert.equal((got.result as { status?: string }).status, "working", JSON.stringify(got));
+          const cancelled = await modernPost(url, alice, "tasks/cancel", { taskId });
+          assert.equal((cancelled.result as { resultType?: string }).resultType, "complete");
+          const after = await modernPost(url, alice, "tasks/get", { taskId });
+          assert.equal((after.result as { status?: string }).status, "cancelled", JSON.stringify(after));
+        }
+      })(),
+      "the test",
+    );
+  } finally {
+    await gateway.close();
+    await fixture.close();
   }
 });

@@ -135,7 +135,7 @@ Deno.test("McpFront.handle() closes a user's least recently used session beyond 
   }, () => gateway.close());
 });
 
-Deno.test("McpFront.handle() answers initialize without waiting on a backend whose handshake hangs", async () => {
+Deno.test("McpFront.handle() answers initialize and lists without waiting on a backend whose handshake hangs", async () => {
   const gateway = await startTestGateway(registryWith({
     good: misbehaving("good"),
     // A process that reads its input and never answers initialize: the pool gives up after `timeout`
@@ -147,6 +147,13 @@ Deno.test("McpFront.handle() answers initialize without waiting on a backend who
     clients.push(await within(1_500, connectV2(gateway.mcpUrl, "2025-11-25"), "2025-11-25 initialize"));
     clients.push(await within(1_500, connectV2(gateway.mcpUrl, "2026-07-28"), "2026-07-28 discover"));
     assert.ok(clients[0]!.getServerCapabilities()?.tools, "tools are announced");
+    // The aggregate list waits for the silent backend at most gateway.list_timeout (2 s), then goes on.
+    for (const client of clients) {
+      const listed = await within(4_000, client.listTools(), "tools/list on /mcp");
+      const names = listed.tools.map((tool) => tool.name);
+      assert.ok(names.includes("good__echo"), names.join(", "));
+      assert.ok(!names.some((name) => name.startsWith("silent__")), names.join(", "));
+    }
     // The good backend serves calls meanwhile.
     const call = clients[0]!.callTool({ name: "good__echo", arguments: { message: "hi" } });
     assert.equal(textOf(await within(BOUND_MS, call, "good__echo")), "good: hi");

@@ -11,9 +11,9 @@ import {
   findTrailingId,
   formatBytes,
   LineFramer,
-  StderrRateLimit,
-  StdioTransport,
-} from "../../src/mcp/backends/stdio_transport.ts";
+} from "../../src/mcp/backends/stdio_framing.ts";
+import { StderrRateLimit } from "../../src/mcp/backends/stderr_rate_limit.ts";
+import { StdioTransport } from "../../src/mcp/backends/stdio_transport.ts";
 import { ROOT } from "../helpers/gatehouse_process.ts";
 
 const FIXTURE = join(ROOT, "tests", "fixtures", "stdio_faults_server.ts");

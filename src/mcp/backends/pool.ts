@@ -6,8 +6,12 @@ import type { BackendSettings, Registry } from "../../config/types.ts";
 import type { Logger } from "../../log/logger.ts";
 import { ANONYMOUS, type Caller } from "../caller.ts";
 import { JSONRPC, JsonRpcError } from "../errors.ts";
-import { createClientTransport, renderValues } from "./transports.ts";
-import { type CallOrigin, Upstream } from "./upstream.ts";
+import { type BackendEntry, newBackendEntry, settledUpstreams } from "./backend_entry.ts";
+import type { CallOrigin } from "./call_origin.ts";
+import { type BackendStatus, backendStatus, checkBackendHealth } from "./health.ts";
+import { isolationKey } from "./isolation.ts";
+import { type ClientTransport, createClientTransport, renderValues } from "./transports.ts";
+import { Upstream } from "./upstream.ts";
 
 /**
  * Hears a backend's change notifications, with the key of the connection they came on: "shared", or
@@ -18,39 +22,12 @@ export type BroadcastListener = (backend: string, connectionKey: string, notific
 /** Supplies a user's token for a third-party service; throws when the user has none yet. */
 export type ServiceTokenSource = (caller: Caller, service: string) => Promise<string>;
 
-/** What the status page shows of a backend. */
-export interface BackendStatus {
-  readonly name: string;
-  readonly transport: "stdio" | "http" | "sse";
-  readonly state: "up" | "down" | "starting" | "idle";
-  readonly lastError: string | undefined;
-  readonly latencyMs: number | undefined;
-  readonly processes: number;
-  readonly refused: number;
-  readonly restarts: number;
-}
-
 const MAX_BACKOFF_MS = 30_000;
 const BASE_BACKOFF_MS = 500;
 /** Backoff a call waits for before starting a backend again; a longer one fails the call at once. */
 const MAX_WAITED_BACKOFF_MS = 2000;
 /** A connection that stayed up this long resets the backoff. */
 const STABLE_AFTER_MS = 30_000;
-
-interface BackendEntry {
-  settings: BackendSettings;
-  upstreams: Map<string, Promise<Upstream>>;
-  failures: number;
-  nextStartAt: number;
-  capabilities: ServerCapabilities | undefined;
-  lastError: string | undefined;
-  latencyMs: number | undefined;
-  refused: number;
-  restarts: number;
-  retiring: boolean;
-  /** Connections that finished starting and have not closed: read without waiting on a start. */
-  live: Set<Upstream>;
-}
 
 export interface PoolOptions {
   log: Logger;
@@ -66,23 +43,8 @@ export interface PoolOptions {
   onTimeout?: (backend: string, method: string) => void;
 }
 
-/** How long a health check waits for its answer. */
-const HEALTH_TIMEOUT_MS = 5000;
-
 function sameTokens(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
   return a.size === b.size && [...a].every(([service, token]) => b.get(service) === token);
-}
-
-/** Which connection of a backend serves a caller, by the backend's isolation. */
-export function isolationKey(
-  backend: BackendSettings,
-  caller: Caller,
-  sessionId: string | undefined,
-): string {
-  if (backend.transport.kind !== "stdio") return backend.perUser ? `user:${caller.id}` : "shared";
-  if (backend.isolation === "session" && sessionId) return `session:${sessionId}`;
-  if (backend.isolation === "shared") return "shared";
-  return `user:${caller.id}`;
 }
 
 /**
@@ -110,28 +72,12 @@ export class BackendPool {
       ((_caller, service) =>
         Promise.reject(new JsonRpcError(JSONRPC.backendUnavailable, `No token for service "${service}"`)));
     for (const settings of Object.values(registry.backends)) {
-      this.#entries.set(settings.name, this.#newEntry(settings));
+      this.#entries.set(settings.name, newBackendEntry(settings));
     }
     this.#sweep = setInterval(() => this.#stopIdle(), options.sweepIntervalMs ?? 1000);
     Deno.unrefTimer(Number(this.#sweep));
     this.#health = setInterval(() => void this.checkHealth(), options.healthIntervalMs ?? 30_000);
     Deno.unrefTimer(Number(this.#health));
-  }
-
-  #newEntry(settings: BackendSettings): BackendEntry {
-    return {
-      settings,
-      upstreams: new Map(),
-      failures: 0,
-      nextStartAt: 0,
-      capabilities: undefined,
-      lastError: undefined,
-      latencyMs: undefined,
-      refused: 0,
-      restarts: 0,
-      retiring: false,
-      live: new Set(),
-    };
   }
 
   /** Listens to list changes and resource updates of every backend. */
@@ -265,7 +211,7 @@ export class BackendPool {
     });
     // A value that cannot be rendered (a user without a token for a service) is that caller's problem,
     // not the backend's: it fails this call without counting against the backend.
-    let transport: ReturnType<typeof createClientTransport>;
+    let transport: ClientTransport;
     try {
       transport = createClientTransport(settings, context, freshHeaders);
     } catch (error) {
@@ -346,17 +292,12 @@ export class BackendPool {
     await victim.close();
   }
 
-  async #settled(entry: BackendEntry): Promise<Upstream[]> {
-    const results = await Promise.allSettled(entry.upstreams.values());
-    return results.flatMap((result) => result.status === "fulfilled" ? [result.value] : []);
-  }
-
   #stopIdle(): void {
     const now = Date.now();
     for (const entry of this.#entries.values()) {
       if (entry.settings.transport.kind !== "stdio") continue;
       const idleMs = entry.settings.idleTimeoutSeconds * 1000;
-      void this.#settled(entry).then((upstreams) => {
+      void settledUpstreams(entry).then((upstreams) => {
         for (const upstream of upstreams) {
           if (upstream.state === "up" && upstream.inFlight === 0 && now - upstream.lastUsedAt >= idleMs) {
             this.#log.info("stopping idle backend process", { backend: entry.settings.name });
@@ -372,26 +313,11 @@ export class BackendPool {
    * checks fail shows down until one passes (which clears its last error).
    */
   async checkHealth(): Promise<void> {
-    await Promise.all([...this.#entries.values()].map(async (entry) => {
-      const { settings } = entry;
-      if (settings.transport.kind !== "stdio" && !settings.perUser && entry.upstreams.size === 0) {
-        // An HTTP backend nobody uses yet: connecting is the health check (and learns its capabilities).
-        await this.upstream(settings.name, ANONYMOUS).catch(() => {});
-        return;
-      }
-      for (const upstream of await this.#settled(entry)) {
-        if (upstream.state !== "up") continue;
-        const started = performance.now();
-        try {
-          // Failures reach entry.lastError and onFailure through the upstream's onReachability hook.
-          await upstream.checkHealth(HEALTH_TIMEOUT_MS);
-          entry.latencyMs = Math.round(performance.now() - started);
-          entry.lastError = undefined;
-        } catch {
-          // Recorded by the hook.
-        }
-      }
-    }));
+    await Promise.all(
+      [...this.#entries.values()].map((entry) =>
+        checkBackendHealth(entry, () => this.upstream(entry.settings.name, ANONYMOUS))
+      ),
+    );
   }
 
   /** Closes the connections a front session owned (isolation: session). */
@@ -417,7 +343,7 @@ export class BackendPool {
       void this.#drain(old);
     }
     for (const name of [...diff.added, ...diff.changed]) {
-      this.#entries.set(name, this.#newEntry(next.backends[name]!));
+      this.#entries.set(name, newBackendEntry(next.backends[name]!));
     }
     for (const name of diff.unchanged) {
       const entry = this.#entries.get(name);
@@ -426,7 +352,7 @@ export class BackendPool {
   }
 
   async #drain(entry: BackendEntry): Promise<void> {
-    const upstreams = await this.#settled(entry);
+    const upstreams = await settledUpstreams(entry);
     const deadline = Date.now() + entry.settings.callTimeoutSeconds * 1000;
     while (upstreams.some((upstream) => upstream.inFlight > 0) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -436,31 +362,7 @@ export class BackendPool {
 
   /** A snapshot for the status page and /readyz. */
   async status(): Promise<BackendStatus[]> {
-    return await Promise.all([...this.#entries.values()].map(async (entry) => {
-      const upstreams = (await this.#settled(entry)).filter((upstream) => upstream.state !== "closed");
-      const starting = upstreams.some((upstream) => upstream.state === "starting");
-      const connected = upstreams.filter((upstream) => upstream.state === "up");
-      // Connected is not up: a connection whose calls or health checks fail is down until one succeeds.
-      const state = connected.some((upstream) => !upstream.unreachable)
-        ? "up"
-        : connected.length > 0
-        ? "down"
-        : starting
-        ? "starting"
-        : entry.failures > 0
-        ? "down"
-        : "idle";
-      return {
-        name: entry.settings.name,
-        transport: entry.settings.transport.kind,
-        state,
-        lastError: entry.lastError,
-        latencyMs: entry.latencyMs,
-        processes: entry.settings.transport.kind === "stdio" ? upstreams.length : 0,
-        refused: entry.refused,
-        restarts: entry.restarts,
-      } satisfies BackendStatus;
-    }));
+    return await Promise.all([...this.#entries.values()].map(backendStatus));
   }
 
   async close(): Promise<void> {
@@ -468,7 +370,7 @@ export class BackendPool {
     clearInterval(this.#sweep);
     clearInterval(this.#health);
     await Promise.all([...this.#entries.values()].map(async (entry) => {
-      await Promise.all((await this.#settled(entry)).map((upstream) => upstream.close()));
+      await Promise.all((await settledUpstreams(entry)).map((upstream) => upstream.close()));
     }));
   }
 }

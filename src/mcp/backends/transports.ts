@@ -5,7 +5,7 @@ import type { Template, TemplateContext } from "../../config/template.ts";
 import type { BackendSettings } from "../../config/types.ts";
 import { StdioTransport } from "./stdio_transport.ts";
 
-type ClientTransport = StdioTransport | StreamableHTTPClientTransport | SSEClientTransport;
+export type ClientTransport = StdioTransport | StreamableHTTPClientTransport | SSEClientTransport;
 
 /** Renders a backend's env or headers for one caller; `context` is needed only for per-user values. */
 export function renderValues(

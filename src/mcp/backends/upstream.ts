@@ -1,42 +1,21 @@
 // One connection to a backend (a stdio process or an HTTP session): calls, their routing back, its health.
 import { Client, type McpSubscription } from "@modelcontextprotocol/client";
-import type {
-  ClientCapabilities,
-  JSONRPCRequest,
-  Notification,
-  ServerCapabilities,
-  Tool,
-} from "@modelcontextprotocol/client";
-import { z } from "zod";
+import type { JSONRPCRequest, Notification, ServerCapabilities, Tool } from "@modelcontextprotocol/client";
 import type { BackendSettings } from "../../config/types.ts";
 import type { Logger } from "../../log/logger.ts";
 import { VERSION } from "../../version.ts";
 import { JSONRPC, JsonRpcError } from "../errors.ts";
-import type { createClientTransport } from "./transports.ts";
-import { stderrRateLimitFor, StdioTransport } from "./stdio_transport.ts";
+import { ANY_RESULT, type AnyResult, type CallOrigin } from "./call_origin.ts";
+import { translateCallError } from "./call_errors.ts";
+import { keepTaskResult, relayTaskResults } from "./task_results.ts";
+import { InFlightCalls } from "./in_flight.ts";
+import { pipeStderr, startFailed } from "./process_log.ts";
+import { SessionRenewal } from "./session_renewal.ts";
+import { StdioTransport } from "./stdio_transport.ts";
+import type { ClientTransport } from "./transports.ts";
 
 /** How long a `protocol: auto` backend has to answer server/discover before it is taken as 2025-era. */
 const PROBE_TIMEOUT_MS = 10_000;
-
-/** Results are relayed as they are: the backend's result object, unvalidated beyond being an object. */
-export const ANY_RESULT = z.looseObject({});
-type AnyResult = z.infer<typeof ANY_RESULT>;
-
-/** The front-end session a backend call was made for, able to carry messages back to its client. */
-export interface CallOrigin {
-  /** The front session (legacy) or request (modern) id; messages never cross between these. */
-  readonly sessionId: string;
-  readonly userId: string;
-  /** Sends a server-to-client request (sampling, elicitation, roots) to the client, tied to the call. */
-  request(
-    request: { method: string; params?: Record<string, unknown> },
-    signal: AbortSignal,
-  ): Promise<AnyResult>;
-  /** Sends a notification (such as a log message) to the client, tied to the call. */
-  notify(notification: Notification): Promise<void>;
-  /** What the client declared it can answer; a connection of its own declares the same to the backend. */
-  readonly clientCapabilities?: ClientCapabilities;
-}
 
 export interface UpstreamHooks {
   /** A backend notification for whoever listens to this backend (list changes, resource updates). */
@@ -50,14 +29,6 @@ export interface UpstreamHooks {
   onTimeout?(upstream: Upstream, method: string): void;
   /** The backend stopped answering (`error` says why), or answers again (`error` undefined). */
   onReachability?(upstream: Upstream, error: string | undefined): void;
-}
-
-/** A call in flight: who made it, and how many of the backend's questions about it await an answer. */
-interface InFlightCall {
-  readonly origin: CallOrigin;
-  asking: number;
-  readonly method: string;
-  readonly since: number;
 }
 
 export type UpstreamState = "starting" | "up" | "closed";
@@ -84,7 +55,7 @@ export class Upstream {
   /** True while calls or health checks cannot reach the backend; the next answer clears it. */
   unreachable = false;
   /** Calls in flight, each with how many of its backend's questions are waiting for the client. */
-  readonly #inFlight = new Map<number, InFlightCall>();
+  readonly #inFlight: InFlightCalls;
   readonly #hooks: UpstreamHooks;
   readonly #progress = new Map<string, (progress: Progress) => void>();
   /** The backend's tools as it last listed them (for SEP-2243 header mirroring on tools/call). */
@@ -92,15 +63,15 @@ export class Upstream {
   readonly #subscriptions = new Map<string, number>();
   #listening: McpSubscription | undefined;
   readonly #log: Logger;
-  #nextCall = 0;
   #closing = false;
-  #transport: ReturnType<typeof createClientTransport> | undefined;
+  #transport: ClientTransport | undefined;
   /** Makes the transport of a new backend session (Streamable HTTP only). */
-  readonly #newTransport: (() => ReturnType<typeof createClientTransport>) | undefined;
+  readonly #newTransport: (() => ClientTransport) | undefined;
   #connectTimeoutMs = 0;
-  /** Which backend session this is (1 for the first): a call knows whether its session was renewed. */
-  #session = 1;
-  #renewing: Promise<void> | undefined;
+  readonly #sessions = new SessionRenewal({
+    renewable: () => this.#renewable(),
+    reconnect: () => this.#reconnect(),
+  });
   /** Set while the old session's transport is closed for a new one: that close is no hang-up. */
   #swapping = false;
 
@@ -112,7 +83,7 @@ export class Upstream {
     hooks: UpstreamHooks;
     log: Logger;
     /** For Streamable HTTP backends: a fresh transport, to start a new session when the old one is gone. */
-    newTransport?: () => ReturnType<typeof createClientTransport>;
+    newTransport?: () => ClientTransport;
   }) {
     this.backend = options.backend;
     this.key = options.key;
@@ -121,6 +92,7 @@ export class Upstream {
     this.#hooks = options.hooks;
     this.#log = options.log;
     this.#newTransport = options.newTransport;
+    this.#inFlight = new InFlightCalls(options.owner);
     this.client = new Client(
       { name: "gatehouse", version: VERSION },
       {
@@ -160,26 +132,23 @@ export class Upstream {
 
   /** What is in flight, for diagnostics: methods, ages and open questions, never who or what. */
   describeInFlight(): { method: string; age_ms: number; asking: number }[] {
-    const now = Date.now();
-    return [...this.#inFlight.values()].map((call) => ({
-      method: call.method,
-      age_ms: now - call.since,
-      asking: call.asking,
-    }));
+    return this.#inFlight.describe();
   }
 
   /** Connects (spawning the process for stdio) within `timeoutMs`. */
-  async start(transport: ReturnType<typeof createClientTransport>, timeoutMs: number): Promise<void> {
+  async start(transport: ClientTransport, timeoutMs: number): Promise<void> {
     this.#transport = transport;
     this.#connectTimeoutMs = timeoutMs;
     this.client.onclose = () => this.#onClose();
     this.client.onerror = (error) => this.#log.debug("backend connection error", { error });
     // Piped before the handshake: what a process prints while it fails to start is logged too.
-    if (transport instanceof StdioTransport) this.#pipeStderr(transport);
+    if (transport instanceof StdioTransport) pipeStderr(transport, this.backend, this.#log);
     try {
-      await this.client.connect(transport, this.#connectOptions());
+      await this.#connect(transport);
     } catch (error) {
-      throw this.#startFailed(transport, error);
+      throw transport instanceof StdioTransport
+        ? startFailed(transport, error, this.backend, this.#log)
+        : error;
     }
     this.state = "up";
     this.startedAt = Date.now();
@@ -214,11 +183,13 @@ export class Upstream {
     await previous?.close().catch(() => {});
   }
 
-  #connectOptions() {
-    return {
+  /** Connects the client, letting a 2026-07-28 backend's task results past it (task_results.ts). */
+  #connect(transport: ClientTransport): Promise<void> {
+    relayTaskResults(transport, () => this.modern);
+    return this.client.connect(transport, {
       timeout: this.#connectTimeoutMs,
       ...(this.backend.protocol === "legacy" ? { prior: { kind: "legacy" as const } } : {}),
-    };
+    });
   }
 
   /** True when the backend speaks the 2026-07-28 revision (stateless, input_required, per-request _meta). */
@@ -252,8 +223,7 @@ export class Upstream {
     if (this.state !== "up") {
       throw new JsonRpcError(JSONRPC.backendUnavailable, `Backend "${this.backend.name}" is not connected`);
     }
-    const id = this.#nextCall++;
-    this.#inFlight.set(id, { origin, asking: 0, method, since: Date.now() });
+    const id = this.#inFlight.begin(origin, method);
     this.lastUsedAt = Date.now();
     const timeoutMs = this.backend.callTimeoutSeconds * 1000;
     const progressToken = options.onprogress ? `gatehouse-${id}` : undefined;
@@ -268,7 +238,7 @@ export class Upstream {
       allowInputRequired: true,
     };
     try {
-      const result = await this.#inSession(async () => {
+      const result = await this.#sessions.run(async () => {
         const tool = method === "tools/call" && this.modern
           ? this.#tools.get(String(params?.name))
           : undefined;
@@ -280,7 +250,7 @@ export class Upstream {
           }) as AnyResult;
         }
         return await this.client.request({ method, params } as JSONRPCRequest, ANY_RESULT, requestOptions);
-      });
+      }).catch(keepTaskResult);
       if (method === "tools/list" && Array.isArray(result.tools)) {
         if (!params?.cursor) this.#tools.clear();
         for (const listed of result.tools as Tool[]) this.#tools.set(String(listed.name), listed);
@@ -288,11 +258,17 @@ export class Upstream {
       this.#reachable(undefined);
       return result;
     } catch (error) {
-      throw this.#translateError(error, method, options.signal);
+      throw translateCallError(error, {
+        backend: this.backend,
+        method,
+        signal: options.signal,
+        onTimeout: () => this.#hooks.onTimeout?.(this, method),
+        onUnreachable: (message) => this.#reachable(message),
+      });
     } finally {
       // Progress read with the result was queued before this continuation, so it has been relayed.
       if (progressToken) this.#progress.delete(progressToken);
-      this.#inFlight.delete(id);
+      this.#inFlight.end(id);
       this.lastUsedAt = Date.now();
     }
   }
@@ -303,7 +279,7 @@ export class Upstream {
    */
   async checkHealth(timeoutMs: number): Promise<void> {
     try {
-      await this.#inSession(async () => {
+      await this.#sessions.run(async () => {
         if (this.modern) {
           await this.client.request({ method: "server/discover" }, ANY_RESULT, { timeout: timeoutMs });
         } else await this.client.ping({ timeout: timeoutMs });
@@ -315,44 +291,13 @@ export class Upstream {
     }
   }
 
-  /**
-   * Runs `send` on the current backend session. MCP 2025-11-25 basic/transports §Session Management: a
-   * server answers 404 to a session it no longer knows (it restarted), and the client must start a new
-   * session with a new initialize. The request never ran there, so it is sent once more on the new one.
-   */
-  async #inSession<T>(send: () => Promise<T>): Promise<T> {
-    // Calls arriving while a new session is being started wait for it rather than fail.
-    await this.#renewing?.catch(() => {});
-    const session = this.#session;
-    try {
-      return await send();
-    } catch (error) {
-      if (!this.#sessionLost(error)) throw error;
-      await this.#renewSession(session);
-      return await send();
-    }
-  }
-
-  #sessionLost(error: unknown): boolean {
+  /** Whether the connection is a Streamable HTTP session that a new one could replace. */
+  #renewable(): boolean {
     const transport = this.#transport;
-    if (!this.#newTransport || !transport || !("sessionId" in transport) || !transport.sessionId) {
-      return false;
-    }
-    const status = (error as { status?: unknown } | null)?.status;
-    return status === 404 || (error instanceof Error && /session not found/i.test(error.message));
+    return Boolean(this.#newTransport && transport && "sessionId" in transport && transport.sessionId);
   }
 
-  /** Starts one new session for every call that found session `lost` gone. */
-  #renewSession(lost: number): Promise<void> {
-    if (this.#session === lost && !this.#renewing) {
-      this.#session += 1;
-      this.#renewing = this.#reconnect().finally(() => {
-        this.#renewing = undefined;
-      });
-    }
-    return this.#renewing ?? Promise.resolve();
-  }
-
+  /** Replaces the backend session; on failure the connection is finished (the pool starts another). */
   async #reconnect(): Promise<void> {
     this.#log.info("backend session gone; starting a new one", { backend: this.backend.name, key: this.key });
     this.#swapping = true;
@@ -360,7 +305,7 @@ export class Upstream {
       await this.client.close().catch(() => {});
       const transport = this.#newTransport!();
       this.#transport = transport;
-      await this.client.connect(transport, this.#connectOptions());
+      await this.#connect(transport);
     } catch (error) {
       await this.client.close().catch(() => {});
       this.#swapping = false;
@@ -400,30 +345,11 @@ export class Upstream {
     }
   }
 
-  /**
-   * The call a backend-initiated message belongs to, when it can be known: the owner of a session's own
-   * connection; else the only session with calls in flight. With several, a call already waiting for an
-   * answer to its own question is not the one asking, so if exactly one call is free and every call in
-   * flight is the same user's, it is that one. Otherwise nobody gets it: never another user's session.
-   */
-  #target(): InFlightCall | undefined {
-    const calls = [...this.#inFlight.values()];
-    if (this.owner) {
-      // Every call here is the owner's session's: the one free to ask, else the session itself.
-      const free = calls.filter((call) => call.asking === 0);
-      return free.length === 1 ? free[0] : { origin: this.owner, asking: 0, method: "", since: 0 };
-    }
-    if (new Set(calls.map((call) => call.origin.sessionId)).size === 1) return calls[0];
-    if (new Set(calls.map((call) => call.origin.userId)).size !== 1) return undefined;
-    const free = calls.filter((call) => call.asking === 0);
-    return new Set(free.map((call) => call.origin.sessionId)).size === 1 ? free[0] : undefined;
-  }
-
   async #relayRequest(
     request: { method: string; params?: unknown },
     signal: AbortSignal,
   ): Promise<AnyResult> {
-    const target = this.#target();
+    const target = this.#inFlight.target();
     if (!target) {
       this.#hooks.onRefused(this, request.method);
       throw new JsonRpcError(
@@ -445,7 +371,7 @@ export class Upstream {
   async #onNotification(notification: Notification): Promise<void> {
     const method = notification.method;
     if (method === "notifications/message") {
-      const target = this.#target();
+      const target = this.#inFlight.target();
       if (target) await target.origin.notify(notification);
       else this.#hooks.onRefused(this, method);
       return;
@@ -464,70 +390,6 @@ export class Upstream {
       this.#log.warn("backend connection closed", { backend: this.backend.name, key: this.key });
     }
     this.#hooks.onClosed(this);
-  }
-
-  /** Logs a process's stderr (at most 20 lines per 10 s per backend) and the messages it had dropped. */
-  #pipeStderr(transport: StdioTransport): void {
-    const log = this.#log.child({ backend: this.backend.name });
-    const limit = stderrRateLimitFor(this.#log, this.backend.name);
-    const suppressed = (lines: number) => {
-      if (lines > 0) log.info("backend stderr suppressed", { lines });
-    };
-    transport.onstderr = (line) => {
-      const admitted = limit.admit();
-      suppressed(admitted.suppressed);
-      if (admitted.log) log.info("backend stderr", { line });
-    };
-    transport.onstderrend = () => suppressed(limit.flush());
-    transport.ondropped = ({ bytes, id }) =>
-      log.warn("backend message dropped", {
-        bytes,
-        max_response_size: this.backend.maxResponseBytes,
-        // Without an id of a call in flight, nobody's call could be failed in its place.
-        failed_call: id !== undefined,
-      });
-  }
-
-  /** Logs a failed start with what the process printed and how it ended; the error to report. */
-  #startFailed(transport: ReturnType<typeof createClientTransport>, error: unknown): unknown {
-    if (!(transport instanceof StdioTransport)) return error;
-    const exit = transport.exit;
-    this.#log.warn("backend failed to start", {
-      backend: this.backend.name,
-      error: error instanceof Error ? error.message : String(error),
-      exit_code: exit?.code,
-      signal: exit?.signal ?? undefined,
-      stderr: transport.recentStderr,
-    });
-    if (!exit) return error;
-    const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
-    return new Error(`the process exited with ${how} during its handshake`);
-  }
-
-  #translateError(error: unknown, method: string, signal: AbortSignal | undefined): Error {
-    if (error instanceof JsonRpcError) return error;
-    if (
-      error && typeof error === "object" && "code" in error && typeof error.code === "number" &&
-      error.code < 0
-    ) {
-      const protocolError = error as { code: number; message?: string; data?: unknown };
-      return new JsonRpcError(
-        protocolError.code,
-        String(protocolError.message ?? "Backend error"),
-        protocolError.data,
-      );
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    if (/timed? ?out/i.test(message)) {
-      this.#hooks.onTimeout?.(this, method);
-      return new JsonRpcError(
-        JSONRPC.backendTimeout,
-        `Backend "${this.backend.name}" did not answer ${method} within ${this.backend.callTimeoutSeconds} s`,
-      );
-    }
-    // The caller giving up says nothing of the backend; anything else means it cannot be reached.
-    if (!signal?.aborted) this.#reachable(message);
-    return new JsonRpcError(JSONRPC.backendUnavailable, `Backend "${this.backend.name}" failed: ${message}`);
   }
 }
 

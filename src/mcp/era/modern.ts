@@ -4,6 +4,7 @@
  */
 import type { Notification, ServerContext } from "@modelcontextprotocol/server";
 import type { JsonRpcError } from "../errors.ts";
+import { TASKS_EXTENSION, tasksExtensionOf } from "./tasks_extension.ts";
 import type { FrontSession } from "../session.ts";
 
 type Params = Record<string, unknown>;
@@ -52,14 +53,14 @@ const CAPABILITY_FOR: Readonly<Record<string, string>> = {
 
 /** The capability a 2026-07-28 client must have declared to answer `method`, when it has not. */
 export function missingCapability(method: string, context: ServerContext): string | undefined {
-  const declared = (envelopeOf(context)[CLIENT_CAPABILITIES_KEY] ?? {}) as Record<string, unknown>;
+  const declared = declaredCapabilities(context);
   const needed = CAPABILITY_FOR[method];
   return needed !== undefined && declared[needed] === undefined ? needed : undefined;
 }
 
 /** Whether a 2026-07-28 request's client declared URL-mode elicitation (`elicitation.url`). */
 export function declaresUrlElicitation(context: ServerContext): boolean {
-  const declared = (envelopeOf(context)[CLIENT_CAPABILITIES_KEY] ?? {}) as {
+  const declared = declaredCapabilities(context) as {
     elicitation?: { url?: unknown };
   };
   return declared.elicitation?.url !== undefined;
@@ -101,10 +102,16 @@ export function forModernBackend(
   // client states the protocol version and client info.
   const { [PROTOCOL_VERSION_KEY]: _version, [CLIENT_INFO_KEY]: _info, ...forwardedEnvelope } = envelope;
   const meta: Params = { ...forwardedEnvelope, ...(params?._meta as Params | undefined) };
-  // Extensions the gateway cannot relay (tasks: the SDK client rejects task results) are not offered on.
-  const { extensions: _extensions, ...capabilities } =
-    (envelope[CLIENT_CAPABILITIES_KEY] ?? legacyClient ?? {}) as Record<string, unknown>;
-  meta[CLIENT_CAPABILITIES_KEY] = capabilities;
+  // Of the extensions, only SEP-2663 tasks (2026-07-28 clients) is offered on: the others' methods and
+  // results are not relayed.
+  const { extensions, ...capabilities } = (envelope[CLIENT_CAPABILITIES_KEY] ?? legacyClient ?? {}) as Record<
+    string,
+    unknown
+  >;
+  const tasks = session.era === "modern" ? tasksExtensionOf({ extensions }) : undefined;
+  meta[CLIENT_CAPABILITIES_KEY] = tasks
+    ? { ...capabilities, extensions: { [TASKS_EXTENSION]: tasks } }
+    : capabilities;
   // A 2025-era client that never set a level hears every level, as a 2025-era backend would send them.
   const logLevel = envelope[LOG_LEVEL_KEY] ?? session.logLevel ??
     (session.era === "legacy" ? "debug" : undefined);
@@ -116,4 +123,9 @@ export function forModernBackend(
     ...(context.mcpReq.inputResponses ? { inputResponses: context.mcpReq.inputResponses } : {}),
     ...(typeof state === "string" && state !== RETRY_STATE ? { requestState: state } : {}),
   };
+}
+
+/** The capabilities a 2026-07-28 request declares in its `_meta` envelope. */
+export function declaredCapabilities(context: ServerContext): Record<string, unknown> {
+  return (envelopeOf(context)[CLIENT_CAPABILITIES_KEY] ?? {}) as Record<string, unknown>;
 }

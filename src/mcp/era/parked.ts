@@ -1,3 +1,5 @@
+// Calls of 2026-07-28 clients waiting, parked, for the retry that answers their backend's question
+// (`input_required`), kept per user and bounded in time.
 import { JSONRPC, JsonRpcError } from "../errors.ts";
 
 type Result = Record<string, unknown>;

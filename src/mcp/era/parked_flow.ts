@@ -4,7 +4,8 @@
  */
 import type { ServerContext } from "@modelcontextprotocol/server";
 import { JSONRPC, JsonRpcError } from "../errors.ts";
-import type { CallOrigin, Upstream } from "../backends/upstream.ts";
+import type { CallOrigin } from "../backends/call_origin.ts";
+import type { Upstream } from "../backends/upstream.ts";
 import type { FrontSession, ProxyDependencies } from "../session.ts";
 import { missingCapability, relayModernNotification, urlElicitationAsInputRequired } from "./modern.ts";
 import { PARKED_STATE_PREFIX, ParkedCall } from "./parked.ts";

@@ -20,7 +20,7 @@ import type { Metrics } from "../../metrics/metrics.ts";
 import type { RecentEvents } from "../../status/events.ts";
 import type { Caller } from "../caller.ts";
 import type { BackendPool } from "../backends/pool.ts";
-import { ANY_RESULT } from "../backends/upstream.ts";
+import { ANY_RESULT } from "../backends/call_origin.ts";
 import { ParkedCalls } from "../era/parked.ts";
 import { SessionEventStore } from "../event_store.ts";
 import { ListCache } from "../list_cache.ts";

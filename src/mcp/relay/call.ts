@@ -6,7 +6,8 @@
 import type { JSONRPCRequest } from "@modelcontextprotocol/server";
 import type { BackendSettings } from "../../config/types.ts";
 import { ConsentRequiredError } from "../../services/consent_required.ts";
-import { ANY_RESULT, type CallOrigin, type Upstream } from "../backends/upstream.ts";
+import { ANY_RESULT, type CallOrigin } from "../backends/call_origin.ts";
+import type { Upstream } from "../backends/upstream.ts";
 import { JSONRPC, JsonRpcError } from "../errors.ts";
 import { relayAskingClient } from "../era/input_loop.ts";
 import { forModernBackend, INPUT_REQUIRED_METHODS, relayModernNotification } from "../era/modern.ts";

@@ -3,10 +3,12 @@
  * the SDK servers that answer it by handing every request to a Router.
  */
 import { McpServer, Server, type ServerCapabilities } from "@modelcontextprotocol/server";
+import { z } from "zod";
 import { VERSION } from "../../version.ts";
 import { scopeBackends } from "../scope.ts";
 import type { FrontSession, ProxyDependencies } from "../session.ts";
 import { Router } from "./router.ts";
+import { TASKS_EXTENSION, tasksExtensionOf } from "../era/tasks_extension.ts";
 
 /**
  * What a backend never connected yet is taken to offer: more than it may, never less (the front could not
@@ -51,7 +53,15 @@ export function announcedCapabilities(deps: ProxyDependencies, session: FrontSes
     if (capabilities.completions) union.completions = {};
     // 2025-11-25 tasks: relayed (each task only to its creator), so announced as the backends offer them.
     if (capabilities.tasks) union.tasks = mergeTasks(union.tasks, capabilities.tasks);
-    // Extensions (SEP-2663 tasks, skills) are not announced: their results cannot be relayed yet.
+    // SEP-2663 tasks: relayed to 2026-07-28 sessions (its wire), each task only to its creator. Other
+    // extensions (skills) are not announced: their methods are not relayed.
+    const tasks = tasksExtensionOf(capabilities);
+    if (tasks && session.era === "modern") {
+      union.extensions = {
+        ...union.extensions,
+        [TASKS_EXTENSION]: tasks,
+      } as ServerCapabilities["extensions"];
+    }
   }
   return union;
 }
@@ -104,9 +114,24 @@ export class ProxyMcpServer extends McpServer {
   }
 }
 
+/** Any params: the Router checks what it relays. */
+const ANY_PARAMS = z.looseObject({});
+
 function attachRouter(server: Server, deps: ProxyDependencies, session: FrontSession): Server {
   const router = new Router(deps, session);
   server.fallbackRequestHandler = (request, context) => router.handle(request, context);
+  if (session.era === "modern") {
+    // SEP-2663 reuses tasks/get and tasks/cancel, which 2026-07-28 removed from the core protocol: the
+    // SDK dispatches them only to handlers registered with explicit schemas (else -32601).
+    for (const method of ["tasks/get", "tasks/cancel"]) {
+      server.setRequestHandler(
+        method,
+        { params: ANY_PARAMS },
+        (params, context) =>
+          router.handle({ jsonrpc: "2.0", id: context.mcpReq.id, method, params }, context),
+      );
+    }
+  }
   server.fallbackNotificationHandler = (notification) => router.notify(notification);
   session.server = server;
   return server;

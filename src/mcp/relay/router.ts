@@ -6,6 +6,8 @@
 import type { JSONRPCRequest, Notification, ServerContext } from "@modelcontextprotocol/server";
 import { ConsentRequiredError } from "../../services/consent_required.ts";
 import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { declaredCapabilities } from "../era/modern.ts";
+import { tasksExtensionOf, tasksExtensionRequired } from "../era/tasks_extension.ts";
 import { scopeBackends, toolAllowed } from "../scope.ts";
 import type { FrontSession, ProxyDependencies } from "../session.ts";
 import { relayCall } from "./call.ts";
@@ -161,6 +163,10 @@ async function complete(relay: RelayRequest, params: Params | undefined): Promis
  * them; another user's (or client's) task is "not found".
  */
 async function taskCall(relay: RelayRequest, params: Params | undefined, method: string): Promise<Result> {
+  // 2026-07-28 has only SEP-2663 tasks, for requests that declare the extension (SEP-2575).
+  if (relay.session.era === "modern" && !tasksExtensionOf(declaredCapabilities(relay.context))) {
+    throw tasksExtensionRequired(method);
+  }
   const name = taskOwnersOf(relay.deps.pool).backendOf(relay.session.caller, params?.taskId);
   const backend = backendsOf(relay).find((candidate) => candidate.name === name);
   if (!backend) throw new JsonRpcError(JSONRPC.invalidParams, `Task not found: ${String(params?.taskId)}`);

@@ -1,0 +1,44 @@
+// Turns what a failed backend call threw into the JSON-RPC error its client gets, telling the connection
+// whether the backend timed out or could not be reached.
+import type { BackendSettings } from "../../config/types.ts";
+import { JSONRPC, JsonRpcError } from "../errors.ts";
+
+/** The failed call, and whom to tell what its failure says of the backend. */
+export interface FailedCall {
+  readonly backend: BackendSettings;
+  readonly method: string;
+  /** The caller's signal: a call it aborted says nothing of the backend. */
+  readonly signal: AbortSignal | undefined;
+  /** The backend did not answer within its call timeout. */
+  onTimeout(): void;
+  /** The backend cannot be reached; `message` says why. */
+  onUnreachable(message: string): void;
+}
+
+/** The error to answer a failed call with: the backend's own JSON-RPC error, or one of ours. */
+export function translateCallError(error: unknown, call: FailedCall): Error {
+  if (error instanceof JsonRpcError) return error;
+  if (
+    error && typeof error === "object" && "code" in error && typeof error.code === "number" &&
+    error.code < 0
+  ) {
+    const protocolError = error as { code: number; message?: string; data?: unknown };
+    return new JsonRpcError(
+      protocolError.code,
+      String(protocolError.message ?? "Backend error"),
+      protocolError.data,
+    );
+  }
+  const { backend, method } = call;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/timed? ?out/i.test(message)) {
+    call.onTimeout();
+    return new JsonRpcError(
+      JSONRPC.backendTimeout,
+      `Backend "${backend.name}" did not answer ${method} within ${backend.callTimeoutSeconds} s`,
+    );
+  }
+  // The caller giving up says nothing of the backend; anything else means it cannot be reached.
+  if (!call.signal?.aborted) call.onUnreachable(message);
+  return new JsonRpcError(JSONRPC.backendUnavailable, `Backend "${backend.name}" failed: ${message}`);
+}
