@@ -54,13 +54,16 @@ Deno.test("urlElicitationAsInputRequired() turns a -32042 into input_required wi
   });
 });
 
-Deno.test("forModernBackend() carries the client's capabilities and level, not its version, info or extensions", () => {
+Deno.test("forModernBackend() carries the client's capabilities, level and tasks opt-in, not its version, info or other extensions", () => {
   const session = new FrontSession("s", ANONYMOUS, { kind: "aggregate" }, "modern");
   const context = fakeContext({
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
     "io.modelcontextprotocol/clientInfo": { name: "client", version: "1" },
     "io.modelcontextprotocol/logLevel": "warning",
-    [CAPABILITIES]: { sampling: {}, extensions: { "io.modelcontextprotocol/tasks": {} } },
+    [CAPABILITIES]: {
+      sampling: {},
+      extensions: { "io.modelcontextprotocol/tasks": {}, "io.modelcontextprotocol/skills": {} },
+    },
   });
   const params = forModernBackend(session, { name: "echo", _meta: { progressToken: 7 } }, context);
   assert.deepEqual(params, {
@@ -68,7 +71,7 @@ Deno.test("forModernBackend() carries the client's capabilities and level, not i
     _meta: {
       progressToken: 7,
       "io.modelcontextprotocol/logLevel": "warning",
-      [CAPABILITIES]: { sampling: {} },
+      [CAPABILITIES]: { sampling: {}, extensions: { "io.modelcontextprotocol/tasks": {} } },
     },
   });
 });
