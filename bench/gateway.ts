@@ -12,10 +12,13 @@ import { ROOT, type RunningProcess, spawnProcess, startTaskFlags } from "./proce
 /** Everyone may use every backend (with nothing allowed nothing would be listed). */
 const ALLOW_EVERYONE = { id: "bench-allow-everyone", effect: "allow", subjects: ["*"], backends: ["*"] };
 
-/** A registry serving `backends` without sign-in, with no rate limits. */
+/**
+ * A registry serving `backends` without sign-in, with no rate limits. Every request is the one user
+ * "anonymous": its session cap is raised so that the memory benchmark's sessions all stay open.
+ */
 export function benchRegistry(backends: Record<string, Record<string, unknown>>): Record<string, unknown> {
   return {
-    gateway: { auth: "none", listen: "127.0.0.1:0", shutdown_timeout: "1s" },
+    gateway: { auth: "none", listen: "127.0.0.1:0", shutdown_timeout: "1s", max_sessions_per_user: 1000 },
     backends,
     policies: [ALLOW_EVERYONE],
   };
