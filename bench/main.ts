@@ -2,10 +2,11 @@
  * `deno task bench`: measures what product §9 promises, as ratios within one run on this machine, and
  * prints a table per benchmark and a summary saying which targets are met.
  *
- *     deno task bench [--quick] [--json FILE] [--only SECTION,...]
+ *     deno task bench [--quick] [--json FILE] [--only SECTION,...] [--soak-minutes N]
  *
  * Sections: http (overhead over a Streamable HTTP backend), stdio (Gatehouse and the npm bridges side by
- * side), memory, startup, reload. Everything runs on 127.0.0.1 on free ports; every process started is
+ * side), memory, startup, reload; and soak (30 minutes of mixed traffic), which runs only when named in
+ * `--only`. Everything runs on 127.0.0.1 on free ports; every process started is
  * stopped at the end, on failure and on SIGINT or SIGTERM too.
  */
 import { parseArgs } from "node:util";
@@ -16,28 +17,40 @@ import { type BenchSettings, benchSettings } from "./settings.ts";
 import { httpOverhead } from "./sections/http_overhead.ts";
 import { memory } from "./sections/memory.ts";
 import { reload } from "./sections/reload.ts";
+import { soak } from "./sections/soak.ts";
 import { startup } from "./sections/startup.ts";
 import { stdioBridges } from "./sections/stdio_bridges.ts";
 import { messageOf } from "./side_by_side.ts";
 
-const SECTIONS: Record<string, { title: string; run: (settings: BenchSettings) => Promise<SectionResult> }> =
-  {
-    http: { title: "HTTP overhead", run: httpOverhead },
-    stdio: { title: "stdio and the npm bridges", run: stdioBridges },
-    memory: { title: "Memory", run: memory },
-    startup: { title: "Start-up", run: startup },
-    reload: { title: "Reload", run: reload },
-  };
+interface Section {
+  readonly title: string;
+  readonly run: (settings: BenchSettings) => Promise<SectionResult>;
+  /** Runs without `--only` naming it. */
+  readonly byDefault: boolean;
+}
 
-const HELP = `Usage: deno task bench [--quick] [--json FILE] [--only SECTION,...]
+const SECTIONS: Record<string, Section> = {
+  http: { title: "HTTP overhead", run: httpOverhead, byDefault: true },
+  stdio: { title: "stdio and the npm bridges", run: stdioBridges, byDefault: true },
+  memory: { title: "Memory", run: memory, byDefault: true },
+  startup: { title: "Start-up", run: startup, byDefault: true },
+  reload: { title: "Reload", run: reload, byDefault: true },
+  // Half an hour by default: only when asked for.
+  soak: { title: "Soak", run: soak, byDefault: false },
+};
+
+const HELP = `Usage: deno task bench [--quick] [--json FILE] [--only SECTION,...] [--soak-minutes N]
 
 Measures product section 9 (speed and size) on this machine and says which targets are met.
 
 Options:
-  --quick          a short run with fewer calls (same shape; for tests)
-  --json FILE      also write the results as JSON to FILE
-  --only SECTIONS  run only these, comma-separated: ${Object.keys(SECTIONS).join(", ")}
-  -h, --help       show this help`;
+  --quick                  a short run with fewer calls (same shape; for tests)
+  --json FILE              also write the results as JSON to FILE
+  --only SECTIONS          run only these, comma-separated: ${Object.keys(SECTIONS).join(", ")}
+                           (soak runs only when named here)
+  --soak-minutes N         how long the soak runs (default 30; 1 with --quick)
+  --soak-sample-seconds N  how often the soak samples and prints a line (default 30)
+  -h, --help               show this help`;
 
 const encoder = new TextEncoder();
 
@@ -60,6 +73,15 @@ function canReadProc(): boolean {
   }
 }
 
+/** A flag's value as a positive number, undefined when absent, or the error message. */
+function positiveNumber(value: string | undefined, flag: string): number | undefined | string {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  return Number.isFinite(number) && number > 0
+    ? number
+    : `Cannot run: ${flag} must be a positive number, not "${value}"`;
+}
+
 async function main(args: string[]): Promise<number> {
   let values;
   try {
@@ -71,6 +93,8 @@ async function main(args: string[]): Promise<number> {
         quick: { type: "boolean", default: false },
         json: { type: "string" },
         only: { type: "string" },
+        "soak-minutes": { type: "string" },
+        "soak-sample-seconds": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -82,7 +106,9 @@ async function main(args: string[]): Promise<number> {
     print(HELP);
     return 0;
   }
-  const chosen = values.only ? values.only.split(",").map((name) => name.trim()) : Object.keys(SECTIONS);
+  const chosen = values.only
+    ? values.only.split(",").map((name) => name.trim())
+    : Object.keys(SECTIONS).filter((name) => SECTIONS[name]!.byDefault);
   const unknown = chosen.filter((name) => !(name in SECTIONS));
   if (unknown.length > 0) {
     printError(`Cannot run: unknown section(s) ${unknown.map((name) => `"${name}"`).join(", ")}\n\n${HELP}`);
@@ -93,7 +119,13 @@ async function main(args: string[]): Promise<number> {
     printError("Cannot run: the benchmarks start processes and read /proc of them: run with -A");
     return 1;
   }
-  const settings = benchSettings(values.quick);
+  const soakMinutes = positiveNumber(values["soak-minutes"], "--soak-minutes");
+  const soakSampleSeconds = positiveNumber(values["soak-sample-seconds"], "--soak-sample-seconds");
+  if (typeof soakMinutes === "string" || typeof soakSampleSeconds === "string") {
+    printError(`${typeof soakMinutes === "string" ? soakMinutes : soakSampleSeconds}\n\n${HELP}`);
+    return 1;
+  }
+  const settings = benchSettings(values.quick, { minutes: soakMinutes, sampleSeconds: soakSampleSeconds });
   const startedAt = new Date();
   const machine = {
     os: Deno.build.os,

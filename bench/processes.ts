@@ -264,3 +264,10 @@ export async function startEchoHttp(timeoutMs: number): Promise<EchoHttpBackend>
     throw error;
   }
 }
+
+/** How many file descriptors a process has open (entries of /proc/PID/fd). */
+export function openFileCount(pid: number): number {
+  let count = 0;
+  for (const _entry of Deno.readDirSync(`/proc/${pid}/fd`)) count++;
+  return count;
+}

@@ -101,3 +101,11 @@ export function renderSummary(sections: readonly SectionResult[]): string {
   }
   return lines.join("\n");
 }
+
+const encoder = new TextEncoder();
+
+/** Writes a line to stdout at once (for progress printed while a section runs). */
+export function printLine(text: string): void {
+  let bytes = encoder.encode(`${text}\n`);
+  while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+}

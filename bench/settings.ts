@@ -22,9 +22,25 @@ export interface BenchSettings {
   };
   readonly startupRuns: number;
   readonly reload: { readonly reloads: number; readonly workers: number; readonly timeoutMs: number };
+  readonly soak: SoakSettings;
 }
 
-export function benchSettings(quick: boolean): BenchSettings {
+/** The soak run (`--only soak`): mixed traffic for a long time, sampled at a fixed interval. */
+export interface SoakSettings {
+  readonly durationMs: number;
+  readonly sampleIntervalMs: number;
+  /** Users, each a `clients:` entry with `client_credentials`, and concurrent workers per user. */
+  readonly users: number;
+  readonly workersPerUser: number;
+}
+
+/** What the command line may change of the soak run. */
+export interface SoakOptions {
+  readonly minutes?: number;
+  readonly sampleSeconds?: number;
+}
+
+export function benchSettings(quick: boolean, soak: SoakOptions = {}): BenchSettings {
   return {
     quick,
     concurrency: [1, 16],
@@ -37,5 +53,11 @@ export function benchSettings(quick: boolean): BenchSettings {
     memory: { sessions: 500, openConcurrency: 16, settleMs: quick ? 300 : 1_000 },
     startupRuns: quick ? 2 : 5,
     reload: { reloads: quick ? 2 : 5, workers: 4, timeoutMs: 5_000 },
+    soak: {
+      durationMs: (soak.minutes ?? (quick ? 1 : 30)) * 60_000,
+      sampleIntervalMs: (soak.sampleSeconds ?? 30) * 1_000,
+      users: 4,
+      workersPerUser: 3,
+    },
   };
 }

@@ -96,7 +96,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   let store: Store;
   try {
-    store = openStore(registry.gateway.dataDir);
+    store = openStore(registry.gateway.dataDir, { log });
   } catch (error) {
     await server.shutdown(0);
     throw error;

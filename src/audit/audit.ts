@@ -7,6 +7,7 @@ export type AuditKind =
   | "sign_in_throttled"
   | "token_grant"
   | "refresh_reuse"
+  | "refresh_retry"
   | "code_replay"
   | "consent"
   | "connection"

@@ -40,8 +40,10 @@ check (ok, warn or FAIL) and a summary:
   command         each stdio backend's command exists and is executable (it is not run)
   service         each service's metadata is found (RFC 8414, then OpenID), or its token endpoint answers
   login_provider  each OpenID provider's discovery works; GitHub's token endpoint answers
-  data_dir        exists (warn if not: the first start makes it), mode 0700, writable
-  database        gatehouse.db, if present: mode 0600, opens, passes quick_check
+  data_dir        exists (warn if not: the first start makes it), mode 0700, writable; warns when its
+                  file system has less than 100 MiB or 5% free
+  database        gatehouse.db, if present: mode 0600, owned and writable by the data directory's
+                  owner (the serving user), opens, passes quick_check
 
 Network checks run at once, each given ${TIMEOUT_SECONDS} s. Headers that differ per user are not sent,
 and no header value is printed. Exits 1 when any check FAILs (a registry that does not load is one), else 0.

@@ -1,4 +1,5 @@
 import { ConfigError, formatProblem } from "../config/errors.ts";
+import { StoreOpenError } from "../store/write_health.ts";
 import { type CliIo, type Command, UsageError } from "./args.ts";
 import { backupCommand } from "./backup.ts";
 import { checkCommand } from "./check.ts";
@@ -77,7 +78,11 @@ export async function runCli(args: string[], io: CliIo = defaultIo): Promise<num
       for (const problem of error.problems) io.stderr(`${formatProblem(problem)}\n`);
       return EXIT.user;
     }
-    if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.PermissionDenied) {
+    // A data directory that is read-only, full or not this user's: the operator's to fix.
+    if (
+      error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.PermissionDenied ||
+      error instanceof StoreOpenError
+    ) {
       io.stderr(`gatehouse ${command.name}: ${error.message}\n`);
       return EXIT.user;
     }

@@ -94,8 +94,12 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
     const snapshot = c.get("snapshot");
     const failure = holder.lastFailure();
     const storeOpen = store.db.isOpen;
+    // Not ready while writes fail (disk full, read-only); a probe write here notices space coming back.
+    const writable = storeOpen && store.checkWritable();
+    const writes = store.writeHealth();
+    const ready = storeOpen && writable;
     const body = {
-      status: storeOpen ? "ready" : "not_ready",
+      status: ready ? "ready" : "not_ready",
       version: VERSION,
       registry: {
         generation: snapshot.generation,
@@ -104,10 +108,18 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
           ? { at: new Date(failure.at).toISOString(), problems: failure.problems.map(formatProblem) }
           : null,
       },
-      store: { open: storeOpen },
+      store: {
+        open: storeOpen,
+        writable,
+        unwritable: writes.writable ? null : {
+          reason: writes.reason,
+          since: writes.since === undefined ? undefined : new Date(writes.since).toISOString(),
+          failed_writes: writes.failedWrites,
+        },
+      },
       time: new Date(now()).toISOString(),
     };
-    return c.json(body, storeOpen ? 200 : 503, { "cache-control": "no-store" });
+    return c.json(body, ready ? 200 : 503, { "cache-control": "no-store" });
   });
 
   if (deps.oauth) mountOAuthRoutes(app, deps.oauth);

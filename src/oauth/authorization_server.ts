@@ -5,7 +5,13 @@ import type { Store } from "../store/store.ts";
 import { issueAccessToken, type TokenIdentity } from "./access_token.ts";
 import { type ClientDirectory, type OAuthClient, redirectUriAllowed } from "./clients.ts";
 import { OAuthError } from "./errors.ts";
-import { revokeFamily } from "./grants.ts";
+import {
+  type RefreshTokenRow,
+  refreshTokenRow,
+  refreshUse,
+  retireRefreshToken,
+  revokeFamily,
+} from "./grants.ts";
 import type { SigningKey } from "./keys.ts";
 import { grantedScope } from "./scopes.ts";
 import { hashSecret, pkceChallenge, randomToken, timingSafeEqual } from "./secrets.ts";
@@ -259,20 +265,22 @@ export class AuthorizationServer {
       throw new OAuthError("unauthorized_client", "This client may not use this grant type");
     }
     let grant: Grant;
+    let response: TokenResponse;
     switch (grantType) {
       case "authorization_code":
         grant = await this.#exchangeCode(client, form);
+        response = await this.#issueTokens(client, grant);
         break;
       case "refresh_token":
-        grant = await this.#refresh(client, form);
+        ({ grant, response } = await this.#refresh(client, form));
         break;
       case "client_credentials":
         grant = this.#clientCredentials(client, form);
+        response = await this.#issueTokens(client, grant);
         break;
       default:
         throw new OAuthError("unsupported_grant_type", "Unsupported grant_type");
     }
-    const response = await this.#issueTokens(client, grant);
     this.#deps.clients.recordGrant(client.clientId);
     this.#deps.audit?.record("token_grant", grant.identity.userId, {
       client_id: client.clientId,
@@ -345,46 +353,33 @@ export class AuthorizationServer {
     return { identity: JSON.parse(row.identity), resource: row.resource, scope: row.scope, familyId };
   }
 
-  async #refresh(client: OAuthClient, form: URLSearchParams): Promise<Grant> {
+  /**
+   * Rotates a refresh token (RFC 9700 §4.14.2). A rotated one presented again revokes its family, except
+   * within the reuse interval while its successor is unused: the answer of its rotation was lost (a crash,
+   * a dropped connection), so the successor is retired and a new pair issued.
+   */
+  async #refresh(
+    client: OAuthClient,
+    form: URLSearchParams,
+  ): Promise<{ grant: Grant; response: TokenResponse }> {
     const token = form.get("refresh_token");
     if (!token) throw new OAuthError("invalid_request", "refresh_token is missing");
-    const { db } = this.#deps.store;
+    const { store } = this.#deps;
     const tokenHash = await hashSecret(token);
-    const row = db.prepare("SELECT * FROM refresh_tokens WHERE token_hash = ?").get(tokenHash) as
-      | {
-        family_id: string;
-        client_id: string;
-        user_id: string;
-        identity: string;
-        resource: string;
-        scope: string;
-        expires_at: number;
-        used_at: number | null;
-        revoked_at: number | null;
-      }
-      | undefined;
+    const row = refreshTokenRow(store, tokenHash);
     if (!row || row.client_id !== client.clientId) {
       throw new OAuthError("invalid_grant", "The refresh token is not valid");
     }
-    if (row.used_at !== null || row.revoked_at !== null) {
-      // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
+    const reuseIntervalMs = this.#deps.registry().gateway.refreshReuseIntervalSeconds * 1000;
+    const use = refreshUse(store, row, this.#now(), reuseIntervalMs);
+    if (use.kind === "reuse") {
       this.#revokeFamily(row.family_id);
-      this.#deps.log.warn("refresh token reused; its family is revoked", { client_id: client.clientId });
-      this.#refreshReused(row.user_id, client.clientId, row.revoked_at !== null ? "revoked" : "rotated");
-      throw new OAuthError("invalid_grant", "The refresh token is not valid");
+      this.#refuseReuse(row, use.state);
     }
     if (row.expires_at <= this.#now()) throw new OAuthError("invalid_grant", "The refresh token has expired");
     const resource = form.get("resource") ?? row.resource;
     if (resource !== row.resource) {
       throw new OAuthError("invalid_target", "resource differs from the original grant");
-    }
-    const used = db.prepare("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL")
-      .run(this.#now(), tokenHash);
-    if (used.changes !== 1) {
-      // Two uses at once: one of them is a copy.
-      this.#revokeFamily(row.family_id);
-      this.#refreshReused(row.user_id, client.clientId, "concurrent");
-      throw new OAuthError("invalid_grant", "The refresh token is not valid");
     }
     const identity = this.#deps.currentIdentity
       ? this.#deps.currentIdentity(JSON.parse(row.identity))
@@ -394,11 +389,47 @@ export class AuthorizationServer {
       this.#revokeFamily(row.family_id);
       throw new OAuthError("invalid_grant", "The user may no longer sign in here");
     }
-    return { identity, resource: row.resource, scope: row.scope, familyId: row.family_id };
+    const grant: Grant = { identity, resource: row.resource, scope: row.scope, familyId: row.family_id };
+    const tokens = await this.#prepareTokens(client, grant);
+    // Decided again with the writes, in one transaction: another use of this token may have come in while
+    // the tokens were signed. Of two retries at once, the second retires what the first issued.
+    const outcome = store.transaction(() => {
+      const now = this.#now();
+      const current = refreshTokenRow(store, tokenHash);
+      if (!current) return undefined; // deleted meanwhile, with its client
+      const decided = refreshUse(store, current, now, reuseIntervalMs);
+      if (decided.kind === "reuse") {
+        this.#revokeFamily(current.family_id);
+        return decided;
+      }
+      if (decided.kind === "retry") retireRefreshToken(store, decided.successor, now);
+      // used_at stays the first rotation's: the reuse interval counts from it.
+      store.db.prepare(
+        "UPDATE refresh_tokens SET used_at = COALESCE(used_at, ?), successor_hash = ? WHERE token_hash = ?",
+      ).run(now, tokens.refreshHash ?? null, tokenHash);
+      tokens.record();
+      return decided;
+    });
+    if (outcome === undefined) throw new OAuthError("invalid_grant", "The refresh token is not valid");
+    if (outcome.kind === "reuse") this.#refuseReuse(row, outcome.state);
+    if (outcome.kind === "retry") {
+      const sinceRotationMs = this.#now() - (row.used_at ?? this.#now());
+      this.#deps.log.info("refresh answer lost: a new pair issued, the unused one retired", {
+        client_id: client.clientId,
+      });
+      this.#deps.audit?.record("refresh_retry", row.user_id, {
+        client_id: client.clientId,
+        seconds_since_rotation: Math.floor(sinceRotationMs / 1000),
+      });
+    }
+    return { grant, response: tokens.response };
   }
 
-  #refreshReused(userId: string, clientId: string, state: "rotated" | "revoked" | "concurrent"): void {
-    this.#deps.audit?.record("refresh_reuse", userId, { client_id: clientId, token_state: state });
+  /** Refuses a reused refresh token, whose family was just revoked, and records it. */
+  #refuseReuse(row: RefreshTokenRow, state: "rotated" | "revoked" | "retired"): never {
+    this.#deps.log.warn("refresh token reused; its family is revoked", { client_id: row.client_id });
+    this.#deps.audit?.record("refresh_reuse", row.user_id, { client_id: row.client_id, token_state: state });
+    throw new OAuthError("invalid_grant", "The refresh token is not valid");
   }
 
   #clientCredentials(client: OAuthClient, form: URLSearchParams): Grant {
@@ -417,7 +448,15 @@ export class AuthorizationServer {
     return { identity, resource, scope: grantedScope(form.get("scope")), familyId: undefined };
   }
 
+  /** Issues and records the tokens of a grant, in one transaction. */
   async #issueTokens(client: OAuthClient, grant: Grant): Promise<TokenResponse> {
+    const tokens = await this.#prepareTokens(client, grant);
+    this.#deps.store.transaction(tokens.record);
+    return tokens.response;
+  }
+
+  /** Signs the access token and draws the refresh token; nothing is stored until `record()` runs. */
+  async #prepareTokens(client: OAuthClient, grant: Grant): Promise<PreparedTokens> {
     const { identity, resource, scope, familyId } = grant;
     const { gateway } = this.#deps.registry();
     const access = await issueAccessToken(this.#deps.key, {
@@ -433,32 +472,46 @@ export class AuthorizationServer {
       expires_in: gateway.accessTokenTtlSeconds,
       scope,
     };
-    // Every access token is recorded with its owners; one without a refresh family (client_credentials)
-    // is a family of its own, so that revoking a user's or a client's tokens reaches it too.
-    this.#deps.store.db.prepare(
-      "INSERT INTO access_token_grants (jti, family_id, expires_at, client_id, user_id) VALUES (?, ?, ?, ?, ?)",
-    ).run(access.jti, familyId ?? `token:${access.jti}`, access.expiresAt, client.clientId, identity.userId);
-    if (familyId !== undefined && client.grantTypes.includes("refresh_token")) {
-      const refresh = randomToken(32);
-      this.#deps.store.db.prepare(
-        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, identity, resource, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    const refresh = familyId !== undefined && client.grantTypes.includes("refresh_token")
+      ? randomToken(32)
+      : undefined;
+    const refreshHash = refresh === undefined ? undefined : await hashSecret(refresh);
+    if (refresh !== undefined) response.refresh_token = refresh;
+    const refreshExpiresAt = this.#now() + gateway.refreshTokenTtlSeconds * 1000;
+    const { db } = this.#deps.store;
+    const record = () => {
+      // Every access token is recorded with its owners; one without a refresh family (client_credentials)
+      // is a family of its own, so that revoking a user's or a client's tokens reaches it too.
+      db.prepare(
+        "INSERT INTO access_token_grants (jti, family_id, expires_at, client_id, user_id) VALUES (?, ?, ?, ?, ?)",
       ).run(
-        await hashSecret(refresh),
-        familyId,
+        access.jti,
+        familyId ?? `token:${access.jti}`,
+        access.expiresAt,
+        client.clientId,
+        identity.userId,
+      );
+      if (refreshHash === undefined) return;
+      db.prepare(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, identity, resource, scope, expires_at, access_jti) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(
+        refreshHash,
+        familyId!,
         client.clientId,
         identity.userId,
         JSON.stringify(identity),
         resource,
         scope,
-        this.#now() + gateway.refreshTokenTtlSeconds * 1000,
+        refreshExpiresAt,
+        access.jti,
       );
-      response.refresh_token = refresh;
-    }
-    return response;
+    };
+    return { response, refreshHash, record };
   }
 
   #revokeFamily(familyId: string): void {
-    revokeFamily(this.#deps.store, familyId, this.#now());
+    // Refresh and access tokens together: a crash in between must not leave half a family live.
+    this.#deps.store.transaction(() => revokeFamily(this.#deps.store, familyId, this.#now()));
   }
 
   /** RFC 7009: revokes a refresh token's family, or an access token by its jti; unknown tokens are fine. */
@@ -505,6 +558,14 @@ interface Grant {
   readonly scope: string;
   /** The refresh family (codes and refresh tokens); undefined for client_credentials. */
   readonly familyId: string | undefined;
+}
+
+/** Tokens signed and drawn, not stored yet: `record()` stores them (inside the caller's transaction). */
+interface PreparedTokens {
+  readonly response: TokenResponse;
+  /** Hash of the refresh token in `response`, when there is one. */
+  readonly refreshHash: string | undefined;
+  readonly record: () => void;
 }
 
 /** Adds query parameters to a redirect URI, keeping the ones it has (RFC 6749 §3.1.2). */

@@ -85,6 +85,86 @@ export function revokeFamily(
   return { refreshTokens: Number(refresh.changes), accessTokens: Number(access.changes) };
 }
 
+/** A refresh token as stored (only its hash is kept). */
+export interface RefreshTokenRow {
+  readonly token_hash: string;
+  readonly family_id: string;
+  readonly client_id: string;
+  readonly user_id: string;
+  /** JSON of the `TokenIdentity` it was issued to. */
+  readonly identity: string;
+  readonly resource: string;
+  readonly scope: string;
+  /** Epoch ms. */
+  readonly expires_at: number;
+  /** Epoch ms of its rotation (its first use). */
+  readonly used_at: number | null;
+  readonly revoked_at: number | null;
+  /** The token its rotation issued (the latest one, after retries). */
+  readonly successor_hash: string | null;
+  /** The access token issued with it. */
+  readonly access_jti: string | null;
+  /** Epoch ms: replaced, unused, by a retry of its predecessor. */
+  readonly retired_at: number | null;
+}
+
+/** The refresh token with this hash, or undefined. */
+export function refreshTokenRow(store: Store, tokenHash: string): RefreshTokenRow | undefined {
+  return store.db.prepare("SELECT * FROM refresh_tokens WHERE token_hash = ?").get(tokenHash) as
+    | RefreshTokenRow
+    | undefined;
+}
+
+/**
+ * What presenting a refresh token does. `rotate`: it is live. `retry`: it was rotated less than
+ * `reuseIntervalMs` ago and its successor was never used, so the answer of its rotation was most likely lost;
+ * the successor is retired and a new pair issued. `reuse`: anything else, which revokes the family
+ * (RFC 9700 §4.14.2; the grace period is the "reuse interval" that §4.14.2 leaves to the server).
+ */
+export type RefreshUse =
+  | { readonly kind: "rotate" }
+  | { readonly kind: "retry"; readonly successor: RefreshTokenRow }
+  | { readonly kind: "reuse"; readonly state: "rotated" | "revoked" | "retired" };
+
+/**
+ * Decides what presenting `row` does at `now`. Read inside the transaction that acts on it, so that two
+ * retries at once see each other's writes: the second retires what the first issued.
+ */
+export function refreshUse(
+  store: Store,
+  row: RefreshTokenRow,
+  now: number,
+  reuseIntervalMs: number,
+): RefreshUse {
+  if (row.revoked_at !== null) {
+    return { kind: "reuse", state: row.retired_at !== null ? "retired" : "revoked" };
+  }
+  if (row.used_at === null) return { kind: "rotate" };
+  // Measured from the first rotation, so that retries cannot stretch the window.
+  if (row.successor_hash !== null && now - row.used_at < reuseIntervalMs) {
+    const successor = refreshTokenRow(store, row.successor_hash);
+    if (successor && successor.used_at === null && successor.revoked_at === null) {
+      return { kind: "retry", successor };
+    }
+  }
+  return { kind: "reuse", state: "rotated" };
+}
+
+/**
+ * Retires a refresh token that was never used, with the access token issued alongside it: a retry of its
+ * predecessor replaces both. Only one pair of a family stays live.
+ */
+export function retireRefreshToken(store: Store, row: RefreshTokenRow, now: number): void {
+  store.db.prepare(
+    "UPDATE refresh_tokens SET revoked_at = ?, retired_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+  ).run(now, now, row.token_hash);
+  if (row.access_jti !== null) {
+    store.db.prepare(
+      "INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) SELECT jti, expires_at FROM access_token_grants WHERE jti = ? AND expires_at > ?",
+    ).run(row.access_jti, Math.floor(now / 1000));
+  }
+}
+
 /**
  * Revokes every grant of a user or of a client: each refresh family (refresh and access tokens), and the
  * codes not exchanged yet. One transaction: a running gateway sees all of it or none.

@@ -55,13 +55,25 @@ function isReturnAddress(path: string): boolean {
     path === "/status";
 }
 
+// The media type with parameters or none, never a longer type that starts the same (RFC 9110 §8.3.1).
+const FORM_TYPE = /^application\/x-www-form-urlencoded[ \t]*(;|$)/i;
+const JSON_TYPE = /^application\/json[ \t]*(;|$)/i;
+
+/** The body as text; a client gone mid-body (or a broken chunked one) is its mistake, not an internal error. */
+async function bodyText(c: Context<AppEnv>): Promise<string> {
+  try {
+    return await c.req.text();
+  } catch {
+    throw new OAuthError("invalid_request", "The request body could not be read");
+  }
+}
+
 /** Reads an `application/x-www-form-urlencoded` body, refusing anything else. */
 async function formOf(c: Context<AppEnv>): Promise<URLSearchParams> {
-  const type = c.req.header("content-type") ?? "";
-  if (!type.toLowerCase().startsWith("application/x-www-form-urlencoded")) {
+  if (!FORM_TYPE.test(c.req.header("content-type") ?? "")) {
     throw new OAuthError("invalid_request", "The body must be application/x-www-form-urlencoded");
   }
-  const form = new URLSearchParams(await c.req.text());
+  const form = new URLSearchParams(await bodyText(c));
   refuseRepeatedParameters(form);
   return form;
 }
@@ -106,7 +118,12 @@ function redirectHostOf(redirectUri: string): string {
 
 /** A registration body (RFC 7591 §3.1): a JSON object, bounded before it is parsed. */
 async function registrationBody(c: Context<AppEnv>): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
+  // RFC 7591 §3.1: the body is application/json (a form or text/plain one is also what a foreign page can
+  // send without a CORS preflight).
+  if (!JSON_TYPE.test(c.req.header("content-type") ?? "")) {
+    throw new OAuthError("invalid_client_metadata", "The body must be application/json");
+  }
+  const text = await bodyText(c);
   if (new TextEncoder().encode(text).length > REGISTRATION_LIMITS.maxBodyBytes) {
     throw new OAuthError(
       "invalid_client_metadata",

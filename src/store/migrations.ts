@@ -247,4 +247,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX authorization_requests_expires ON authorization_requests(expires_at);
     `,
   },
+  {
+    version: 12,
+    name: "refresh_token_successors",
+    sql: `
+      -- A refresh whose answer was lost: its token is accepted again for a short while if the token its use
+      -- issued was never used; that unused successor (and the access token issued with it) is then retired.
+      ALTER TABLE refresh_tokens ADD COLUMN successor_hash TEXT;   -- token_hash of the token its use issued
+      ALTER TABLE refresh_tokens ADD COLUMN access_jti TEXT;       -- the access token issued with it
+      ALTER TABLE refresh_tokens ADD COLUMN retired_at INTEGER;    -- epoch ms: replaced unused by a retry
+    `,
+  },
 ];

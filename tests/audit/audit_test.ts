@@ -116,6 +116,14 @@ Deno.test("AuditLog rows: sign-ins, consents, grants, reuse, replay and reloads,
         });
         assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
         secrets.push(refreshed.body.access_token!, refreshed.body.refresh_token!);
+        // Its successor used: the old token again is a reuse, not a retry of a lost answer.
+        const rotatedAgain = await tokenCall(base, {
+          grant_type: "refresh_token",
+          client_id: client.client_id,
+          refresh_token: refreshed.body.refresh_token!,
+        });
+        assert.equal(rotatedAgain.status, 200, JSON.stringify(rotatedAgain.body));
+        secrets.push(rotatedAgain.body.access_token!, rotatedAgain.body.refresh_token!);
         const reused = await tokenCall(base, {
           grant_type: "refresh_token",
           client_id: client.client_id,
@@ -180,6 +188,7 @@ Deno.test("AuditLog rows: sign-ins, consents, grants, reuse, replay and reloads,
       grants.map((row) => [row.subject, row.detail.grant_type, row.detail.client_id]),
       [
         ["alice", "authorization_code", consents[0]!.detail.client_id],
+        ["alice", "refresh_token", consents[0]!.detail.client_id],
         ["alice", "refresh_token", consents[0]!.detail.client_id],
         ["ci-bot", "client_credentials", "ci-bot"],
       ],

@@ -58,8 +58,13 @@ export async function startGatehouse(
   const child = await spawnGatehouse(["serve", ...args], options);
   await child.stdin.close();
   const lines: string[] = [];
-  const waiters = new Set<{ predicate: (line: string) => boolean; resolve: (line: string) => void }>();
+  const waiters = new Set<{
+    predicate: (line: string) => boolean;
+    resolve: (line: string) => void;
+    reject: (error: Error) => void;
+  }>();
   let stderrText = "";
+  let stdoutEnded = false;
   const decoder = new TextDecoder();
   const stdoutDone = (async () => {
     let buffered = "";
@@ -78,6 +83,12 @@ export async function startGatehouse(
         }
       }
     }
+    // The process is gone: no line will come.
+    stdoutEnded = true;
+    for (const waiter of waiters) {
+      waiters.delete(waiter);
+      waiter.reject(new Error(`gatehouse exited before the log line; stdout: ${lines.join("\n")}`));
+    }
   })();
   const stderrDone = (async () => {
     for await (const chunk of child.stderr) stderrText += decoder.decode(chunk, { stream: true });
@@ -86,12 +97,17 @@ export async function startGatehouse(
   const waitForLine = (predicate: (line: string) => boolean, timeoutMs = 10_000) => {
     const seen = lines.find(predicate);
     if (seen) return Promise.resolve(seen);
+    if (stdoutEnded) return Promise.reject(new Error(`gatehouse exited before the log line`));
     return new Promise<string>((resolve, reject) => {
       const waiter = {
         predicate,
         resolve: (line: string) => {
           clearTimeout(timer);
           resolve(line);
+        },
+        reject: (error: Error) => {
+          clearTimeout(timer);
+          reject(error);
         },
       };
       const timer = setTimeout(() => {

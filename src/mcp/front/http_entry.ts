@@ -50,8 +50,30 @@ export interface FrontStats {
   readonly modernRequests: number;
 }
 
-function jsonRpcError(status: number, code: number, message: string): Response {
-  return Response.json({ jsonrpc: "2.0", id: null, error: { code, message } }, { status });
+function jsonRpcError(status: number, code: number, message: string, headers?: HeadersInit): Response {
+  return Response.json({ jsonrpc: "2.0", id: null, error: { code, message } }, { status, headers });
+}
+
+/** The methods of the Streamable HTTP transport (MCP 2025-11-25 §Transports); CORS preflights never get here. */
+const MCP_HTTP_METHODS = ["GET", "POST", "DELETE"];
+
+/** `application/json`, with parameters or none: not a longer type that starts the same (`application/jsonp`). */
+const JSON_CONTENT_TYPE = /^application\/json[ \t]*(;|$)/i;
+
+/**
+ * A 2026-07-28 request's `requestState` is a string the server issued (SEP-2322); any other type is a
+ * malformed request, refused before it is routed like the envelope's other keys.
+ */
+function malformedRequestState(body: unknown): Response | undefined {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return undefined;
+  const { id, params } = body as { id?: unknown; params?: { requestState?: unknown } };
+  const state = params !== null && typeof params === "object" ? params.requestState : undefined;
+  if (state === undefined || typeof state === "string") return undefined;
+  return Response.json({
+    jsonrpc: "2.0",
+    id: typeof id === "string" || typeof id === "number" ? id : null,
+    error: { code: -32602, message: "Invalid params: requestState must be a string" },
+  }, { status: 400 });
 }
 
 /** The capabilities a 2026-07-28 request declares in its `_meta` envelope. */
@@ -147,13 +169,23 @@ export class McpFront {
 
   /** Serves one HTTP request to `/mcp` or `/mcp/{backend}` for an authenticated caller. */
   async handle(request: Request, scope: ProxyScope, caller: Caller): Promise<Response> {
+    if (!MCP_HTTP_METHODS.includes(request.method)) {
+      return jsonRpcError(405, -32000, `Method not allowed: ${request.method}`, {
+        allow: MCP_HTTP_METHODS.join(", "),
+      });
+    }
     let parsedBody: unknown;
     if (request.method === "POST") {
-      const contentType = request.headers.get("content-type") ?? "";
-      if (!contentType.toLowerCase().startsWith("application/json")) {
+      if (!JSON_CONTENT_TYPE.test(request.headers.get("content-type") ?? "")) {
         return jsonRpcError(415, -32700, "Unsupported Media Type: Content-Type must be application/json");
       }
-      const text = await request.text();
+      let text: string;
+      try {
+        text = await request.text();
+      } catch {
+        // The client went away mid-body (or sent a broken chunked one): its fault, not an internal error.
+        return jsonRpcError(400, -32700, "Parse error: the body could not be read");
+      }
       if (text.length > this.#options.maxBodyBytes()) {
         return jsonRpcError(413, -32600, "Request body too large");
       }
@@ -178,6 +210,8 @@ export class McpFront {
           error: { code: -32601, message: `Method not found: ${method}` },
         }, { status: 404 });
       }
+      const badState = malformedRequestState(parsedBody);
+      if (badState) return badState;
       this.#modernRequests += 1;
       return await this.#modern.fetch(request, {
         parsedBody,

@@ -100,8 +100,16 @@ async function dispatch(relay: RelayRequest, request: JSONRPCRequest): Promise<R
   return await handler(relay, request.params as Params | undefined, method);
 }
 
+/** A name a request gives: only a string names anything (an array or object is no spelling of one). */
+function nameParam(value: unknown, what: string): string {
+  if (typeof value !== "string") {
+    throw new JsonRpcError(JSONRPC.invalidParams, `Invalid params: ${what} must be a string`);
+  }
+  return value;
+}
+
 async function callTool(relay: RelayRequest, params: Params | undefined): Promise<Result> {
-  const exposed = String(params?.name ?? "");
+  const exposed = nameParam(params?.name, "name");
   const { backend, name } = await resolveName(relay, "tools", exposed);
   const service = backend.services.find((candidate) => connectToolName(candidate) === name);
   if (service !== undefined) return await connectCall(relay, backend, service);
@@ -112,7 +120,7 @@ async function callTool(relay: RelayRequest, params: Params | undefined): Promis
 }
 
 async function getPrompt(relay: RelayRequest, params: Params | undefined): Promise<Result> {
-  const { backend, name } = await resolveName(relay, "prompts", String(params?.name ?? ""));
+  const { backend, name } = await resolveName(relay, "prompts", nameParam(params?.name, "name"));
   guardCall(relay, backend, "prompts/get", { kind: "prompt", name });
   return await relayCall(relay, backend, "prompts/get", { ...params, name });
 }
@@ -142,12 +150,12 @@ async function resource(relay: RelayRequest, params: Params | undefined, method:
 async function complete(relay: RelayRequest, params: Params | undefined): Promise<Result> {
   const ref = params?.ref as { type?: string; name?: string; uri?: string } | undefined;
   if (ref?.type === "ref/prompt") {
-    const { backend, name } = await resolveName(relay, "prompts", String(ref.name ?? ""));
+    const { backend, name } = await resolveName(relay, "prompts", nameParam(ref.name, "ref.name"));
     guardCall(relay, backend, "completion/complete", { kind: "prompt", name });
     return await relayCall(relay, backend, "completion/complete", { ...params, ref: { ...ref, name } });
   }
   if (ref?.type === "ref/resource") {
-    const uri = String(ref.uri ?? "");
+    const uri = nameParam(ref.uri, "ref.uri");
     const backend = await templateBackend(relay, uri);
     guardCall(relay, backend, "completion/complete", { kind: "resource", uri });
     return await relayCall(relay, backend, "completion/complete", params);
