@@ -23,6 +23,8 @@ ConfigurationDirectory=gatehouse
 # stdio backends started through npx need a writable home for their cache.
 Environment=HOME=%S/gatehouse
 UMask=0077
+# Room for many connections and backend processes (each takes file descriptors).
+LimitNOFILE=65536
 
 # Secrets: each LoadCredential=NAME:FILE is readable as \${secret:NAME} in registry.yaml.
 #LoadCredential=github:/etc/gatehouse/secrets/github

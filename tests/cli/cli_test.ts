@@ -189,6 +189,7 @@ Deno.test("gatehouse systemd-unit prints a hardened unit", async () => {
       "StateDirectory=gatehouse",
       "ProtectSystem=strict",
       "NoNewPrivileges=yes",
+      "LimitNOFILE=65536",
       "#LoadCredential=github:/etc/gatehouse/secrets/github",
       "WantedBy=multi-user.target",
     ]
