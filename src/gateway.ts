@@ -85,8 +85,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let handle: (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response> =
     () => new Response("Starting", { status: 503 });
   let server: RunningServer;
+  let settings = () => registry.gateway;
+  let metrics: Metrics | undefined;
   try {
-    server = startServer({ hostname, port, handler: (request, info) => handle(request, info), log });
+    server = startServer({
+      hostname,
+      port,
+      handler: (request, info) => handle(request, info),
+      settings: () => settings(),
+      log,
+      onCut: (reason) => metrics?.connectionsCut.inc({ reason }),
+    });
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
       throw new Deno.errors.AddrInUse(`Cannot listen on ${hostname}:${port}: the address is already in use`);
@@ -129,7 +138,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // Third-party tokens: encrypted at rest, handed to the backends that name their service.
   const vault = await openVault(registry.gateway.dataDir, registry.gateway.vaultKey);
   // What /metrics counts and the status page lists as recent.
-  const metrics = new Metrics();
+  settings = () => holder.current().registry.gateway;
+  metrics = new Metrics();
   const events = new RecentEvents();
   const connections = new ServiceConnections({
     store,
@@ -183,6 +193,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   metrics.gauge("gatehouse_uptime_seconds", "Seconds since the gateway started.", () => [{
     labels: {},
     value: Math.floor((Date.now() - startedAt) / 1000),
+  }]);
+  metrics.gauge("gatehouse_connections_open", "Open client connections.", () => [{
+    labels: {},
+    value: server.openConnections,
   }]);
   metrics.gauge(
     "gatehouse_backend_processes",

@@ -81,6 +81,13 @@ const gateway = z.strictObject({
   refresh_token_ttl: durationSeconds.optional(),
   max_body_size: sizeBytes.optional(),
   shutdown_timeout: durationSeconds.optional(),
+  // Connections: how long a client may take to send a request's headers, and its body; how long an idle
+  // keep-alive connection stays open; how many connections one client address, and all, may hold.
+  header_timeout: durationSeconds.optional(),
+  body_timeout: durationSeconds.optional(),
+  keepalive_timeout: durationSeconds.optional(),
+  max_connections: z.int().min(1, "must be at least 1").optional(),
+  max_connections_per_address: z.int().min(1, "must be at least 1").optional(),
   // A refresh token used again this soon after its rotation (its answer lost) is accepted once more.
   refresh_reuse_interval: durationSeconds.optional(),
   // A user opening one more 2025-era session than this closes their least recently used one.

@@ -43,6 +43,16 @@ export interface GatewaySettings {
   readonly maxBodyBytes: number;
   /** How long a shutdown waits for in-flight requests before closing anyway. */
   readonly shutdownTimeoutSeconds: number;
+  /** How long a client may take to send a request's headers; then the connection is closed. */
+  readonly headerTimeoutSeconds: number;
+  /** How long a client may take to send a request's body. */
+  readonly bodyTimeoutSeconds: number;
+  /** How long an idle keep-alive connection stays open. */
+  readonly keepaliveTimeoutSeconds: number;
+  /** Open connections in total; past it new ones are refused. */
+  readonly maxConnections: number;
+  /** Open connections of one client address (IPv6: its /64); past it new ones are refused. */
+  readonly maxConnectionsPerAddress: number;
   /** A refresh token reused within this long of its rotation, its successor unused, is accepted once more. */
   readonly refreshReuseIntervalSeconds: number;
   /** 2025-era sessions one user may hold open; one more closes their least recently used. */

@@ -161,3 +161,9 @@ export function addressNetwork(address: string): string {
   network.set(bytes.slice(0, 8));
   return `${formatAddress(network)}/64`;
 }
+
+/** Whether a peer address is one of `trusted_proxies`. */
+export function isTrustedProxy(address: string, trustedProxies: readonly string[]): boolean {
+  const bytes = addressBytes(address);
+  return bytes !== undefined && rangesOf(trustedProxies).some((range) => inRange(bytes, range));
+}

@@ -113,6 +113,10 @@ export class Metrics {
     "gatehouse_backend_timeouts_total",
     "Backend calls not answered within the backend's timeout, by backend and method.",
   );
+  readonly connectionsCut = new Counter(
+    "gatehouse_connections_cut_total",
+    "Client connections refused or cut, by reason (total, per_address, header_timeout, body_timeout).",
+  );
   readonly #gauges: Gauge[] = [];
 
   gauge(name: string, help: string, read: Gauge["read"]): void {
@@ -125,7 +129,7 @@ export class Metrics {
       lines.push(...counter.render());
     }
     lines.push(...this.latency.render());
-    for (const counter of [this.tokenRefreshes, this.reloads, this.restarts, this.timeouts]) {
+    for (const counter of [this.tokenRefreshes, this.reloads, this.restarts, this.timeouts, this.connectionsCut]) {
       lines.push(...counter.render());
     }
     for (const gauge of this.#gauges) {

@@ -21,13 +21,20 @@ export interface GatehouseProcess {
   stderr(): string;
 }
 
-/** Runs `main.ts` with the start task's flags and the given arguments, without waiting. */
+/**
+ * Runs `main.ts` with the start task's flags and the given arguments, without waiting; with `fileLimit`,
+ * under that `ulimit -n`.
+ */
 export async function spawnGatehouse(
   args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: { cwd?: string; env?: Record<string, string>; fileLimit?: number } = {},
 ) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...await startTaskFlags(), `${ROOT}main.ts`, ...args],
+  const command = [Deno.execPath(), "run", ...await startTaskFlags(), `${ROOT}main.ts`, ...args];
+  const [program, commandArgs] = options.fileLimit === undefined
+    ? [command[0]!, command.slice(1)]
+    : ["bash", ["-c", `ulimit -n ${options.fileLimit} && exec "$@"`, "bash", ...command]];
+  return new Deno.Command(program, {
+    args: commandArgs,
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...options.env },
     stdin: "piped",
@@ -53,7 +60,7 @@ export async function runGatehouse(
 /** Starts `gatehouse serve` and waits until it listens. */
 export async function startGatehouse(
   args: string[],
-  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; fileLimit?: number } = {},
 ): Promise<GatehouseProcess> {
   const child = await spawnGatehouse(["serve", ...args], options);
   await child.stdin.close();

@@ -64,7 +64,9 @@ export interface HostileWorld {
 }
 
 /** Starts the gateway process and signs alice and bob in through the real code flow. */
-export async function startHostileWorld(): Promise<HostileWorld> {
+export async function startHostileWorld(
+  options: { gateway?: Record<string, unknown>; fileLimit?: number } = {},
+): Promise<HostileWorld> {
   const dir = await Deno.makeTempDir({ prefix: "gatehouse-hostile-" });
   const registry = {
     gateway: {
@@ -75,6 +77,7 @@ export async function startHostileWorld(): Promise<HostileWorld> {
       // Hundreds of refused registrations come from one address: the throttle is not what is tested here.
       registrations_per_hour: 100_000,
       status_page: "users",
+      ...options.gateway,
     },
     login: {
       users: {
@@ -94,7 +97,7 @@ export async function startHostileWorld(): Promise<HostileWorld> {
     policies: [{ id: "staff", effect: "allow", subjects: ["group:staff"], backends: ["*"] }],
   };
   await Deno.writeTextFile(join(dir, "registry.yaml"), JSON.stringify(registry, null, 2));
-  const process = await startGatehouse(["--listen", "127.0.0.1:0"], { cwd: dir });
+  const process = await startGatehouse(["--listen", "127.0.0.1:0"], { cwd: dir, fileLimit: options.fileLimit });
   try {
     const base = process.url;
     const signIn = async (credentials: { username: string; password: string }): Promise<User> => {

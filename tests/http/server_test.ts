@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { startServer, urlOf } from "../../src/http/server.ts";
 import { createLogger } from "../../src/log/logger.ts";
+import { DEFAULT_CONNECTION_SETTINGS } from "./_connections.ts";
 
 const quiet = createLogger({ write: () => {} });
+const settings = () => ({ ...DEFAULT_CONNECTION_SETTINGS });
 
 Deno.test("startServer().shutdown() lets an in-flight request finish, then stops accepting", async () => {
   const release = Promise.withResolvers<void>();
@@ -11,6 +13,7 @@ Deno.test("startServer().shutdown() lets an in-flight request finish, then stops
     hostname: "127.0.0.1",
     port: 0,
     log: quiet,
+    settings,
     handler: async () => {
       entered.resolve();
       await release.promise;
@@ -36,6 +39,7 @@ Deno.test("startServer().shutdown() gives up at its bound when a request never e
     hostname: "127.0.0.1",
     port: 0,
     log: quiet,
+    settings,
     handler: () => {
       entered.resolve();
       const body = new ReadableStream({ start: (stream) => stream.enqueue(new TextEncoder().encode(":\n")) });
