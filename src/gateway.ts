@@ -304,7 +304,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         const timeoutSeconds = holder.current().registry.gateway.shutdownTimeoutSeconds;
         log.info("gatehouse stopping", { timeout_seconds: timeoutSeconds });
         watcher?.close();
-        const draining = server.shutdown(timeoutSeconds * 1000);
+        // Calls still running at the bound are answered "shutting down" rather than cut off.
+        const draining = server.shutdown(timeoutSeconds * 1000, () => front.failRunningCalls());
         // Open event streams never end by themselves: end them, so that only real work holds the drain.
         front.endStreams();
         const drained = await draining;

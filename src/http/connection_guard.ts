@@ -380,25 +380,35 @@ export class ConnectionGuard {
 
   /**
    * Stops accepting, lets requests in flight finish for at most `timeoutMs`, then closes every connection.
+   * At the bound, `atBound` may have the remaining requests answered; they get `graceMs` more to be sent.
    * Resolves true when everything finished within the bound.
    */
-  async shutdown(timeoutMs: number): Promise<boolean> {
+  async shutdown(timeoutMs: number, atBound?: () => void, graceMs = 1000): Promise<boolean> {
     this.#stopping = true;
     try {
       this.#listener.close();
     } catch {
       // already closed
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const bound = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs));
     // The servers finish their answers, then close their side; the relays pass the last bytes on and end.
     const drained = Promise.all([...this.#servers].map((server) => server.shutdown()))
       .then(() => this.#allClosed())
       .then(() => true as const);
-    const result = await Promise.race([drained, bound]);
-    clearTimeout(timer);
+    const result = await Promise.race([drained, delay(timeoutMs, false as const)]);
+    if (!result && atBound) {
+      atBound();
+      await Promise.race([drained, delay(graceMs, false as const)]);
+    }
     clearTimeout(this.#sweeper);
     for (const connection of this.#connections) connection.close();
     return result;
   }
+}
+
+/** Resolves with `value` after `ms`, without holding the process open. */
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(value), ms);
+    Deno.unrefTimer(timer as unknown as number);
+  });
 }

@@ -16,9 +16,10 @@ export interface RunningServer {
   readonly openConnections: number;
   /**
    * Stops accepting connections and waits for in-flight requests, at most `timeoutMs`; resolves
-   * true when they all finished, false when the bound ran out first.
+   * true when they all finished, false when the bound ran out first. At the bound `atBound` may answer
+   * the requests still running; their answers get a moment to be sent before connections close.
    */
-  shutdown(timeoutMs: number): Promise<boolean>;
+  shutdown(timeoutMs: number, atBound?: () => void): Promise<boolean>;
   /** Resolves once the listener has closed. */
   readonly finished: Promise<void>;
 }
@@ -137,8 +138,8 @@ export function startServer(options: {
       return guard.open;
     },
     finished: guard.finished,
-    shutdown(timeoutMs) {
-      shutdownPromise ??= guard.shutdown(timeoutMs);
+    shutdown(timeoutMs, atBound) {
+      shutdownPromise ??= guard.shutdown(timeoutMs, atBound);
       return shutdownPromise;
     },
   };

@@ -16,11 +16,16 @@ export const JSONRPC = Object.freeze({
   accessDenied: -32006,
   /** A rate limit was reached; `data.retryAfter` says in how many seconds to retry. */
   rateLimited: -32007,
+  /** The gateway is stopping and the call was still running at `gateway.shutdown_timeout`. */
+  shuttingDown: -32008,
   /** MCP 2026-07-28: the request needs a client capability the client did not declare. */
   missingClientCapability: -32021,
   /** MCP: the client must open a URL first (2025-11-25 URL elicitation). */
   urlElicitationRequired: -32042,
 });
+
+/** The message of a call answered because the gateway stops. */
+export const SHUTTING_DOWN = "Gatehouse is shutting down; retry the call in a moment";
 
 /** An error that reaches the client as a JSON-RPC error object; its message is meant for the client. */
 export class JsonRpcError extends Error {

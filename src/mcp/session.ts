@@ -80,4 +80,6 @@ export interface ProxyDependencies {
    * that does not answer within `gateway.list_timeout`.
    */
   lastKnownLists: Map<string, Record<string, unknown>[]>;
+  /** Aborted when the gateway stops with calls still running: they are answered "shutting down". */
+  stopping: AbortSignal;
 }

@@ -3,7 +3,7 @@
  * `input_required`, and the call waits, parked, for the client's retry carrying the answer.
  */
 import type { ServerContext } from "@modelcontextprotocol/server";
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError, SHUTTING_DOWN } from "../errors.ts";
 import type { CallOrigin } from "../backends/call_origin.ts";
 import type { Upstream } from "../backends/upstream.ts";
 import type { FrontSession, ProxyDependencies } from "../session.ts";
@@ -65,7 +65,15 @@ async function nextOutcome(
   parked: ParkedCall,
   flushProgress: (() => Promise<unknown>) | undefined,
 ): Promise<Result> {
-  const outcome = await parked.next(flow.context.mcpReq.signal);
+  const { stopping } = flow.deps;
+  let outcome;
+  try {
+    outcome = await parked.next(AbortSignal.any([flow.context.mcpReq.signal, stopping]));
+  } catch (error) {
+    if (!stopping.aborted) throw error;
+    parked.abandon();
+    throw new JsonRpcError(JSONRPC.shuttingDown, SHUTTING_DOWN);
+  }
   // Progress sent before the outcome must reach the client before it.
   await flushProgress?.();
   if (outcome.kind === "result") return outcome.result;

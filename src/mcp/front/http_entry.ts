@@ -87,6 +87,7 @@ export class McpFront {
   readonly #options: FrontOptions;
   readonly #sessions: LegacySessions;
   readonly #deps: ProxyDependencies;
+  readonly #stopping = new AbortController();
   readonly #modern: McpHttpHandler;
   readonly #notifications: FrontNotifications;
   readonly #sweep: ReturnType<typeof setInterval>;
@@ -109,6 +110,7 @@ export class McpFront {
       events: options.events,
       shortened: new Map(),
       lastKnownLists: new Map(),
+      stopping: this.#stopping.signal,
     };
     this.#modern = createMcpHandler((context) => this.#modernServer(context.authInfo?.extra), {
       legacy: "reject",
@@ -320,6 +322,11 @@ export class McpFront {
   }
 
   /** Ends the 2025-era sessions' GET streams (clients reconnect, or resume with Last-Event-ID). */
+  /** Answers every call still running with a JSON-RPC error saying the gateway is shutting down. */
+  failRunningCalls(): void {
+    this.#stopping.abort();
+  }
+
   endStreams(): void {
     this.#sessions.endStreams();
   }

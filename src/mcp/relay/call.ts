@@ -8,7 +8,7 @@ import type { BackendSettings } from "../../config/types.ts";
 import { ConsentRequiredError } from "../../services/consent_required.ts";
 import { ANY_RESULT, type CallOrigin } from "../backends/call_origin.ts";
 import type { Upstream } from "../backends/upstream.ts";
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError, SHUTTING_DOWN } from "../errors.ts";
 import { relayAskingClient } from "../era/input_loop.ts";
 import { forModernBackend, INPUT_REQUIRED_METHODS, relayModernNotification } from "../era/modern.ts";
 import { callParked, isParkedState, resumeParked } from "../era/parked_flow.ts";
@@ -113,10 +113,19 @@ export async function sendTo(
   params: Params | undefined,
 ): Promise<Result> {
   const progress = progressRelay(relay);
-  const result = await upstream.request(method, params, originOf(relay), {
-    signal: AbortSignal.any([relay.context.mcpReq.signal, relay.session.closed.signal]),
-    onprogress: progress?.relay,
-  });
+  const { stopping } = relay.deps;
+  let result: Result;
+  try {
+    result = await upstream.request(method, params, originOf(relay), {
+      signal: AbortSignal.any([relay.context.mcpReq.signal, relay.session.closed.signal, stopping]),
+      onprogress: progress?.relay,
+    });
+  } catch (error) {
+    if (stopping.aborted) {
+      throw new JsonRpcError(JSONRPC.shuttingDown, SHUTTING_DOWN);
+    }
+    throw error;
+  }
   // Progress sent before the result must reach the client before it.
   await progress?.flush();
   return result;

@@ -74,6 +74,7 @@ export function fakeDeps(registry: Registry, backends: Record<string, FakeBacken
     toolReadOnly: new Map(),
     toolSchemas: new Map(),
     lastKnownLists: new Map(),
+    stopping: new AbortController().signal,
   };
   return { deps, sent };
 }
