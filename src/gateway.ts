@@ -86,7 +86,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     () => new Response("Starting", { status: 503 });
   let server: RunningServer;
   let settings = () => registry.gateway;
-  let metrics: Metrics | undefined;
+  // What /metrics counts and the status page lists as recent.
+  const metrics = new Metrics();
   try {
     server = startServer({
       hostname,
@@ -94,7 +95,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       handler: (request, info) => handle(request, info),
       settings: () => settings(),
       log,
-      onCut: (reason) => metrics?.connectionsCut.inc({ reason }),
+      onCut: (reason) => metrics.connectionsCut.inc({ reason }),
     });
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
@@ -137,9 +138,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   // Third-party tokens: encrypted at rest, handed to the backends that name their service.
   const vault = await openVault(registry.gateway.dataDir, registry.gateway.vaultKey);
-  // What /metrics counts and the status page lists as recent.
   settings = () => holder.current().registry.gateway;
-  metrics = new Metrics();
   const events = new RecentEvents();
   const connections = new ServiceConnections({
     store,

@@ -195,7 +195,7 @@ export class ConnectionGuard {
   #forget(connection: GuardedConnection): void {
     connection.close();
     if (!this.#connections.delete(connection)) return;
-    if (this.#connections.size === 0) for (const resolve of this.#whenEmpty.splice(0)) resolve();
+    if (this.#connections.size === 0) { for (const resolve of this.#whenEmpty.splice(0)) resolve(); }
     const left = (this.#perNetwork.get(connection.network) ?? 1) - 1;
     if (left > 0) this.#perNetwork.set(connection.network, left);
     else this.#perNetwork.delete(connection.network);
@@ -213,7 +213,9 @@ export class ConnectionGuard {
     this.#byRelayPort.set(key, connection);
     try {
       let clientDone = false;
-      const upstream = this.#pump(connection.outer, inner.conn, connection, true).then(() => clientDone = true);
+      const upstream = this.#pump(connection.outer, inner.conn, connection, true).then(() =>
+        clientDone = true
+      );
       const downstream = this.#pump(inner.conn, connection.outer, connection, false);
       await Promise.race([upstream, downstream]);
       // The client stopped sending (a half close): let the answers it asked for finish, then close.
@@ -316,7 +318,8 @@ export class ConnectionGuard {
         ? "Too many connections from this address"
         : "Too many connections; try again shortly",
     });
-    const answer = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 5\r\n" +
+    const answer =
+      "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 5\r\n" +
       `connection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
     outer.write(new TextEncoder().encode(answer)).catch(() => {}).finally(() => {
       try {
@@ -365,7 +368,8 @@ export class ConnectionGuard {
       } else if (connection.bodySince !== undefined && now - connection.bodySince > bounds.bodyTimeoutMs) {
         this.#cut(connection, "body_timeout");
       } else if (
-        connection.inFlight === 0 && connection.headSince === undefined && connection.bodySince === undefined &&
+        connection.inFlight === 0 && connection.headSince === undefined &&
+        connection.bodySince === undefined &&
         now - connection.lastActivity > bounds.keepaliveTimeoutMs
       ) {
         connection.close();

@@ -6,7 +6,12 @@
 import type { GatewaySettings } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { isTrustedProxy } from "./client_address.ts";
-import { type ConnectionBounds, ConnectionGuard, type CutReason, type InnerHandler } from "./connection_guard.ts";
+import {
+  type ConnectionBounds,
+  ConnectionGuard,
+  type CutReason,
+  type InnerHandler,
+} from "./connection_guard.ts";
 
 export interface RunningServer {
   /** The address actually bound (port 0 asks the system for a free one). */
@@ -65,17 +70,26 @@ export function fittedCaps(
   if (fileLimit === undefined) {
     return { ...pickCaps(settings), lowered: false };
   }
-  const budget = Math.max(1, Math.floor((fileLimit - Math.max(64, fileLimit / 4)) / DESCRIPTORS_PER_CONNECTION));
+  const budget = Math.max(
+    1,
+    Math.floor((fileLimit - Math.max(64, fileLimit / 4)) / DESCRIPTORS_PER_CONNECTION),
+  );
   if (settings.maxConnections <= budget) return { ...pickCaps(settings), lowered: false };
   return {
     maxConnections: budget,
-    maxConnectionsPerAddress: Math.min(settings.maxConnectionsPerAddress, Math.max(1, Math.floor(budget / 2))),
+    maxConnectionsPerAddress: Math.min(
+      settings.maxConnectionsPerAddress,
+      Math.max(1, Math.floor(budget / 2)),
+    ),
     lowered: true,
   };
 }
 
 function pickCaps(settings: Pick<GatewaySettings, "maxConnections" | "maxConnectionsPerAddress">) {
-  return { maxConnections: settings.maxConnections, maxConnectionsPerAddress: settings.maxConnectionsPerAddress };
+  return {
+    maxConnections: settings.maxConnections,
+    maxConnectionsPerAddress: settings.maxConnectionsPerAddress,
+  };
 }
 
 /** Listens on `hostname:port` behind the connection guard and hands every request to `handler`. */
@@ -97,11 +111,14 @@ export function startServer(options: {
     if (bounds && fittedFor === settings) return bounds;
     const caps = fittedCaps(settings, fileLimit);
     if (caps.lowered && fittedFor?.maxConnections !== settings.maxConnections) {
-      log.warn("connection caps lowered to fit the open-file limit; raise the limit (LimitNOFILE) to keep them", {
-        open_file_limit: fileLimit,
-        max_connections: caps.maxConnections,
-        max_connections_per_address: caps.maxConnectionsPerAddress,
-      });
+      log.warn(
+        "connection caps lowered to fit the open-file limit; raise the limit (LimitNOFILE) to keep them",
+        {
+          open_file_limit: fileLimit,
+          max_connections: caps.maxConnections,
+          max_connections_per_address: caps.maxConnectionsPerAddress,
+        },
+      );
     }
     fittedFor = settings;
     const trusted = settings.trustedProxies;

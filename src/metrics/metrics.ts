@@ -129,7 +129,9 @@ export class Metrics {
       lines.push(...counter.render());
     }
     lines.push(...this.latency.render());
-    for (const counter of [this.tokenRefreshes, this.reloads, this.restarts, this.timeouts, this.connectionsCut]) {
+    for (
+      const counter of [this.tokenRefreshes, this.reloads, this.restarts, this.timeouts, this.connectionsCut]
+    ) {
       lines.push(...counter.render());
     }
     for (const gauge of this.#gauges) {

@@ -97,7 +97,10 @@ export async function startHostileWorld(
     policies: [{ id: "staff", effect: "allow", subjects: ["group:staff"], backends: ["*"] }],
   };
   await Deno.writeTextFile(join(dir, "registry.yaml"), JSON.stringify(registry, null, 2));
-  const process = await startGatehouse(["--listen", "127.0.0.1:0"], { cwd: dir, fileLimit: options.fileLimit });
+  const process = await startGatehouse(["--listen", "127.0.0.1:0"], {
+    cwd: dir,
+    fileLimit: options.fileLimit,
+  });
   try {
     const base = process.url;
     const signIn = async (credentials: { username: string; password: string }): Promise<User> => {

@@ -48,7 +48,11 @@ async function echo(base: string, token: string, message: string): Promise<strin
 }
 
 /** Opens `count` idle connections, from `addressOf(index)`; those refused at once are closed by the server. */
-async function openIdle(port: number, count: number, addressOf: (index: number) => string): Promise<RawClient[]> {
+async function openIdle(
+  port: number,
+  count: number,
+  addressOf: (index: number) => string,
+): Promise<RawClient[]> {
   const clients: RawClient[] = [];
   for (let index = 0; index < count; index++) {
     clients.push(await RawClient.connect(port, addressOf(index)).catch(() => undefined as never));
@@ -121,7 +125,10 @@ Deno.test({
         if (answered === "") await new Promise((resolve) => setTimeout(resolve, 250));
       }
       assert.equal(answered, `${BACKEND}: after`);
-      const status = await Promise.race([world.process.child.status.then(() => "exited"), Promise.resolve("up")]);
+      const status = await Promise.race([
+        world.process.child.status.then(() => "exited"),
+        Promise.resolve("up"),
+      ]);
       assert.equal(status, "up");
     } finally {
       for (const client of idle) client.close();

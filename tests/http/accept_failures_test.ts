@@ -48,7 +48,9 @@ Deno.test({
     try {
       // Far more idle connections than the process has descriptors for.
       for (let index = 0; index < 300; index++) {
-        clients.push(await RawClient.connect(port, `127.0.${Math.floor(index / 250) + 10}.${(index % 250) + 1}`));
+        clients.push(
+          await RawClient.connect(port, `127.0.${Math.floor(index / 250) + 10}.${(index % 250) + 1}`),
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
       const acceptFailures = lines.filter((line) => line.includes("accepting a connection failed"));
@@ -61,7 +63,10 @@ Deno.test({
         answered = await fetch(`http://127.0.0.1:${port}/`).then((response) => response.text(), () => "");
       }
       assert.equal(answered, "ok");
-      assert.equal(await Promise.race([child.status.then(() => "exited"), Promise.resolve("running")]), "running");
+      assert.equal(
+        await Promise.race([child.status.then(() => "exited"), Promise.resolve("running")]),
+        "running",
+      );
     } finally {
       for (const client of clients) client.close();
       try {

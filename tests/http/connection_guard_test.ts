@@ -160,7 +160,9 @@ Deno.test("guard: past max_connections new connections get 503 until one closes"
   const { server } = serve({ maxConnections: 4 });
   const clients: RawClient[] = [];
   try {
-    for (let index = 0; index < 4; index++) clients.push(await RawClient.connect(server.port, `127.0.1.${index + 1}`));
+    for (let index = 0; index < 4; index++) {
+      clients.push(await RawClient.connect(server.port, `127.0.1.${index + 1}`));
+    }
     const extra = await RawClient.connect(server.port, "127.0.2.1");
     assert.ok(await extra.closedWithin(2000));
     assert.equal(statusOf(extra.received), 503);

@@ -11,7 +11,9 @@ function eventsOf(text: string, step = text.length): string[] {
     lost: () => events.push("lost"),
   });
   const bytes = new TextEncoder().encode(text);
-  for (let offset = 0; offset < bytes.length; offset += step) framing.feed(bytes.subarray(offset, offset + step));
+  for (let offset = 0; offset < bytes.length; offset += step) {
+    framing.feed(bytes.subarray(offset, offset + step));
+  }
   if (framing.idle) events.push("idle");
   return events;
 }
@@ -62,6 +64,9 @@ Deno.test("bodyFraming() reads content-length and transfer-encoding as RFC 9112 
   assert.equal(bodyFraming("GET / HTTP/1.1\r\nhost: x\r\n"), 0);
   assert.equal(bodyFraming("POST / HTTP/1.1\r\nContent-Length: 12\r\n"), 12);
   assert.equal(bodyFraming("POST / HTTP/1.1\r\ncontent-length: 12, 12\r\n"), 12);
-  assert.equal(bodyFraming("POST / HTTP/1.1\r\ntransfer-encoding: gzip, chunked\r\ncontent-length: 3\r\n"), "chunked");
+  assert.equal(
+    bodyFraming("POST / HTTP/1.1\r\ntransfer-encoding: gzip, chunked\r\ncontent-length: 3\r\n"),
+    "chunked",
+  );
   assert.equal(bodyFraming("POST / HTTP/1.1\r\ntransfer-encoding: chunked, gzip\r\n"), undefined);
 });
