@@ -599,9 +599,10 @@ async function oneSession(
     }
 
     if (era === "legacy") {
-      // Never on `stdio-session`: its dropped sessions would hold processes until evicted, and the child
-      // count would wander with chance instead of showing a leak.
-      if (target.backends[0] !== STDIO_SESSION && Math.random() * ABANDON_ONE_IN < 1) {
+      // Never by the user of `stdio-session` (on its own endpoint or on /mcp, whose lists start it too): its
+      // dropped sessions would hold processes until evicted, and the child count would wander with chance
+      // instead of showing a leak.
+      if (options.user.id !== SESSION_USER && Math.random() * ABANDON_ONE_IN < 1) {
         counters.sessionsAbandoned++;
       } else {
         await transport.terminateSession();
