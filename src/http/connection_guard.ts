@@ -8,7 +8,8 @@
 
 import type { Logger } from "../log/logger.ts";
 import { addressNetwork } from "./client_address.ts";
-import { RequestFraming } from "./request_framing.ts";
+import { GuardedConnection } from "./guarded_connection.ts";
+import { BurstLog } from "../log/burst_log.ts";
 
 export interface ConnectionBounds {
   readonly headerTimeoutMs: number;
@@ -23,7 +24,13 @@ export interface ConnectionBounds {
 }
 
 /** Why a connection was refused or cut. */
-export type CutReason = "total" | "per_address" | "header_timeout" | "body_timeout" | "unavailable";
+export type CutReason =
+  | "total"
+  | "per_address"
+  | "evicted"
+  | "header_timeout"
+  | "body_timeout"
+  | "unavailable";
 
 export type InnerHandler = (
   request: Request,
@@ -45,64 +52,6 @@ export interface GuardOptions {
 const RELAY_BUFFER = 16 * 1024;
 const ACCEPT_BACKOFF_MIN_MS = 20;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
-/** Problems that come in bursts (accept failures, refusals) are logged at most this often. */
-const LOG_INTERVAL_MS = 60_000;
-
-class GuardedConnection {
-  readonly opened = Date.now();
-  lastActivity = this.opened;
-  /** When the current request head began (set at open: the first request must come in time too). */
-  headSince: number | undefined = this.opened;
-  bodySince: number | undefined;
-  inFlight = 0;
-  closed = false;
-  inner: Deno.TcpConn | undefined;
-  readonly framing: RequestFraming;
-
-  constructor(readonly outer: Deno.TcpConn, readonly peer: Deno.NetAddr, readonly network: string) {
-    this.framing = new RequestFraming({
-      headStarted: () => this.headSince ??= Date.now(),
-      headEnded: (hasBody) => {
-        this.headSince = undefined;
-        if (hasBody) this.bodySince = Date.now();
-      },
-      bodyEnded: () => this.bodySince = undefined,
-      lost: () => {
-        this.headSince = undefined;
-        this.bodySince = undefined;
-      },
-    });
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const conn of [this.outer, this.inner]) {
-      try {
-        conn?.close();
-      } catch {
-        // already closed
-      }
-    }
-  }
-}
-
-/** Rate-limits a repeated log line: the first of a burst is written, with the count since the last. */
-class BurstLog {
-  #last = 0;
-  #suppressed = 0;
-  constructor(private readonly write: (suppressed: number) => void) {}
-  hit(): void {
-    const now = Date.now();
-    if (now - this.#last < LOG_INTERVAL_MS) {
-      this.#suppressed++;
-      return;
-    }
-    this.#last = now;
-    this.write(this.#suppressed);
-    this.#suppressed = 0;
-  }
-}
 
 export class ConnectionGuard {
   readonly hostname: string;
@@ -170,10 +119,17 @@ export class ConnectionGuard {
     const bounds = this.#options.bounds();
     const network = addressNetwork(peer.hostname);
     const fromNetwork = this.#perNetwork.get(network) ?? 0;
-    if (this.#connections.size >= bounds.maxConnections) return this.#refuse(outer, "total");
+    // At a cap, a connection nobody is being served on makes room (the one idle longest, and first one
+    // that never sent a whole request): idle sockets cannot keep a client out. Else the newcomer is refused.
     if (fromNetwork >= bounds.maxConnectionsPerAddress && !bounds.exempt(peer.hostname)) {
-      return this.#refuse(outer, "per_address");
+      if (!this.#evict((connection) => connection.network === network)) {
+        return this.#refuse(outer, "per_address");
+      }
     }
+    if (this.#connections.size >= bounds.maxConnections && !this.#evict(() => true)) {
+      return this.#refuse(outer, "total");
+    }
+    const admitted = this.#perNetwork.get(network) ?? 0;
     try {
       outer.setNoDelay(true);
     } catch {
@@ -181,8 +137,24 @@ export class ConnectionGuard {
     }
     const connection = new GuardedConnection(outer, peer, network);
     this.#connections.add(connection);
-    this.#perNetwork.set(network, fromNetwork + 1);
+    this.#perNetwork.set(network, admitted + 1);
     this.#relay(connection).finally(() => this.#forget(connection));
+  }
+
+  /** Closes the connection among `candidates` that is best given up; false when every one is busy. */
+  #evict(candidates: (connection: GuardedConnection) => boolean): boolean {
+    let victim: GuardedConnection | undefined;
+    for (const connection of this.#connections) {
+      if (connection.inFlight > 0 || connection.bodySince !== undefined || !candidates(connection)) continue;
+      const neverServed = connection.served === 0;
+      const better = !victim || (neverServed && victim.served > 0) ||
+        (neverServed === (victim.served === 0) && connection.lastActivity < victim.lastActivity);
+      if (better) victim = connection;
+    }
+    if (!victim) return false;
+    this.#noteCut("evicted");
+    this.#forget(victim);
+    return true;
   }
 
   #allClosed(): Promise<void> {
@@ -302,6 +274,7 @@ export class ConnectionGuard {
       return new Response(null, { status: 421 });
     }
     connection.inFlight++;
+    connection.served++;
     const done = () => {
       connection.inFlight--;
       connection.lastActivity = Date.now();

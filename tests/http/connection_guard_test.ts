@@ -115,62 +115,123 @@ Deno.test("guard: the handler is told the real client address, and a well-behave
   }
 });
 
-Deno.test("guard: past max_connections_per_address an address gets 503, other addresses are served", async () => {
+/** A handler that holds every request to `/busy` until `release` is called. */
+function holding() {
+  const release = Promise.withResolvers<void>();
+  let held = 0;
+  return {
+    release: () => release.resolve(),
+    get held() {
+      return held;
+    },
+    handler: async (request: Request) => {
+      if (new URL(request.url).pathname === "/busy") {
+        held++;
+        await release.promise;
+      }
+      return new Response("done");
+    },
+  };
+}
+
+async function waitFor(condition: () => boolean, ms = 3000): Promise<void> {
+  for (const end = Date.now() + ms; !condition() && Date.now() < end;) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.ok(condition(), "condition not reached in time");
+}
+
+Deno.test("guard: at max_connections_per_address an idle connection makes room, the one idle longest first", async () => {
   const { server } = serve({ maxConnectionsPerAddress: 5 });
   const clients: RawClient[] = [];
   try {
+    // Five idle sockets; the first one sent a request, so the others (never served) go first.
     for (let index = 0; index < 5; index++) clients.push(await RawClient.connect(server.port, "127.0.0.2"));
+    await clients[0]!.write(GET);
+    assert.ok(await clients[0]!.receivedWithin(2000, (text) => text.includes("peer 127.0.0.2")));
+    const newcomer = await RawClient.connect(server.port, "127.0.0.2");
+    clients.push(newcomer);
+    assert.ok(await clients[1]!.closedWithin(2000), "the oldest never-served socket was closed");
+    await newcomer.write(GET);
+    assert.ok(await newcomer.receivedWithin(2000, (text) => text.includes("peer 127.0.0.2")));
+    assert.equal(await clients[0]!.closedWithin(100), false, "the served one was kept");
+  } finally {
+    for (const client of clients) client.close();
+    await server.shutdown(1000);
+  }
+});
+
+Deno.test("guard: past max_connections_per_address with every connection busy, the address gets 503", async () => {
+  const hold = holding();
+  const { server } = serve({ maxConnectionsPerAddress: 3 }, hold.handler);
+  const clients: RawClient[] = [];
+  try {
+    for (let index = 0; index < 3; index++) {
+      const client = await RawClient.connect(server.port, "127.0.0.2");
+      clients.push(client);
+      await client.write("GET /busy HTTP/1.1\r\nhost: x\r\n\r\n");
+    }
+    await waitFor(() => hold.held === 3);
     const extra = await RawClient.connect(server.port, "127.0.0.2");
     clients.push(extra);
     assert.ok(await extra.closedWithin(2000));
     assert.equal(statusOf(extra.received), 503);
     assert.match(extra.received, /too many connections from this address/i);
-    const response = await fetch(`http://127.0.0.1:${server.port}/`);
-    assert.equal(await response.text(), "peer 127.0.0.1");
-    // One of the five leaves: the address may connect again.
-    clients[0]!.close();
-    await clients[0]!.closed;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const again = await RawClient.connect(server.port, "127.0.0.2");
-    clients.push(again);
-    await again.write(GET);
-    assert.ok(await again.receivedWithin(2000, (text) => text.includes("peer 127.0.0.2")));
+    assert.match(extra.received, /retry-after: 5/i);
+    // Another address is served meanwhile; and the busy ones finish.
+    assert.equal(await (await fetch(`http://127.0.0.1:${server.port}/`)).text(), "done");
+    hold.release();
+    for (const client of clients.slice(0, 3)) {
+      assert.ok(await client.receivedWithin(2000, (text) => text.endsWith("done")));
+    }
   } finally {
+    hold.release();
     for (const client of clients) client.close();
     await server.shutdown(1000);
   }
 });
 
 Deno.test("guard: trusted proxies are held to the total cap only", async () => {
-  const { server } = serve({ maxConnectionsPerAddress: 2, trustedProxies: ["127.0.0.3"] });
+  const hold = holding();
+  const { server } = serve({ maxConnectionsPerAddress: 2, trustedProxies: ["127.0.0.3"] }, hold.handler);
   const clients: RawClient[] = [];
   try {
     for (let index = 0; index < 6; index++) clients.push(await RawClient.connect(server.port, "127.0.0.3"));
-    for (const client of clients) await client.write(GET);
+    for (const client of clients) await client.write("GET /busy HTTP/1.1\r\nhost: x\r\n\r\n");
+    await waitFor(() => hold.held === 6);
+    hold.release();
     for (const client of clients) {
-      assert.ok(await client.receivedWithin(2000, (text) => text.includes("peer 127.0.0.3")));
+      assert.ok(await client.receivedWithin(2000, (text) => text.endsWith("done")));
     }
   } finally {
+    hold.release();
     for (const client of clients) client.close();
     await server.shutdown(1000);
   }
 });
 
-Deno.test("guard: past max_connections new connections get 503 until one closes", async () => {
-  const { server } = serve({ maxConnections: 4 });
+Deno.test("guard: at max_connections an idle connection of any address makes room; all busy gets 503", async () => {
+  const hold = holding();
+  const { server } = serve({ maxConnections: 4 }, hold.handler);
   const clients: RawClient[] = [];
   try {
     for (let index = 0; index < 4; index++) {
       clients.push(await RawClient.connect(server.port, `127.0.1.${index + 1}`));
     }
-    const extra = await RawClient.connect(server.port, "127.0.2.1");
-    assert.ok(await extra.closedWithin(2000));
-    assert.equal(statusOf(extra.received), 503);
-    clients[0]!.close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const response = await fetch(`http://127.0.0.1:${server.port}/`);
-    assert.equal(await response.text(), "peer 127.0.0.1");
+    // A fifth client: the idle first one is closed for it.
+    const fifth = await RawClient.connect(server.port, "127.0.2.1");
+    clients.push(fifth);
+    assert.ok(await clients[0]!.closedWithin(2000));
+    // Now all four open connections get busy: the next newcomer is refused.
+    for (const client of clients.slice(1)) await client.write("GET /busy HTTP/1.1\r\nhost: x\r\n\r\n");
+    await waitFor(() => hold.held === 4);
+    const sixth = await RawClient.connect(server.port, "127.0.2.2");
+    clients.push(sixth);
+    assert.ok(await sixth.closedWithin(2000));
+    assert.equal(statusOf(sixth.received), 503);
+    assert.match(sixth.received, /Too many connections; try again shortly/);
   } finally {
+    hold.release();
     for (const client of clients) client.close();
     await server.shutdown(1000);
   }
