@@ -1,14 +1,14 @@
 import { resolve } from "node:path";
 import { AuditLog } from "./audit/audit.ts";
 import { Metrics } from "./metrics/metrics.ts";
-import { RecentEvents } from "./status/events.ts";
+import { RecentEvents } from "./metrics/events.ts";
 import { statusReport } from "./status/status.ts";
 import { createRegistryHolder, type RegistryHolder } from "./config/current.ts";
 import { ConfigError, formatWarning } from "./config/errors.ts";
 import { type LoadOptions, loadRegistry } from "./config/load.ts";
 import { type RegistryWatcher, watchRegistry } from "./config/watch.ts";
 import { createApp } from "./http/app.ts";
-import { addressNetwork } from "./http/client_address.ts";
+import { addressNetwork } from "./core/addresses.ts";
 import { type RunningServer, startServer, urlOf } from "./http/server.ts";
 import type { Logger } from "./log/logger.ts";
 import { McpFront } from "./mcp/front/http_entry.ts";

@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import { formatProblem } from "../config/errors.ts";
 import { loadRegistry } from "../config/load.ts";
-import { type CheckRow, DEFAULT_CHECK_TIMEOUT_MS, runDoctorChecks } from "../doctor/checks.ts";
+import { DEFAULT_CHECK_TIMEOUT_MS, runDoctorChecks } from "../doctor/checks.ts";
+import type { CheckRow } from "../doctor/verdict.ts";
 import { checkDataDir } from "../doctor/data_dir.ts";
 import { type Command, parseCommandArgs } from "./args.ts";
 

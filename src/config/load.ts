@@ -1,20 +1,18 @@
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { z } from "zod";
-import { findShadowedRules } from "../policy/shadowing.ts";
+import { findShadowedRules } from "./shadowing.ts";
 import { type ConfigProblem, formatLocation, sortProblems } from "./errors.ts";
 import { interpolate, interpolateEnvOnly, type InterpolationSources } from "./interpolate.ts";
 import { type ConfigPath, parseSource, type SourceFile } from "./source.ts";
 import {
   listenSchema,
   policyMappingSchema,
-  type RawLimit,
   type RawRegistry,
-  type RawRule,
   registrySchema,
   ruleListSchema,
 } from "./schema.ts";
 import { checkReferences, type InterpolatedFile } from "./references.ts";
-import { resolveRegistry } from "./resolve.ts";
+import { type PolicyFile, resolveRegistry } from "./resolve.ts";
 import type { PolicyRule, Registry } from "./types.ts";
 
 /** Where the loader reads from; every field has a real default and can be replaced in tests. */
@@ -39,15 +37,6 @@ export type LoadResult =
 export interface LoadWarnings {
   /** Rules and limits naming no defined backend, rules shadowed by an earlier deny; sorted. */
   readonly warnings: readonly ConfigProblem[];
-}
-
-/** A policy file that passed its schema, with each entry's path for locating it. */
-export interface PolicyFile {
-  readonly source: SourceFile;
-  /** Path relative to the registry's directory, for rule locations. */
-  readonly relativePath: string;
-  readonly policies: readonly { rule: RawRule; path: ConfigPath }[];
-  readonly limits: readonly { limit: RawLimit; path: ConfigPath }[];
 }
 
 async function defaultReadDirNames(path: string): Promise<string[] | undefined> {

@@ -1,4 +1,4 @@
-import { globToRegExp, isGlob } from "../policy/glob.ts";
+import { globToRegExp, isGlob } from "../core/glob.ts";
 import type { ConfigProblem } from "./errors.ts";
 import type { ConfigPath, SourceFile } from "./source.ts";
 import { Template } from "./template.ts";

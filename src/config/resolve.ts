@@ -1,7 +1,12 @@
 // Turns a validated registry into its resolved form: defaults filled, paths made absolute, rules located.
 import { resolve } from "node:path";
-import type { PolicyFile } from "./load.ts";
-import { defaultGrantTypes, type RawBackend, type RawRegistry } from "./schema.ts";
+import {
+  defaultGrantTypes,
+  type RawBackend,
+  type RawLimit,
+  type RawRegistry,
+  type RawRule,
+} from "./schema.ts";
 import type { ConfigPath, SourceFile } from "./source.ts";
 import type {
   BackendSettings,
@@ -14,6 +19,15 @@ import type {
   ServiceSettings,
   StaticClient,
 } from "./types.ts";
+
+/** A policy file that passed its schema, with each entry's path for locating it. */
+export interface PolicyFile {
+  readonly source: SourceFile;
+  /** Path relative to the registry's directory, for rule locations. */
+  readonly relativePath: string;
+  readonly policies: readonly { rule: RawRule; path: ConfigPath }[];
+  readonly limits: readonly { limit: RawLimit; path: ConfigPath }[];
+}
 
 export const DEFAULTS = Object.freeze({
   listen: Object.freeze({ hostname: "127.0.0.1", port: 8740 }),

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { parseDurationSeconds, parseSizeBytes } from "./units.ts";
+import { parseDurationSeconds, parseSizeBytes } from "../core/units.ts";
 import { Template } from "./template.ts";
-import { parseAddressRange } from "../http/client_address.ts";
+import { parseAddressRange } from "../core/addresses.ts";
 import type { GrantType } from "./types.ts";
 
 /** The registry file's shape after interpolation: strict (unknown keys are errors), as users write it. */
@@ -20,9 +20,6 @@ const sizeBytes = z.union([z.string(), z.number()])
     "expected a size such as 4MiB, 512KiB or a byte count",
   )
   .transform((value) => parseSizeBytes(value)!);
-
-/** The names a URL's hostname has when it points at this machine (RFC 8252 §7.3), as `URL` spells them. */
-export const LOOPBACK_URL_HOSTNAMES: ReadonlySet<string> = new Set(["127.0.0.1", "[::1]", "localhost"]);
 
 /** True for addresses only this machine can reach. */
 export function isLoopbackHost(hostname: string): boolean {

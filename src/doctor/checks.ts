@@ -11,24 +11,7 @@ import { GITHUB } from "../login/providers.ts";
 import { checkStdioCommand } from "./command.ts";
 import { checkDataDir } from "./data_dir.ts";
 import { type NetworkOptions, probeDiscovery, probeReachable } from "./network.ts";
-
-/** `ok`, something to look at (`warn`), or something that will not work (`FAIL`). */
-export type CheckResult = "ok" | "warn" | "FAIL";
-
-/** The outcome of one check, before it is given a name and a target. */
-export interface Verdict {
-  readonly result: CheckResult;
-  /** What was found; never a secret (no header values, no URL query strings). */
-  readonly detail: string;
-}
-
-/** One line of `gatehouse doctor`'s table. */
-export interface CheckRow extends Verdict {
-  /** What kind of check: `public_url`, `backend`, `command`, `service`, `login_provider`, `data_dir`, ... */
-  readonly check: string;
-  /** What it looked at: a backend, service or provider name, a URL or a path. */
-  readonly target: string;
-}
+import type { CheckRow, Verdict } from "./verdict.ts";
 
 export interface DoctorOptions {
   /** How network checks reach hosts; tests pass a fake. */

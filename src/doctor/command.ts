@@ -1,6 +1,6 @@
 import { join, resolve } from "node:path";
 import type { Template } from "../config/template.ts";
-import type { Verdict } from "./checks.ts";
+import type { Verdict } from "./verdict.ts";
 
 /** A stdio backend's `command`, `env` and `cwd`, as the registry resolved them. */
 export interface StdioCommand {

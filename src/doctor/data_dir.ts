@@ -3,7 +3,7 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { MIGRATIONS } from "../store/migrations.ts";
 import { DATABASE_FILE } from "../store/store.ts";
-import type { CheckRow } from "./checks.ts";
+import type { CheckRow } from "./verdict.ts";
 import { judgeSpace, LOW_SPACE, spaceOf, type SpaceThresholds } from "./disk_space.ts";
 
 /** `0755`: the permission bits of a mode, as chmod takes them. */

@@ -1,6 +1,6 @@
 // Free space on the data directory's file system: a full disk makes every write answer 503, so warn early.
 import { statfs } from "node:fs/promises";
-import type { Verdict } from "./checks.ts";
+import type { Verdict } from "./verdict.ts";
 
 /** Below either bound, the free space is reported as low. */
 export interface SpaceThresholds {

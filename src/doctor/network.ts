@@ -1,6 +1,6 @@
 import * as oauth from "oauth4webapi";
-import { insecureAllowed } from "../login/providers.ts";
-import type { Verdict } from "./checks.ts";
+import { insecureAllowed } from "../core/urls.ts";
+import type { Verdict } from "./verdict.ts";
 
 /** What the network checks need: how to fetch, and how long one check may take. */
 export interface NetworkOptions {

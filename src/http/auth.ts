@@ -1,5 +1,5 @@
 import type { Registry } from "../config/types.ts";
-import { ANONYMOUS, type Caller } from "../mcp/caller.ts";
+import { ANONYMOUS, type Caller } from "../core/caller.ts";
 import { InvalidTokenError, verifyAccessToken } from "../oauth/access_token.ts";
 import type { SigningKey } from "../oauth/keys.ts";
 

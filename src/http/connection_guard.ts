@@ -7,7 +7,7 @@
  */
 
 import type { Logger } from "../log/logger.ts";
-import { addressNetwork } from "./client_address.ts";
+import { addressNetwork } from "../core/addresses.ts";
 import { GuardedConnection } from "./guarded_connection.ts";
 import { BurstLog } from "../log/burst_log.ts";
 

@@ -1,6 +1,6 @@
 // Host and Origin checks on /mcp against DNS rebinding (MCP 2025-11-25, Streamable HTTP security warning),
 // and the one rule of which browser Origins may call the gateway.
-import { LOOPBACK_URL_HOSTNAMES } from "../config/schema.ts";
+import { LOOPBACK_URL_HOSTNAMES } from "../core/urls.ts";
 import type { GatewaySettings } from "../config/types.ts";
 
 /** What the checks read of the gateway's settings. */

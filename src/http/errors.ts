@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "../log/logger.ts";
-import { OAuthError } from "../oauth/errors.ts";
+import { OAuthError } from "../core/oauth_error.ts";
 import { unwritableReason } from "../store/write_health.ts";
 
 /** Seconds a client is told to wait when the store cannot be written (RFC 9110 §10.2.3 Retry-After). */

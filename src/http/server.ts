@@ -5,7 +5,7 @@
 
 import type { GatewaySettings } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
-import { isTrustedProxy } from "./client_address.ts";
+import { isTrustedProxy } from "../core/addresses.ts";
 import {
   type ConnectionBounds,
   ConnectionGuard,

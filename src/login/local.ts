@@ -1,9 +1,9 @@
 import type { AuditLog } from "../audit/audit.ts";
 import type { Registry } from "../config/types.ts";
-import { addressNetwork } from "../http/client_address.ts";
+import { addressNetwork } from "../core/addresses.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TokenIdentity } from "../oauth/access_token.ts";
-import { randomToken } from "../oauth/secrets.ts";
+import { randomToken } from "../core/secrets.ts";
 import type { Store } from "../store/store.ts";
 import { hashPassword, type PasswordVerifier } from "./password.ts";
 import type { SignInThrottle } from "./throttle.ts";

@@ -3,13 +3,13 @@
 import * as oauth from "oauth4webapi";
 import type { Store } from "../store/store.ts";
 import type { AuditLog } from "../audit/audit.ts";
-import { LOOPBACK_URL_HOSTNAMES } from "../config/schema.ts";
+import { insecureAllowed } from "../core/urls.ts";
 import type { LoginProvider, Registry } from "../config/types.ts";
-import { addressNetwork } from "../http/client_address.ts";
+import { addressNetwork } from "../core/addresses.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TokenIdentity } from "../oauth/access_token.ts";
-import { OAuthError } from "../oauth/errors.ts";
-import { hashSecret, randomToken } from "../oauth/secrets.ts";
+import { OAuthError } from "../core/oauth_error.ts";
+import { hashSecret, randomToken } from "../core/secrets.ts";
 import { type StartLimits, StartThrottle } from "./throttle.ts";
 
 /** A sign-in started at an upstream provider, as kept in `pending_logins` until its callback. */
@@ -72,16 +72,6 @@ function oidcAllows(
 /** OIDC Core §5.1: an `email` claim counts only when `email_verified` is true (not absent, not "true"). */
 function verifiedEmailOf(claims: oauth.IDToken): string | undefined {
   return typeof claims.email === "string" && claims.email_verified === true ? claims.email : undefined;
-}
-
-/**
- * Plain http is allowed only to a server on this machine (tests, or a local identity provider or service);
- * anything else must be https.
- */
-export function insecureAllowed(url: string | undefined): boolean {
-  if (!url) return false;
-  const { protocol, hostname } = new URL(url);
-  return protocol === "http:" && LOOPBACK_URL_HOSTNAMES.has(hostname);
 }
 
 /**

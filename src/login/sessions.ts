@@ -1,6 +1,6 @@
 import type { Store } from "../store/store.ts";
 import type { TokenIdentity } from "../oauth/access_token.ts";
-import { hashSecret, randomToken } from "../oauth/secrets.ts";
+import { hashSecret, randomToken } from "../core/secrets.ts";
 
 /** A browser signed in at the gateway. */
 export interface BrowserSession {

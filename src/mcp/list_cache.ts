@@ -2,7 +2,7 @@
 // not connected the service yet, kept in the store across restarts, dropped when the backend changes.
 import { backendIdentity } from "../config/diff.ts";
 import type { BackendSettings } from "../config/types.ts";
-import { hashSecret } from "../oauth/secrets.ts";
+import { hashSecret } from "../core/secrets.ts";
 import type { Store } from "../store/store.ts";
 
 type Items = Record<string, unknown>[];

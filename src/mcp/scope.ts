@@ -3,7 +3,7 @@
  * backend's static tool filter, and the policy object a listed item stands for.
  */
 import type { BackendSettings, Registry } from "../config/types.ts";
-import { GlobSet } from "../policy/glob.ts";
+import { GlobSet } from "../core/glob.ts";
 import { type PolicyObject, policyOf, type PolicySubject } from "../policy/policy.ts";
 import { canonicalListedUri } from "./relay/uri.ts";
 import type { ProxyScope } from "./session.ts";

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { SigningKey } from "./keys.ts";
-import { randomToken } from "./secrets.ts";
+import { randomToken } from "../core/secrets.ts";
 
 /** Who a token speaks for; the claims Gatehouse adds beside the registered JWT ones. */
 export interface TokenIdentity {

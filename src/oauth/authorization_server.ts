@@ -4,7 +4,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Store } from "../store/store.ts";
 import { issueAccessToken, type TokenIdentity } from "./access_token.ts";
 import { type ClientDirectory, type OAuthClient, redirectUriAllowed } from "./clients.ts";
-import { OAuthError } from "./errors.ts";
+import { OAuthError } from "../core/oauth_error.ts";
 import {
   type RefreshTokenRow,
   refreshTokenRow,
@@ -14,7 +14,7 @@ import {
 } from "./grants.ts";
 import type { SigningKey } from "./keys.ts";
 import { grantedScope } from "./scopes.ts";
-import { hashSecret, pkceChallenge, randomToken, timingSafeEqual } from "./secrets.ts";
+import { hashSecret, pkceChallenge, randomToken, timingSafeEqual } from "../core/secrets.ts";
 
 /** Codes live this long (RFC 9700 §2.1.1: short-lived). */
 const CODE_TTL_MS = 60_000;

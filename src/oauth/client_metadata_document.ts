@@ -3,8 +3,8 @@
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { Readable } from "node:stream";
-import { isPublicAddress, parseIPv4, parseIPv6 } from "./address_ranges.ts";
-import { OAuthError } from "./errors.ts";
+import { isPublicAddress, parseIPv4, parseIPv6 } from "../core/address_ranges.ts";
+import { OAuthError } from "../core/oauth_error.ts";
 
 /** Limits on fetching a client ID metadata document (CIMD): an attacker chooses the URL. */
 const FETCH_TIMEOUT_MS = 5000;

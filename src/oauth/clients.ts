@@ -1,16 +1,16 @@
-import { LOOPBACK_URL_HOSTNAMES } from "../config/schema.ts";
+import { LOOPBACK_URL_HOSTNAMES } from "../core/urls.ts";
 import type { Registry, StaticClient } from "../config/types.ts";
 import type { Store } from "../store/store.ts";
-import { OAuthError } from "./errors.ts";
+import { OAuthError } from "../core/oauth_error.ts";
 import {
   defaultFetcher,
   fetchClientMetadataDocument,
   isMetadataDocumentClientId,
   type MetadataDocumentFetcher,
 } from "./client_metadata_document.ts";
-import { hashSecret, randomToken, timingSafeEqual } from "./secrets.ts";
+import { hashSecret, randomToken, timingSafeEqual } from "../core/secrets.ts";
 import { knownScopes } from "./scopes.ts";
-import { addressNetwork } from "../http/client_address.ts";
+import { addressNetwork } from "../core/addresses.ts";
 
 export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_secret_post";
 

@@ -1,7 +1,7 @@
 import type { Context, Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "../http/app.ts";
-import { clientAddress, peerAddress } from "../http/client_address.ts";
+import { clientAddress, peerAddress } from "../core/addresses.ts";
 import type { LocalAccounts } from "../login/local.ts";
 import type { IdentityCheck } from "../login/current_identity.ts";
 import type { UpstreamLogins } from "../login/providers.ts";
@@ -15,12 +15,12 @@ import {
 } from "./authorization_server.ts";
 import { SCOPE_DESCRIPTIONS, SUPPORTED_SCOPES } from "./scopes.ts";
 import { type ClientDirectory, REGISTRATION_LIMITS } from "./clients.ts";
-import { OAuthError } from "./errors.ts";
+import { OAuthError } from "../core/oauth_error.ts";
 import type { SigningKey } from "./keys.ts";
 import type { ServiceConnections } from "../services/connections.ts";
 import { connectionsPage, consentPage, errorPage, loginPage, pageHeaders } from "./pages.ts";
-import { randomToken, timingSafeEqual } from "./secrets.ts";
-import { ANONYMOUS } from "../mcp/caller.ts";
+import { randomToken, timingSafeEqual } from "../core/secrets.ts";
+import { ANONYMOUS } from "../core/caller.ts";
 import { statusPage } from "../status/page.ts";
 import type { StatusReport, StatusViewer } from "../status/status.ts";
 

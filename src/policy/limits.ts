@@ -1,5 +1,5 @@
 import type { RateLimit, Registry } from "../config/types.ts";
-import { GlobSet } from "./glob.ts";
+import { GlobSet } from "../core/glob.ts";
 import { type PolicySubject, SubjectMatcher } from "./policy.ts";
 
 /** A limit with its subjects and backends compiled. */

@@ -1,5 +1,5 @@
 import type { PolicyRule, Registry } from "../config/types.ts";
-import { GlobSet, isGlob } from "./glob.ts";
+import { GlobSet, isGlob } from "../core/glob.ts";
 
 /** Who is asking, as policies see it. */
 export interface PolicySubject {

@@ -5,7 +5,7 @@ import type { BackendPool } from "../mcp/backends/pool.ts";
 import { policyOf, type PolicySubject } from "../policy/policy.ts";
 import type { ServiceConnections } from "../services/connections.ts";
 import { VERSION } from "../version.ts";
-import type { RecentEvent, RecentEvents } from "./events.ts";
+import type { RecentEvent, RecentEvents } from "../metrics/events.ts";
 
 /** Who is looking at the status page, and so what they may see. */
 export type StatusViewer =

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openStore } from "../../src/store/store.ts";
-import { hashSecret } from "../../src/oauth/secrets.ts";
+import { hashSecret } from "../../src/core/secrets.ts";
 import { runGatehouse } from "../helpers/gatehouse_process.ts";
 import { withCleanup } from "../helpers/mcp_clients.ts";
 import {

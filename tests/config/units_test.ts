@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseDurationSeconds, parseSizeBytes } from "../../src/config/units.ts";
+import { parseDurationSeconds, parseSizeBytes } from "../../src/core/units.ts";
 
 Deno.test("parseDurationSeconds() reads each unit", () => {
   assert.equal(parseDurationSeconds("250ms"), 0.25);

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
 import { hashPassword } from "../../src/login/password.ts";
-import { hashSecret } from "../../src/oauth/secrets.ts";
+import { hashSecret } from "../../src/core/secrets.ts";
 import { openStore } from "../../src/store/store.ts";
 import { formFields, ScriptedBrowser } from "../helpers/browser_session.ts";
 import { type GatehouseProcess, startGatehouse } from "../helpers/gatehouse_process.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { addressNetwork, clientAddress, parseAddressRange } from "../../src/http/client_address.ts";
+import { addressNetwork, clientAddress, parseAddressRange } from "../../src/core/addresses.ts";
 import { problemsOf, registryOf, yaml } from "../config/_helpers.ts";
 
 Deno.test("clientAddress() is the peer when the peer is not a trusted proxy", () => {

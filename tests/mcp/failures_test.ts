@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { Client } from "@modelcontextprotocol/client";
-import { JSONRPC } from "../../src/mcp/errors.ts";
+import { JSONRPC } from "../../src/core/jsonrpc.ts";
 import {
   connectV2,
   eventually,

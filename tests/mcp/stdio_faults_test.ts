@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { Client } from "@modelcontextprotocol/client";
 import { join } from "node:path";
-import { JSONRPC } from "../../src/mcp/errors.ts";
+import { JSONRPC } from "../../src/core/jsonrpc.ts";
 import { ROOT } from "../helpers/gatehouse_process.ts";
 import {
   connectV2,

@@ -12,7 +12,7 @@ import { createLogger } from "../../src/log/logger.ts";
 import type { TokenIdentity } from "../../src/oauth/access_token.ts";
 import { AuthorizationServer, type TokenResponse } from "../../src/oauth/authorization_server.ts";
 import { ClientDirectory, type OAuthClient } from "../../src/oauth/clients.ts";
-import { OAuthError } from "../../src/oauth/errors.ts";
+import { OAuthError } from "../../src/core/oauth_error.ts";
 import { loadOrCreateSigningKey, type SigningKey } from "../../src/oauth/keys.ts";
 import { openStore, type Store } from "../../src/store/store.ts";
 import { registryOf, withTempDir, yaml } from "../config/_helpers.ts";

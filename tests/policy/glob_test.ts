@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { GlobSet, globToRegExp, isGlob } from "../../src/policy/glob.ts";
+import { GlobSet, globToRegExp, isGlob } from "../../src/core/glob.ts";
 
 /** A glob, the values it must match, and the values it must not. */
 const cases: { glob: string; matches: string[]; misses: string[] }[] = [

@@ -1,7 +1,7 @@
 // Turns what a failed backend call threw into the JSON-RPC error its client gets, telling the connection
 // whether the backend timed out or could not be reached.
 import type { BackendSettings } from "../../config/types.ts";
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 
 /** The failed call, and whom to tell what its failure says of the backend. */
 export interface FailedCall {

@@ -1,6 +1,6 @@
 // Which connection of a backend serves a caller: one shared, one per user, or one per front session.
 import type { BackendSettings } from "../../config/types.ts";
-import type { Caller } from "../caller.ts";
+import type { Caller } from "../../core/caller.ts";
 
 /** The key of the connection serving a caller, by the backend's isolation. */
 export function isolationKey(

@@ -1,7 +1,7 @@
 // Lets a backend's SEP-2663 task result past the SDK client, which (2.4.0) rejects result types other than
 // complete and input_required on 2026-07-28 connections; remove once the SDK client takes task results.
 import type { JSONRPCMessage, Transport } from "@modelcontextprotocol/client";
-import { JSONRPC } from "../errors.ts";
+import { JSONRPC } from "../../core/jsonrpc.ts";
 
 /** The carriers of task results taken past the SDK client (recognised by identity, so unforgeable). */
 const carriedTaskResults = new WeakSet<object>();

@@ -4,7 +4,7 @@ import type { JSONRPCRequest, Notification, ServerCapabilities, Tool } from "@mo
 import type { BackendSettings } from "../../config/types.ts";
 import type { Logger } from "../../log/logger.ts";
 import { VERSION } from "../../version.ts";
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 import { ANY_RESULT, type AnyResult, type CallOrigin } from "./call_origin.ts";
 import { translateCallError } from "./call_errors.ts";
 import { keepTaskResult, relayTaskResults } from "./task_results.ts";

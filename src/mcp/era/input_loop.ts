@@ -2,7 +2,7 @@
  * A 2025-era client calling a 2026-07-28 backend: the backend's `input_required` becomes requests to the
  * client, one per input, and the call is retried with the answers, for a bounded number of rounds.
  */
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 
 type Params = Record<string, unknown>;
 type Result = Record<string, unknown>;

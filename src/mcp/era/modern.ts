@@ -3,7 +3,7 @@
  * messages they hear, what input they may be asked for, and a 2025-11-25 -32042 in their form.
  */
 import type { Notification, ServerContext } from "@modelcontextprotocol/server";
-import type { JsonRpcError } from "../errors.ts";
+import type { JsonRpcError } from "../../core/jsonrpc.ts";
 import { TASKS_EXTENSION, tasksExtensionOf } from "./tasks_extension.ts";
 import type { FrontSession } from "../session.ts";
 

@@ -1,6 +1,6 @@
 // Calls of 2026-07-28 clients waiting, parked, for the retry that answers their backend's question
 // (`input_required`), kept per user and bounded in time.
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 
 type Result = Record<string, unknown>;
 type Ask = { method: string; params?: Record<string, unknown> };

@@ -3,7 +3,7 @@
  * `input_required`, and the call waits, parked, for the client's retry carrying the answer.
  */
 import type { ServerContext } from "@modelcontextprotocol/server";
-import { JSONRPC, JsonRpcError, SHUTTING_DOWN } from "../errors.ts";
+import { JSONRPC, JsonRpcError, SHUTTING_DOWN } from "../../core/jsonrpc.ts";
 import type { CallOrigin } from "../backends/call_origin.ts";
 import type { Upstream } from "../backends/upstream.ts";
 import type { FrontSession, ProxyDependencies } from "../session.ts";

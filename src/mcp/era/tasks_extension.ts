@@ -2,7 +2,7 @@
  * The tasks extension (SEP-2663) as 2026-07-28 requests and servers declare it: whether one did, and the
  * error for a tasks method from a request that did not.
  */
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 
 /** The tasks extension (SEP-2663): its `capabilities.extensions` key, in client and server capabilities. */
 export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";

@@ -5,7 +5,7 @@
 import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/server";
 import type { Logger } from "../../log/logger.ts";
 import type { BackendPool } from "../backends/pool.ts";
-import type { Caller } from "../caller.ts";
+import type { Caller } from "../../core/caller.ts";
 import { type FrontSession, type ProxyScope, scopeKey } from "../session.ts";
 
 /** A legacy session with no request for this long is closed. */

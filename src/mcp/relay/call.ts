@@ -8,7 +8,7 @@ import type { BackendSettings } from "../../config/types.ts";
 import { ConsentRequiredError } from "../../services/consent_required.ts";
 import { ANY_RESULT, type CallOrigin } from "../backends/call_origin.ts";
 import type { Upstream } from "../backends/upstream.ts";
-import { JSONRPC, JsonRpcError, SHUTTING_DOWN } from "../errors.ts";
+import { JSONRPC, JsonRpcError, SHUTTING_DOWN } from "../../core/jsonrpc.ts";
 import { relayAskingClient } from "../era/input_loop.ts";
 import { forModernBackend, INPUT_REQUIRED_METHODS, relayModernNotification } from "../era/modern.ts";
 import { callParked, isParkedState, resumeParked } from "../era/parked_flow.ts";

@@ -4,7 +4,7 @@
  */
 import type { BackendSettings } from "../../config/types.ts";
 import { ConsentRequiredError } from "../../services/consent_required.ts";
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 import { declaresUrlElicitation, INPUT_REQUIRED_METHODS, RETRY_STATE } from "../era/modern.ts";
 import { type RelayRequest, type Result, upstreamOf } from "./request.ts";
 

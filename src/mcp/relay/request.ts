@@ -4,7 +4,7 @@
  */
 import type { ServerContext } from "@modelcontextprotocol/server";
 import type { BackendSettings } from "../../config/types.ts";
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 import { scopeBackends } from "../scope.ts";
 import type { FrontSession, ProxyDependencies } from "../session.ts";
 

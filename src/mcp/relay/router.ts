@@ -5,7 +5,7 @@
  */
 import type { JSONRPCRequest, Notification, ServerContext } from "@modelcontextprotocol/server";
 import { ConsentRequiredError } from "../../services/consent_required.ts";
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 import { declaredCapabilities } from "../era/modern.ts";
 import { tasksExtensionOf, tasksExtensionRequired } from "../era/tasks_extension.ts";
 import { scopeBackends, toolAllowed } from "../scope.ts";

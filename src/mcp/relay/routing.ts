@@ -4,7 +4,7 @@
  * listed first; what it cannot find is "unknown", however it is spelled.
  */
 import type { BackendSettings } from "../../config/types.ts";
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 import { splitPrefixed } from "../names.ts";
 import { listPrompts, listResources, listTemplates, listTools } from "./lists.ts";
 import { backendNamed, backendsOf, type RelayRequest, singleBackendOf } from "./request.ts";

@@ -2,7 +2,7 @@
  * Who owns each task a backend created: a task belongs to the user and client whose call created it, so
  * that on a backend shared by several users nobody else can list, read, update or cancel it.
  */
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 
 /** The owner of a task: a user id and the OAuth client the call came through. */
 export interface TaskCaller {

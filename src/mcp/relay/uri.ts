@@ -2,7 +2,7 @@
  * Resource URIs in one canonical form: policies match it, routing looks it up and the backend receives it,
  * so no spelling of a URI reaches a backend that the policies did not see.
  */
-import { JSONRPC, JsonRpcError } from "../errors.ts";
+import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 
 /**
  * The WHATWG URL serialisation of a resource URI (`new URL(uri).href`, as the SDKs parse it): scheme

@@ -6,7 +6,7 @@ import type { ServerCapabilities, ServerContext } from "@modelcontextprotocol/se
 import type { Registry } from "../../../src/config/types.ts";
 import { createLogger } from "../../../src/log/logger.ts";
 import { RateLimiter } from "../../../src/policy/limits.ts";
-import type { Caller } from "../../../src/mcp/caller.ts";
+import type { Caller } from "../../../src/core/caller.ts";
 import type { BackendPool } from "../../../src/mcp/backends/pool.ts";
 import { ParkedCalls } from "../../../src/mcp/era/parked.ts";
 import { ListCache } from "../../../src/mcp/list_cache.ts";

@@ -1,6 +1,6 @@
 /** Unit tests of the era bridge: what crosses between a 2025-era side and a 2026-07-28 side, and how. */
 import assert from "node:assert/strict";
-import { JSONRPC, JsonRpcError } from "../../../src/mcp/errors.ts";
+import { JSONRPC, JsonRpcError } from "../../../src/core/jsonrpc.ts";
 import { MAX_INPUT_ROUNDS, relayAskingClient } from "../../../src/mcp/era/input_loop.ts";
 import {
   declaresUrlElicitation,
@@ -11,7 +11,7 @@ import {
   urlElicitationAsInputRequired,
 } from "../../../src/mcp/era/modern.ts";
 import { FrontSession } from "../../../src/mcp/session.ts";
-import { ANONYMOUS } from "../../../src/mcp/caller.ts";
+import { ANONYMOUS } from "../../../src/core/caller.ts";
 import { fakeContext } from "./_fake_relay.ts";
 
 const CAPABILITIES = "io.modelcontextprotocol/clientCapabilities";

@@ -1,6 +1,6 @@
 /** Unit tests of the relay's guard and routing: decisions, what a denial says, limits, unknown names. */
 import assert from "node:assert/strict";
-import { JSONRPC, JsonRpcError } from "../../../src/mcp/errors.ts";
+import { JSONRPC, JsonRpcError } from "../../../src/core/jsonrpc.ts";
 import { guardCall } from "../../../src/mcp/relay/guard.ts";
 import { HANDLERS } from "../../../src/mcp/relay/router.ts";
 import { resolveName, resourceBackend } from "../../../src/mcp/relay/routing.ts";

@@ -1,6 +1,6 @@
 /** Unit tests of the Router's dispatch: one handler per method of the table, nothing else served. */
 import assert from "node:assert/strict";
-import { JSONRPC, JsonRpcError } from "../../../src/mcp/errors.ts";
+import { JSONRPC, JsonRpcError } from "../../../src/core/jsonrpc.ts";
 import { FRONT_METHODS, isKnownMethod, METHOD_TABLE } from "../../../src/mcp/relay/method_table.ts";
 import { HANDLERS, Router } from "../../../src/mcp/relay/router.ts";
 import { fakeContext, fakeDeps, registryWithBackends, relayFor } from "./_fake_relay.ts";

@@ -1,6 +1,6 @@
 /** Unit tests of the task owner table: who may see, read and cancel which task. */
 import assert from "node:assert/strict";
-import { JsonRpcError } from "../../../src/mcp/errors.ts";
+import { JsonRpcError } from "../../../src/core/jsonrpc.ts";
 import { createdTask, TaskOwners, taskOwnersOf } from "../../../src/mcp/relay/tasks.ts";
 
 const ALICE = { id: "alice", clientId: "app" };

@@ -1,7 +1,7 @@
 /** Unit tests of resource URI canonicalisation and template matching. */
 import assert from "node:assert/strict";
 import { canonicalListedUri, canonicalResourceUri, templateMatcher } from "../../../src/mcp/relay/uri.ts";
-import { JsonRpcError } from "../../../src/mcp/errors.ts";
+import { JsonRpcError } from "../../../src/core/jsonrpc.ts";
 import type { PolicyRule } from "../../../src/config/types.ts";
 import { Policy } from "../../../src/policy/policy.ts";
 

@@ -1,5 +1,5 @@
-import type { PolicyRule } from "../config/types.ts";
-import { globToRegExp, isGlob } from "./glob.ts";
+import type { PolicyRule } from "./types.ts";
+import { globToRegExp, isGlob } from "../core/glob.ts";
 
 /** A rule that can never decide anything, because an earlier deny rule covers all it covers. */
 export interface Shadowing {
