@@ -1,4 +1,5 @@
 // The gateway's HTTP surface: middleware (registry snapshot, log, CORS, body limit), health, /mcp, /metrics.
+import { JSONRPC, jsonRpcErrorResponse } from "../core/jsonrpc.ts";
 import { type Context, Hono } from "hono";
 import type { RegistrySnapshot } from "../config/current.ts";
 import { bodyLimit } from "hono/body-limit";
@@ -147,13 +148,7 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
         backend !== undefined &&
         (!Object.hasOwn(registry.backends, backend) || !policyOf(registry).usesBackend(caller, backend))
       ) {
-        return Response.json({
-          jsonrpc: "2.0",
-          id: null,
-          error: { code: -32001, message: `Unknown backend "${backend}"` },
-        }, {
-          status: 404,
-        });
+        return jsonRpcErrorResponse(404, JSONRPC.unknownBackend, `Unknown backend "${backend}"`);
       }
       return await front.handle(
         c.req.raw,

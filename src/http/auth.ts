@@ -1,3 +1,4 @@
+import { JSONRPC, jsonRpcErrorResponse } from "../core/jsonrpc.ts";
 import type { Registry } from "../config/types.ts";
 import { ANONYMOUS, type Caller } from "../core/caller.ts";
 import { InvalidTokenError, verifyAccessToken } from "../oauth/access_token.ts";
@@ -26,15 +27,11 @@ export async function authenticate(
   const resource = backend === undefined ? `${baseUrl}/mcp` : `${baseUrl}/mcp/${backend}`;
   const metadataUrl = `${baseUrl}/.well-known/oauth-protected-resource${new URL(resource).pathname}`;
   const challenge = (error?: string) =>
-    Response.json(
-      { jsonrpc: "2.0", id: null, error: { code: -32001, message: "Authentication required" } },
-      {
-        status: 401,
-        headers: {
-          "www-authenticate": `Bearer resource_metadata="${metadataUrl}"${error ? `, error="${error}"` : ""}`,
-        },
+    jsonRpcErrorResponse(401, JSONRPC.authenticationRequired, "Authentication required", {
+      headers: {
+        "www-authenticate": `Bearer resource_metadata="${metadataUrl}"${error ? `, error="${error}"` : ""}`,
       },
-    );
+    });
   const authorization = request.headers.get("authorization") ?? "";
   if (!authorization.toLowerCase().startsWith("bearer ") || !checker) return challenge();
   try {

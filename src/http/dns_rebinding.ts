@@ -1,5 +1,6 @@
 // Host and Origin checks on /mcp against DNS rebinding (MCP 2025-11-25, Streamable HTTP security warning),
 // and the one rule of which browser Origins may call the gateway.
+import { JSONRPC, jsonRpcErrorResponse } from "../core/jsonrpc.ts";
 import { LOOPBACK_URL_HOSTNAMES } from "../core/urls.ts";
 import type { GatewaySettings } from "../config/types.ts";
 
@@ -45,5 +46,5 @@ export function checkHostAndOrigin(
 }
 
 function forbidden(message: string): Response {
-  return Response.json({ jsonrpc: "2.0", id: null, error: { code: -32600, message } }, { status: 403 });
+  return jsonRpcErrorResponse(403, JSONRPC.invalidRequest, message);
 }

@@ -3,6 +3,7 @@
  * the product contract (product.md §4, §5, §8) requires of it. Not a test file itself.
  */
 import assert from "node:assert/strict";
+import { JSONRPC } from "../../src/core/jsonrpc.ts";
 import { base64url, importJWK, type JWK, SignJWT } from "jose";
 import { join } from "node:path";
 import {
@@ -102,7 +103,7 @@ function expectPage(answer: Answer, status: number, title: string): void {
 
 /** RFC 6750 §3 / RFC 9728 §5.1: a 401 whose challenge points at the protected resource metadata. */
 function expectChallenge(answer: Answer, base: string, path: string, invalidToken: boolean): void {
-  expectRpcError(answer, 401, -32001);
+  expectRpcError(answer, 401, JSONRPC.authenticationRequired);
   const challenge = answer.headers.get("www-authenticate") ?? "";
   assert.ok(
     challenge.startsWith(`Bearer resource_metadata="${base}/.well-known/oauth-protected-resource${path}"`),
@@ -280,7 +281,7 @@ export async function generateAttacks(world: HostileWorld, targets: Targets, ran
       "jsonrpc_shape",
       "no session",
       post(random.pick(endpoints), { ...JSON_HEADERS, ...aliceAuth }, ping(index)),
-      (answer) => expectRpcError(answer, 400, -32000),
+      (answer) => expectRpcError(answer, 400, JSONRPC.transportRefused),
     );
   }
   // An unknown method is refused, never passed through (§4): -32601 with the request's id.
@@ -509,7 +510,7 @@ export async function generateAttacks(world: HostileWorld, targets: Targets, ran
   }
 
   // Backend names: traversal, odd encodings, NUL, very long, prototype keys. Signed in: unknown backend,
-  // 404/-32001; signed out: the 401 comes first and says nothing of what exists.
+  // 404 unknownBackend; signed out: the 401 comes first and says nothing of what exists.
   const names = [
     "..%2f",
     "..%2f..%2fetc%2fpasswd",
@@ -553,8 +554,8 @@ export async function generateAttacks(world: HostileWorld, targets: Targets, ran
           BACKEND,
           "a spelling of the real backend is not hostile",
         );
-        if (!signedIn) return expectRpcError(answer, 401, -32001);
-        expectRpcError(answer, 404, -32001);
+        if (!signedIn) return expectRpcError(answer, 401, JSONRPC.authenticationRequired);
+        expectRpcError(answer, 404, JSONRPC.unknownBackend);
       },
     );
     if (segment !== undefined && index % 3 === 0) {
@@ -567,7 +568,7 @@ export async function generateAttacks(world: HostileWorld, targets: Targets, ran
     }
   }
 
-  // Unknown and forged Mcp-Session-Id values, on every method: 404/-32001 (§8 "unknown sessions (404)").
+  // Unknown and forged Mcp-Session-Id values, on every method: 404 sessionNotFound (§8 "unknown sessions (404)").
   for (let index = 0; index < 60; index++) {
     const forged = random.pick([
       () => crypto.randomUUID(),
@@ -583,7 +584,7 @@ export async function generateAttacks(world: HostileWorld, targets: Targets, ran
         method,
         headers: { ...inSession, "mcp-session-id": forged },
         body: method === "POST" ? ping(1) : undefined,
-      }), (answer) => expectRpcError(answer, 404, -32001));
+      }), (answer) => expectRpcError(answer, 404, JSONRPC.sessionNotFound));
   }
   // Bob's session id in alice's hands (or on another endpoint in bob's): as unknown as a made-up one. DELETE
   // included: bob's session must survive it (checked by the bystander).
@@ -611,7 +612,7 @@ export async function generateAttacks(world: HostileWorld, targets: Targets, ran
             })
             : undefined,
         }),
-      (answer) => expectRpcError(answer, 404, -32001),
+      (answer) => expectRpcError(answer, 404, JSONRPC.sessionNotFound),
     );
   }
 

@@ -1,5 +1,6 @@
 // The client transport for stdio backends: a child process spoken to in newline-delimited JSON-RPC, each
 // answer bounded by max_response_size, and a stop that surely ends it (stdin EOF, SIGTERM, SIGKILL).
+import { JSONRPC } from "../../core/jsonrpc.ts";
 import { type JSONRPCMessage, parseJSONRPCMessage, type Transport } from "@modelcontextprotocol/client";
 import { findTopLevelMember, findTrailingId, formatBytes, LineFramer } from "./stdio_framing.ts";
 
@@ -229,7 +230,7 @@ export class StdioTransport implements Transport {
       jsonrpc: "2.0",
       id,
       error: {
-        code: -32603,
+        code: JSONRPC.internalError,
         message: `The backend's answer is larger than max_response_size (${
           formatBytes(this.#options.maxResponseBytes)
         })`,
@@ -245,7 +246,7 @@ export class StdioTransport implements Transport {
         jsonrpc: "2.0",
         id,
         error: {
-          code: -32603,
+          code: JSONRPC.internalError,
           message: `The request is larger than ${formatBytes(this.#options.maxResponseBytes)}`,
         },
       }) + "\n",

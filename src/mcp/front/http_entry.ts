@@ -3,6 +3,7 @@
  * limits, and hands it to its era: 2025-era clients get sessionful Streamable HTTP (Mcp-Session-Id, GET
  * stream, DELETE, resumable SSE), 2026-07-28 clients are served statelessly. Both reach the same relay.
  */
+import { JSONRPC, jsonRpcErrorResponse } from "../../core/jsonrpc.ts";
 import {
   type ClientCapabilities,
   createMcpHandler,
@@ -51,7 +52,7 @@ export interface FrontStats {
 }
 
 function jsonRpcError(status: number, code: number, message: string, headers?: HeadersInit): Response {
-  return Response.json({ jsonrpc: "2.0", id: null, error: { code, message } }, { status, headers });
+  return jsonRpcErrorResponse(status, code, message, { headers });
 }
 
 /** The methods of the Streamable HTTP transport (MCP 2025-11-25 §Transports); CORS preflights never get here. */
@@ -69,11 +70,9 @@ function malformedRequestState(body: unknown): Response | undefined {
   const { id, params } = body as { id?: unknown; params?: { requestState?: unknown } };
   const state = params !== null && typeof params === "object" ? params.requestState : undefined;
   if (state === undefined || typeof state === "string") return undefined;
-  return Response.json({
-    jsonrpc: "2.0",
+  return jsonRpcErrorResponse(400, JSONRPC.invalidParams, "Invalid params: requestState must be a string", {
     id: typeof id === "string" || typeof id === "number" ? id : null,
-    error: { code: -32602, message: "Invalid params: requestState must be a string" },
-  }, { status: 400 });
+  });
 }
 
 /** The capabilities a 2026-07-28 request declares in its `_meta` envelope. */
@@ -172,29 +171,33 @@ export class McpFront {
   /** Serves one HTTP request to `/mcp` or `/mcp/{backend}` for an authenticated caller. */
   async handle(request: Request, scope: ProxyScope, caller: Caller): Promise<Response> {
     if (!MCP_HTTP_METHODS.includes(request.method)) {
-      return jsonRpcError(405, -32000, `Method not allowed: ${request.method}`, {
+      return jsonRpcError(405, JSONRPC.transportRefused, `Method not allowed: ${request.method}`, {
         allow: MCP_HTTP_METHODS.join(", "),
       });
     }
     let parsedBody: unknown;
     if (request.method === "POST") {
       if (!JSON_CONTENT_TYPE.test(request.headers.get("content-type") ?? "")) {
-        return jsonRpcError(415, -32700, "Unsupported Media Type: Content-Type must be application/json");
+        return jsonRpcError(
+          415,
+          JSONRPC.parseError,
+          "Unsupported Media Type: Content-Type must be application/json",
+        );
       }
       let text: string;
       try {
         text = await request.text();
       } catch {
         // The client went away mid-body (or sent a broken chunked one): its fault, not an internal error.
-        return jsonRpcError(400, -32700, "Parse error: the body could not be read");
+        return jsonRpcError(400, JSONRPC.parseError, "Parse error: the body could not be read");
       }
       if (text.length > this.#options.maxBodyBytes()) {
-        return jsonRpcError(413, -32600, "Request body too large");
+        return jsonRpcError(413, JSONRPC.invalidRequest, "Request body too large");
       }
       try {
         parsedBody = JSON.parse(text);
       } catch {
-        return jsonRpcError(400, -32700, "Parse error: the body is not valid JSON");
+        return jsonRpcError(400, JSONRPC.parseError, "Parse error: the body is not valid JSON");
       }
       request = new Request(request.url, { method: "POST", headers: request.headers, body: text });
     }
@@ -209,7 +212,7 @@ export class McpFront {
         return Response.json({
           jsonrpc: "2.0",
           id: (parsedBody as { id: unknown }).id,
-          error: { code: -32601, message: `Method not found: ${method}` },
+          error: { code: JSONRPC.methodNotFound, message: `Method not found: ${method}` },
         }, { status: 404 });
       }
       const badState = malformedRequestState(parsedBody);
@@ -229,12 +232,14 @@ export class McpFront {
     const sessionId = request.headers.get("mcp-session-id");
     if (sessionId) {
       const entry = this.#sessions.find(sessionId, caller, scope);
-      if (!entry) return jsonRpcError(404, -32001, "Session not found");
+      if (!entry) return jsonRpcError(404, JSONRPC.sessionNotFound, "Session not found");
       return await entry.transport.handleRequest(request, { parsedBody });
     }
     const isInitialize = request.method === "POST" && !Array.isArray(parsedBody) &&
       (parsedBody as { method?: unknown } | undefined)?.method === "initialize";
-    if (!isInitialize) return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
+    if (!isInitialize) {
+      return jsonRpcError(400, JSONRPC.transportRefused, "Bad Request: Mcp-Session-Id header is required");
+    }
     return await this.#openSession(request, parsedBody, scope, caller);
   }
 
