@@ -1,3 +1,4 @@
+/** Command-line parsing shared by every subcommand: flags, usage errors, and the output streams. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /** A mistake in how a command was called; exits 1 with the message and a pointer to --help. */

@@ -1,3 +1,4 @@
+/** `gatehouse backup`: a consistent copy of the SQLite store, taken while the gateway serves. */
 import { join, resolve } from "node:path";
 import { ConfigError } from "../config/errors.ts";
 import { loadRegistry } from "../config/load.ts";

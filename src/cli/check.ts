@@ -1,3 +1,4 @@
+/** `gatehouse check`: validates the registry and its policy files and prints every problem and warning. */
 import { formatProblem, formatWarning, sortProblems } from "../config/errors.ts";
 import { loadRegistry } from "../config/load.ts";
 import { type Command, parseCommandArgs } from "./args.ts";

@@ -1,3 +1,6 @@
+/**
+ * `gatehouse clients`: lists and removes the OAuth clients the store knows (registered, static, metadata documents).
+ */
 import type { Registry } from "../config/types.ts";
 import { activeGrants, consentsOf, forgetConsents, revokeGrants } from "../oauth/grants.ts";
 import { ClientDirectory, type KnownClient } from "../oauth/clients.ts";

@@ -1,3 +1,4 @@
+/** `gatehouse connections`: lists and revokes users' third-party service connections. */
 import { join } from "node:path";
 import { createLogger } from "../log/logger.ts";
 import { listConnections, ServiceConnections } from "../services/connections.ts";

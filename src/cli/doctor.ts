@@ -1,3 +1,4 @@
+/** `gatehouse doctor`: runs the doctor's checks and prints them as a table with a summary. */
 import { resolve } from "node:path";
 import { formatProblem } from "../config/errors.ts";
 import { loadRegistry } from "../config/load.ts";

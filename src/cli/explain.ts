@@ -1,3 +1,6 @@
+/**
+ * `gatehouse explain`: says which policy rule decides a user's access to a backend, tool, prompt or resource.
+ */
 import { ConfigError, formatLocation } from "../config/errors.ts";
 import { loadRegistry } from "../config/load.ts";
 import type { Registry } from "../config/types.ts";

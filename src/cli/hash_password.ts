@@ -1,3 +1,4 @@
+/** `gatehouse hash-password`: reads a password and prints its Argon2id hash for `login.users`. */
 import { hashPassword } from "../login/password.ts";
 import { type Command, parseCommandArgs, UsageError } from "./args.ts";
 

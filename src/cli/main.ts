@@ -1,3 +1,4 @@
+/** The command table: dispatches `gatehouse <command>` and maps failures to exit codes. */
 import { ConfigError, formatProblem } from "../config/errors.ts";
 import { StoreOpenError } from "../store/write_health.ts";
 import { type CliIo, type Command, UsageError } from "./args.ts";

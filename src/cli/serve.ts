@@ -1,3 +1,4 @@
+/** `gatehouse serve`: starts the gateway, reloads on SIGHUP, and drains on SIGINT and SIGTERM. */
 import { createLogger, levelFromEnv } from "../log/logger.ts";
 import { type RunningGateway, startGateway } from "../gateway.ts";
 import { type Command, parseCommandArgs } from "./args.ts";

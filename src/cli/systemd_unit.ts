@@ -1,3 +1,4 @@
+/** `gatehouse systemd-unit`: prints a hardened systemd unit for this installation. */
 import { type Command, parseCommandArgs } from "./args.ts";
 
 /** A hardened unit: no fixed user, state in /var/lib/gatehouse, read-only system, secrets as credentials. */

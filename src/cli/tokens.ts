@@ -1,3 +1,4 @@
+/** `gatehouse tokens`: lists and revokes refresh-token families and browser sign-in sessions. */
 import { BrowserSessions } from "../login/sessions.ts";
 import { ClientDirectory } from "../oauth/clients.ts";
 import { activeGrants, revokeGrants } from "../oauth/grants.ts";

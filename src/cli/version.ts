@@ -1,3 +1,4 @@
+/** `gatehouse version`: prints the version. */
 import { VERSION } from "../version.ts";
 import { type Command, parseCommandArgs } from "./args.ts";
 

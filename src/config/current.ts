@@ -1,3 +1,6 @@
+/**
+ * The registry in force: a holder that swaps in a new snapshot after every listener has prepared for it.
+ */
 import { type BackendDiff, diffBackends } from "./diff.ts";
 import type { ConfigProblem } from "./errors.ts";
 import type { LoadResult } from "./load.ts";

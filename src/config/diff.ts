@@ -1,3 +1,4 @@
+/** What changed between two registries' backends (added, removed, changed), for reloads. */
 import { Template } from "./template.ts";
 import type { BackendSettings, Registry } from "./types.ts";
 

@@ -1,3 +1,6 @@
+/**
+ * `${env:...}` and `${secret:...}` references: replaced with their values, with a problem for each that fails.
+ */
 import type { ConfigPath, SourceFile } from "./source.ts";
 import type { ConfigProblem } from "./errors.ts";
 import { Template, type TemplatePart, USER_FIELDS, type UserField } from "./template.ts";

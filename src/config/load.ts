@@ -1,3 +1,6 @@
+/**
+ * Loads registry.yaml and the policies directory: parse, interpolate, validate, check references, resolve.
+ */
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { z } from "zod";
 import { findShadowedRules } from "./shadowing.ts";

@@ -1,3 +1,6 @@
+/**
+ * Cross-references in a registry: policies and limits that name backends, services and providers that exist.
+ */
 import { globToRegExp, isGlob } from "../core/glob.ts";
 import type { ConfigProblem } from "./errors.ts";
 import type { ConfigPath, SourceFile } from "./source.ts";

@@ -1,3 +1,4 @@
+/** The registry file's schema (zod): every key users may write, with its type and constraints. */
 import { z } from "zod";
 import { parseDurationSeconds, parseSizeBytes } from "../core/units.ts";
 import { Template } from "./template.ts";

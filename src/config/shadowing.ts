@@ -1,3 +1,4 @@
+/** Warnings for policy rules that can never apply because an earlier deny already covers them. */
 import type { PolicyRule } from "./types.ts";
 import { globToRegExp, isGlob } from "../core/glob.ts";
 

@@ -1,3 +1,4 @@
+/** A parsed YAML file that can point at the line and column of any path in it. */
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import type { ConfigProblem } from "./errors.ts";
 

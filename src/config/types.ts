@@ -1,3 +1,6 @@
+/**
+ * The resolved registry: every setting with its default filled in, as the rest of the gateway reads it.
+ */
 import type { Template } from "./template.ts";
 
 /**

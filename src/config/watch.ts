@@ -1,3 +1,6 @@
+/**
+ * Watches the registry and policy files and reloads on change, keeping the last good registry on errors.
+ */
 import { dirname } from "node:path";
 import type { AuditLog } from "../audit/audit.ts";
 import type { Logger } from "../log/logger.ts";

@@ -1,3 +1,4 @@
+/** Random tokens, secret hashing, constant-time comparison and PKCE challenges. */
 import { base64url } from "jose";
 
 const encodeBase64Url = (bytes: Uint8Array) => base64url.encode(bytes);

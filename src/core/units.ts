@@ -1,3 +1,4 @@
+/** Durations (`30s`, `1h`) and sizes (`4MiB`) as the registry writes them. */
 const DURATION_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 const SIZE_BYTES: Record<string, number> = {
   b: 1,

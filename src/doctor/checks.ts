@@ -1,3 +1,6 @@
+/**
+ * `gatehouse doctor`'s checks: public URL, backends, stdio commands, services, login providers, data directory.
+ */
 import { isLoopbackHost } from "../config/schema.ts";
 import type {
   BackendSettings,

@@ -1,3 +1,4 @@
+/** Doctor check of a stdio backend's command: found on PATH and executable. */
 import { join, resolve } from "node:path";
 import type { Template } from "../config/template.ts";
 import type { Verdict } from "./verdict.ts";

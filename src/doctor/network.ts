@@ -1,3 +1,4 @@
+/** Doctor checks over the network: a URL answers, an OAuth or OIDC issuer publishes its metadata. */
 import * as oauth from "oauth4webapi";
 import { insecureAllowed } from "../core/urls.ts";
 import type { Verdict } from "./verdict.ts";

@@ -1,3 +1,4 @@
+/** Explains an access decision: the rule that decides it, or that none does. */
 import type { PolicyRule, Registry } from "../config/types.ts";
 import { type Decision, Policy, type PolicyObject, policyOf, type PolicySubject } from "./policy.ts";
 

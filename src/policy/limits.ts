@@ -1,3 +1,4 @@
+/** Rate limits (`limits:`): token buckets per limit and user (and backend), checked before each call. */
 import type { RateLimit, Registry } from "../config/types.ts";
 import { GlobSet } from "../core/glob.ts";
 import { type PolicySubject, SubjectMatcher } from "./policy.ts";

@@ -1,3 +1,4 @@
+/** Access policies compiled from the registry: who may list and call what on which backend. */
 import type { PolicyRule, Registry } from "../config/types.ts";
 import { GlobSet, isGlob } from "../core/glob.ts";
 

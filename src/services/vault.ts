@@ -1,3 +1,4 @@
+/** Encrypts users' third-party tokens at rest (AES-GCM with the vault key). */
 import { base64url } from "jose";
 import { join } from "node:path";
 

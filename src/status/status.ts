@@ -1,3 +1,6 @@
+/**
+ * The status report: backends, recent events and registry state, as the status page and /status.json show it.
+ */
 import { formatProblem } from "../config/errors.ts";
 import type { RegistryHolder } from "../config/current.ts";
 import type { McpFront } from "../mcp/front/http_entry.ts";
