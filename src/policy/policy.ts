@@ -1,15 +1,13 @@
 /** Access policies compiled from the registry: who may list and call what on which backend. */
 import type { PolicyRule, Registry } from "../config/types.ts";
+import type { Caller } from "../core/caller.ts";
 import { GlobSet, isGlob } from "../core/glob.ts";
 
-/** Who is asking, as policies see it. */
-export interface PolicySubject {
-  /** The user id: a local user's name, or `provider:login` for users of an upstream provider. */
-  readonly id: string;
-  readonly groups: readonly string[];
-  readonly clientId: string | undefined;
-  readonly provider: string | undefined;
-}
+/**
+ * Who is asking, as policies see it: the caller's id (a local user's name, or `provider:login`), groups,
+ * OAuth client and identity provider. A view of the one Caller type, so any Caller is a subject.
+ */
+export type PolicySubject = Pick<Caller, "id" | "groups" | "clientId" | "provider">;
 
 /** What is asked for, within one backend. */
 export type PolicyObject =
