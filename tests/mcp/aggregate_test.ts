@@ -18,7 +18,7 @@ import {
 const BOUND_MS = 15_000;
 /** 60 characters: every `{prefix}__{tool}` of this backend is longer than 64. */
 const LONG_PREFIX = "a_backend_prefix_long_enough_to_push_every_tool_name_past_64";
-const FIXTURE_TOOLS = ["crash", "echo", "hang", "log", "needs_url", "pid", "progress", "slow"];
+const FIXTURE_TOOLS = ["crash", "echo", "hang", "log", "needs_url", "pid", "progress", "roots", "slow"];
 
 async function toolNames(client: Client): Promise<string[]> {
   return (await within(BOUND_MS, client.listTools(), "tools/list")).tools.map((tool) => tool.name);

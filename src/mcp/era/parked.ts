@@ -67,6 +67,13 @@ export class ParkedCall {
     else pending.reject(new JsonRpcError(JSONRPC.invalidParams, "The client sent no answer"));
   }
 
+  /** Answers the backend's open question with an error, without the client: the call goes on. */
+  decline(error: JsonRpcError): void {
+    const pending = this.#pendingAnswer;
+    this.#pendingAnswer = undefined;
+    pending?.reject(error);
+  }
+
   /** Waits for the next thing the client must hear about. */
   async next(signal: AbortSignal): Promise<Outcome> {
     while (this.#outcomes.length === 0) {

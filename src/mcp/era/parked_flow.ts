@@ -13,6 +13,12 @@ import { PARKED_STATE_PREFIX, ParkedCall } from "./parked.ts";
 type Params = Record<string, unknown>;
 type Result = Record<string, unknown>;
 
+/**
+ * Questions a backend may ask whenever it likes (a server asks for roots when it starts, and when told they
+ * changed), which the call in flight does not depend on.
+ */
+const UNPROMPTED_QUESTIONS = new Set(["roots/list"]);
+
 /** The key of the one question a parked call asks at a time. */
 const ASK_KEY = "gatehouse";
 
@@ -79,6 +85,11 @@ async function nextOutcome(
   if (outcome.kind === "result") return outcome.result;
   if (outcome.kind === "ask") {
     const missing = missingCapability(outcome.ask.method, flow.context);
+    if (missing && UNPROMPTED_QUESTIONS.has(outcome.ask.method)) {
+      // Asked at any time, not because this call needs it: the backend hears the client has none.
+      parked.decline(new JsonRpcError(JSONRPC.methodNotFound, `The client does not provide ${missing}`));
+      return await nextOutcome(flow, parked, flushProgress);
+    }
     if (missing) {
       // The client cannot answer this: the backend's question fails, and so does the call (SEP-2575).
       parked.abandon();
