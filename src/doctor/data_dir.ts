@@ -1,6 +1,6 @@
 // gatehouse doctor's data directory and store checks: private, writable by the serving user, space left.
-import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
+import { inspectDatabaseFile } from "../store/file_check.ts";
 import { MIGRATIONS } from "../store/migrations.ts";
 import { DATABASE_FILE } from "../store/store.ts";
 import type { CheckRow } from "./verdict.ts";
@@ -143,15 +143,10 @@ export function checkDatabase(path: string, servingUid?: number): CheckRow {
     .map((file) => storeFileProblem(file, servingUid))
     .filter((problem) => problem !== undefined);
   if (unwritable.length > 0) return row("FAIL", unwritable.join("; "));
-  let db: DatabaseSync | undefined;
   try {
-    db = new DatabaseSync(path, { readOnly: true });
-    db.exec("PRAGMA busy_timeout = 5000");
-    const check = db.prepare("PRAGMA quick_check").get() as { quick_check: string } | undefined;
-    const version = (db.prepare("PRAGMA user_version").get() as { user_version: number } | undefined)
-      ?.user_version ?? 0;
+    const { quickCheck, schemaVersion: version } = inspectDatabaseFile(path);
     const latest = MIGRATIONS.at(-1)?.version ?? 0;
-    if (check?.quick_check !== "ok") return row("FAIL", `damaged: quick_check says ${check?.quick_check}`);
+    if (quickCheck !== "ok") return row("FAIL", `damaged: quick_check says ${quickCheck}`);
     if (version > latest) {
       return row("FAIL", `schema version ${version} is newer than this gatehouse knows (${latest}): upgrade`);
     }
@@ -163,7 +158,5 @@ export function checkDatabase(path: string, servingUid?: number): CheckRow {
     );
   } catch (error) {
     return row("FAIL", `cannot be opened: ${errorText(error)}`);
-  } finally {
-    db?.close();
   }
 }

@@ -1,9 +1,11 @@
+// Password sign-in: `login.users` from the registry, and the first-start admin kept in the store.
 import type { AuditLog } from "../audit/audit.ts";
 import type { Registry } from "../config/types.ts";
 import { addressNetwork } from "../core/addresses.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TokenIdentity } from "../oauth/access_token.ts";
 import { randomToken } from "../core/secrets.ts";
+import { findLocalUser, hasLocalUsers, insertLocalUser } from "../store/local_users.ts";
 import type { Store } from "../store/store.ts";
 import { hashPassword, type PasswordVerifier } from "./password.ts";
 import type { SignInThrottle } from "./throttle.ts";
@@ -51,11 +53,7 @@ export class LocalAccounts {
       return { userId: user.name, name: user.name, email: user.email, groups: [...user.groups] };
     }
     if (!this.#firstStartAdminActive()) return undefined;
-    const stored = this.#store.db.prepare("SELECT groups FROM local_users WHERE name = ?").get(
-      identity.userId,
-    ) as
-      | { groups: string }
-      | undefined;
+    const stored = findLocalUser(this.#store, identity.userId);
     return stored
       ? { userId: identity.userId, name: identity.userId, groups: JSON.parse(stored.groups) }
       : undefined;
@@ -64,8 +62,7 @@ export class LocalAccounts {
   /** True when anyone can sign in with a password (registry users or the first-start admin). */
   any(): boolean {
     return Object.keys(this.#registry().login.users).length > 0 ||
-      (this.#firstStartAdminActive() &&
-        this.#store.db.prepare("SELECT 1 FROM local_users LIMIT 1").get() !== undefined);
+      (this.#firstStartAdminActive() && hasLocalUsers(this.#store));
   }
 
   /**
@@ -115,10 +112,8 @@ export class LocalAccounts {
   ): Promise<{ identity: TokenIdentity } | { reason: "unknown_user" | "wrong_password" }> {
     const registered = this.#registry().login.users;
     const user = Object.hasOwn(registered, name) ? registered[name] : undefined;
-    const stored = user || !this.#firstStartAdminActive() ? undefined : this.#store.db.prepare(
-      "SELECT password_hash, groups FROM local_users WHERE name = ?",
-    ).get(name) as { password_hash: string; groups: string } | undefined;
-    const hash = user?.passwordHash ?? stored?.password_hash;
+    const stored = user || !this.#firstStartAdminActive() ? undefined : findLocalUser(this.#store, name);
+    const hash = user?.passwordHash ?? stored?.passwordHash;
     this.#decoy ??= hashPassword(randomToken(16));
     const ok = await this.#verifier.verify(hash ?? await this.#decoy, password);
     if (hash === undefined) return { reason: "unknown_user" };
@@ -140,13 +135,14 @@ export class LocalAccounts {
   async bootstrapAdmin(log: Logger): Promise<void> {
     const { users, providers } = this.#registry().login;
     if (Object.keys(users).length > 0 || Object.keys(providers).length > 0) return;
-    const existing = this.#store.db.prepare("SELECT 1 FROM local_users LIMIT 1").get();
-    if (existing) return;
+    if (hasLocalUsers(this.#store)) return;
     const password = randomToken(18);
-    this.#store.db.prepare(
-      "INSERT INTO local_users (name, password_hash, groups, created_at) VALUES (?, ?, ?, ?)",
-    )
-      .run("admin", await hashPassword(password), JSON.stringify(["admin"]), Date.now());
+    insertLocalUser(this.#store, {
+      name: "admin",
+      passwordHash: await hashPassword(password),
+      groups: JSON.stringify(["admin"]),
+      createdAt: Date.now(),
+    });
     // The one secret the log ever carries, once, by design: there is no other way to hand it over.
     log.warn(`first start: created user "admin" with password ${password} (only its hash is kept)`);
   }

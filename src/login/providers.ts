@@ -1,6 +1,7 @@
-// Sign-in through upstream identity providers (GitHub, OpenID Connect): the redirect out, the callback,
-// and the allow lists; sign-ins waiting for their callback are kept in the store (`pending_logins`).
+// Sign-in through upstream identity providers (GitHub, OpenID Connect): the redirect out and the callback;
+// who may come in is decided in allow_lists.ts, sign-ins waiting for their callback live in pending_logins.ts.
 import * as oauth from "oauth4webapi";
+import { findProviderAccountId, insertProviderAccount } from "../store/provider_accounts.ts";
 import type { Store } from "../store/store.ts";
 import type { AuditLog } from "../audit/audit.ts";
 import { insecureAllowed } from "../core/urls.ts";
@@ -9,70 +10,28 @@ import { addressNetwork } from "../core/addresses.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TokenIdentity } from "../oauth/access_token.ts";
 import { OAuthError } from "../core/oauth_error.ts";
-import { hashSecret, randomToken } from "../core/secrets.ts";
+import { randomToken } from "../core/secrets.ts";
+import {
+  githubAllows,
+  includesIgnoringCase,
+  oidcAllows,
+  providerStillAdmits,
+  verifiedEmailOf,
+} from "./allow_lists.ts";
+import { PendingLogins } from "./pending_logins.ts";
 import { type StartLimits, StartThrottle } from "./throttle.ts";
-
-/** A sign-in started at an upstream provider, as kept in `pending_logins` until its callback. */
-interface PendingLoginRow {
-  readonly code_verifier: string;
-  readonly nonce: string;
-  readonly return_to: string;
-}
 
 /** The outcome of starting a sign-in: where to send the browser, or how long its address must wait. */
 export type StartedSignIn =
   | { readonly location: string }
   | { readonly throttled: true; readonly retryAfterSeconds: number };
 
-const PENDING_TTL_MS = 10 * 60_000;
-/** Most sign-ins one browser may have waiting; beyond it, that browser's own oldest is dropped. */
-const MAX_PENDING_PER_BROWSER = 10;
 /** github.com's endpoints, used when a `github` provider names none (GitHub Enterprise Server does). */
 export const GITHUB = {
   authorizationEndpoint: "https://github.com/login/oauth/authorize",
   tokenEndpoint: "https://github.com/login/oauth/access_token",
   apiUrl: "https://api.github.com",
 };
-
-/** GitHub logins and org names are case-insensitive. */
-function includesIgnoringCase(list: readonly string[], value: string): boolean {
-  return list.some((entry) => entry.toLowerCase() === value.toLowerCase());
-}
-
-/** A GitHub account may sign in when it is listed, or belongs to a listed org. */
-function githubAllows(
-  provider: Extract<LoginProvider, { type: "github" }>,
-  login: string,
-  orgs: readonly string[],
-): boolean {
-  return includesIgnoringCase(provider.allow.users, login) ||
-    orgs.some((org) => includesIgnoringCase(provider.allow.orgs, org));
-}
-
-/**
- * An OIDC account may sign in when its subject is in `allow.users`, its verified email in `allow.users`
- * (entries with "@") or `allow.emails` (or its domain, "@example.com"), or one of its groups is listed.
- * Only `sub` identifies the user (OIDC Core §5.7): `preferred_username` is the user's to choose, so it
- * never matches. `verifiedEmail` is an address the provider said it verified (`email_verified: true`).
- */
-function oidcAllows(
-  provider: Extract<LoginProvider, { type: "oidc" }>,
-  who: { sub: string; verifiedEmail: string | undefined; groups: readonly string[] },
-): boolean {
-  const { allow } = provider;
-  const email = who.verifiedEmail?.toLowerCase();
-  const isEmail = (entry: string) => email !== undefined && entry.toLowerCase() === email;
-  return allow.users.some((entry) => entry === who.sub || (entry.includes("@") && isEmail(entry))) ||
-    allow.emails.some((entry) =>
-      isEmail(entry) || (email !== undefined && entry.startsWith("@") && email.endsWith(entry.toLowerCase()))
-    ) ||
-    who.groups.some((group) => allow.groups.includes(group));
-}
-
-/** OIDC Core §5.1: an `email` claim counts only when `email_verified` is true (not absent, not "true"). */
-function verifiedEmailOf(claims: oauth.IDToken): string | undefined {
-  return typeof claims.email === "string" && claims.email_verified === true ? claims.email : undefined;
-}
 
 /**
  * Sign-in with upstream identity providers (`login.providers`): GitHub (OAuth, identity from its API)
@@ -87,6 +46,7 @@ export class UpstreamLogins {
   readonly #store: Store;
   readonly #audit: AuditLog | undefined;
   readonly #starts: StartThrottle;
+  readonly #pending: PendingLogins;
 
   constructor(
     registry: () => Registry,
@@ -99,6 +59,7 @@ export class UpstreamLogins {
     this.#now = options.now ?? Date.now;
     this.#store = options.store;
     this.#starts = new StartThrottle({ limits: options.startLimits, now: this.#now });
+    this.#pending = new PendingLogins(this.#store, this.#now);
   }
 
   /**
@@ -106,11 +67,9 @@ export class UpstreamLogins {
    * the id now belongs to another account (a renamed login taken by someone else).
    */
   #sameAccount(userId: string, accountId: string): boolean {
-    const known = this.#store.db.prepare("SELECT account_id FROM provider_accounts WHERE user_id = ?")
-      .get(userId) as { account_id: string } | undefined;
-    if (known) return known.account_id === accountId;
-    this.#store.db.prepare("INSERT INTO provider_accounts (user_id, account_id, first_seen) VALUES (?, ?, ?)")
-      .run(userId, accountId, this.#now());
+    const known = findProviderAccountId(this.#store, userId);
+    if (known !== undefined) return known === accountId;
+    insertProviderAccount(this.#store, { userId, accountId, firstSeen: this.#now() });
     return true;
   }
 
@@ -198,30 +157,14 @@ export class UpstreamLogins {
     const state = randomToken(24);
     const codeVerifier = oauth.generateRandomCodeVerifier();
     const nonce = oauth.generateRandomNonce();
-    const [stateHash, bindingHash] = await Promise.all([hashSecret(state), hashSecret(browserBinding)]);
-    const now = this.#now();
-    const { db } = this.#store;
-    this.#store.transaction(() => {
-      db.prepare("DELETE FROM pending_logins WHERE expires_at <= ?").run(now);
-      db.prepare(
-        `INSERT INTO pending_logins (state_hash, provider, code_verifier, nonce, return_to, binding_hash, address,
-           created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        stateHash,
-        providerName,
-        codeVerifier,
-        nonce,
-        returnTo,
-        bindingHash,
-        network,
-        now,
-        now + PENDING_TTL_MS,
-      );
-      // One browser's many tabs push out only that browser's oldest sign-ins, never anyone else's.
-      db.prepare(
-        `DELETE FROM pending_logins WHERE binding_hash = ? AND rowid NOT IN (
-           SELECT rowid FROM pending_logins WHERE binding_hash = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)`,
-      ).run(bindingHash, bindingHash, MAX_PENDING_PER_BROWSER);
+    await this.#pending.hold({
+      state,
+      provider: providerName,
+      codeVerifier,
+      nonce,
+      returnTo,
+      browserBinding,
+      network,
     });
     const url = new URL(server.authorization_endpoint!);
     url.searchParams.set("client_id", provider.clientId);
@@ -241,29 +184,6 @@ export class UpstreamLogins {
   }
 
   /**
-   * Takes the pending sign-in `state` out of the store (single use) when `browserBinding` is the one that
-   * started it with this provider and it has not expired; expired ones are deleted on the way.
-   */
-  async #takePending(
-    providerName: string,
-    state: string,
-    browserBinding: string | undefined,
-  ): Promise<PendingLoginRow | undefined> {
-    // RFC 6749 §10.12, RFC 9700 §4.7: only the browser that started the sign-in may finish it.
-    if (!state || !browserBinding) return undefined;
-    const [stateHash, bindingHash] = await Promise.all([hashSecret(state), hashSecret(browserBinding)]);
-    const now = this.#now();
-    const { db } = this.#store;
-    return this.#store.transaction(() => {
-      db.prepare("DELETE FROM pending_logins WHERE expires_at <= ?").run(now);
-      return db.prepare(
-        `DELETE FROM pending_logins WHERE state_hash = ? AND binding_hash = ? AND provider = ?
-           RETURNING code_verifier, nonce, return_to`,
-      ).get(stateHash, bindingHash, providerName) as PendingLoginRow | undefined;
-    });
-  }
-
-  /**
    * Completes a sign-in from the provider's callback: checks state (single use), exchanges the code,
    * reads the identity, and applies the provider's `allow` lists. `address` (the client's) goes into the
    * audit row written for every outcome.
@@ -277,7 +197,7 @@ export class UpstreamLogins {
   ): Promise<{ identity: TokenIdentity; returnTo: string }> {
     const where = address === undefined ? {} : { address };
     const state = callback.searchParams.get("state") ?? "";
-    const pending = await this.#takePending(providerName, state, browserBinding);
+    const pending = await this.#pending.take(providerName, state, browserBinding);
     if (!pending) {
       throw this.#refused(
         new OAuthError("invalid_request", "This sign-in has expired or was already used; start again"),
@@ -312,7 +232,7 @@ export class UpstreamLogins {
         authentication,
         parameters,
         callbackUrl,
-        pending.code_verifier,
+        pending.codeVerifier,
         insecure,
       );
       result = await oauth.processAuthorizationCodeResponse(server, client, response, {
@@ -338,7 +258,7 @@ export class UpstreamLogins {
       ...where,
       name: identity.name,
     });
-    return { identity, returnTo: pending.return_to };
+    return { identity, returnTo: pending.returnTo };
   }
 
   async #githubIdentity(
@@ -441,20 +361,6 @@ export class UpstreamLogins {
    * the provider had verified (only those are kept).
    */
   stillAllowed(identity: TokenIdentity): boolean {
-    const providers = this.#registry().login.providers;
-    const name = identity.provider;
-    if (name === undefined || !Object.hasOwn(providers, name)) return false;
-    const provider = providers[name]!;
-    const unqualified = (value: string) =>
-      value.startsWith(`${name}:`) ? value.slice(name.length + 1) : value;
-    if (provider.type === "github") {
-      return githubAllows(provider, identity.name, identity.groups.map(unqualified));
-    }
-    if (!identity.userId.startsWith(`${name}:`)) return false;
-    return oidcAllows(provider, {
-      sub: unqualified(identity.userId),
-      verifiedEmail: identity.email,
-      groups: identity.groups,
-    });
+    return providerStillAdmits(this.#registry().login.providers, identity);
   }
 }

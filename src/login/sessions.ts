@@ -1,6 +1,14 @@
+// Browser sign-ins at the gateway: the cookie and the session it names (kept in `store/login_sessions.ts`).
 import type { Store } from "../store/store.ts";
 import type { TokenIdentity } from "../oauth/access_token.ts";
 import { hashSecret, randomToken } from "../core/secrets.ts";
+import {
+  deleteExpiredLoginSessions,
+  deleteLoginSession,
+  deleteLoginSessionsOfUser,
+  findLiveLoginSession,
+  insertLoginSession,
+} from "../store/login_sessions.ts";
 
 /** A browser signed in at the gateway. */
 export interface BrowserSession {
@@ -30,45 +38,36 @@ export class BrowserSessions {
   async create(identity: TokenIdentity): Promise<{ token: string; session: BrowserSession }> {
     const token = randomToken(32);
     const session = { identity, csrf: randomToken(16), expiresAt: this.#now() + SESSION_TTL_MS };
-    this.#store.db.prepare(
-      "INSERT INTO browser_sessions (token_hash, user_id, identity, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-    ).run(
-      await hashSecret(token),
-      identity.userId,
-      JSON.stringify(identity),
-      session.csrf,
-      this.#now(),
-      session.expiresAt,
-    );
+    insertLoginSession(this.#store, {
+      tokenHash: await hashSecret(token),
+      userId: identity.userId,
+      identity: JSON.stringify(identity),
+      csrf: session.csrf,
+      createdAt: this.#now(),
+      expiresAt: session.expiresAt,
+    });
     return { token, session };
   }
 
   async find(token: string | undefined): Promise<BrowserSession | undefined> {
     if (!token) return undefined;
-    const row = this.#store.db.prepare(
-      "SELECT identity, csrf, expires_at FROM browser_sessions WHERE token_hash = ? AND expires_at > ?",
-    ).get(await hashSecret(token), this.#now()) as
-      | { identity: string; csrf: string; expires_at: number }
-      | undefined;
-    return row
-      ? { identity: JSON.parse(row.identity), csrf: row.csrf, expiresAt: row.expires_at }
+    const stored = findLiveLoginSession(this.#store, await hashSecret(token), this.#now());
+    return stored
+      ? { identity: JSON.parse(stored.identity), csrf: stored.csrf, expiresAt: stored.expiresAt }
       : undefined;
   }
 
   async end(token: string | undefined): Promise<void> {
     if (!token) return;
-    this.#store.db.prepare("DELETE FROM browser_sessions WHERE token_hash = ?").run(await hashSecret(token));
+    deleteLoginSession(this.#store, await hashSecret(token));
   }
 
   /** Ends every browser session of a user (signed in anywhere); returns how many were live. */
   endAllOf(userId: string): number {
-    const ended = this.#store.db.prepare("DELETE FROM browser_sessions WHERE user_id = ? AND expires_at > ?")
-      .run(userId, this.#now());
-    this.#store.db.prepare("DELETE FROM browser_sessions WHERE user_id = ?").run(userId);
-    return Number(ended.changes);
+    return deleteLoginSessionsOfUser(this.#store, userId, this.#now());
   }
 
   purgeExpired(): void {
-    this.#store.db.prepare("DELETE FROM browser_sessions WHERE expires_at <= ?").run(this.#now());
+    deleteExpiredLoginSessions(this.#store, this.#now());
   }
 }

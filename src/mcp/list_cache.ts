@@ -3,6 +3,7 @@
 import { backendIdentity } from "../config/diff.ts";
 import type { BackendSettings } from "../config/types.ts";
 import { hashSecret } from "../core/secrets.ts";
+import { findBackendList, saveBackendList } from "../store/list_cache.ts";
 import type { Store } from "../store/store.ts";
 
 type Items = Record<string, unknown>[];
@@ -35,10 +36,8 @@ export class ListCache {
     const key = `${backend.name}\n${method}`;
     let entry = this.#memory.get(key);
     if (!entry && this.#store) {
-      entry = this.#store.db.prepare(
-        "SELECT definition, items FROM backend_lists WHERE backend = ? AND method = ?",
-      ).get(backend.name, method) as { definition: string; items: string } | undefined;
-      if (entry) this.#memory.set(key, { definition: entry.definition, items: entry.items });
+      entry = findBackendList(this.#store, backend.name, method);
+      if (entry) this.#memory.set(key, entry);
     }
     if (!entry || entry.definition !== definition) return undefined;
     return JSON.parse(entry.items) as Items;
@@ -52,10 +51,14 @@ export class ListCache {
     const known = this.#memory.get(key);
     if (known?.definition === definition && known.items === json) return;
     this.#memory.set(key, { definition, items: json });
-    this.#store?.db.prepare(
-      `INSERT INTO backend_lists (backend, method, definition, items, updated_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (backend, method) DO UPDATE SET
-         definition = excluded.definition, items = excluded.items, updated_at = excluded.updated_at`,
-    ).run(backend.name, method, definition, json, Date.now());
+    if (this.#store) {
+      saveBackendList(this.#store, {
+        backend: backend.name,
+        method,
+        definition,
+        items: json,
+        updatedAt: Date.now(),
+      });
+    }
   }
 }

@@ -7,9 +7,25 @@ import type { Logger } from "../log/logger.ts";
 import { insecureAllowed } from "../core/urls.ts";
 import { OAuthError } from "../core/oauth_error.ts";
 import { hashSecret, randomToken } from "../core/secrets.ts";
+import {
+  deleteConnectTicketsExpiredBy,
+  findConnectTicket,
+  insertConnectTicket,
+  markConnectTicketUsed,
+} from "../store/connect_tickets.ts";
+import {
+  deleteServiceToken,
+  findServiceToken,
+  listServiceConnections,
+  saveServiceToken,
+} from "../store/service_tokens.ts";
 import type { Store } from "../store/store.ts";
+import { connectFailure, type ConnectStep } from "./connect_failure.ts";
 import { ConsentRequiredError } from "./consent_required.ts";
+import { serviceClientAuth, ServiceEndpoints } from "./service_endpoints.ts";
 import type { Vault } from "./vault.ts";
+
+export { chooseTokenEndpointAuthMethod } from "./service_endpoints.ts";
 
 /**
  * A token is refreshed this long before it expires, or halfway through its life when that is shorter
@@ -18,8 +34,6 @@ import type { Vault } from "./vault.ts";
 const REFRESH_MARGIN_MS = 60_000;
 const TICKET_TTL_MS = 10 * 60_000;
 const PENDING_TTL_MS = 10 * 60_000;
-/** How much of a service's error text an error page quotes. */
-const MAX_QUOTED_CHARS = 160;
 
 interface StoredToken {
   access_token: string;
@@ -52,26 +66,7 @@ export interface UserConnection extends ConnectionSummary {
 
 /** Stored connections, of one user or of everyone, by user then service. */
 export function listConnections(store: Store, userId?: string): UserConnection[] {
-  const rows = (userId === undefined
-    ? store.db.prepare(
-      "SELECT user_id, service, scope, expires_at, updated_at FROM service_tokens ORDER BY user_id, service",
-    ).all()
-    : store.db.prepare(
-      "SELECT user_id, service, scope, expires_at, updated_at FROM service_tokens WHERE user_id = ? ORDER BY service",
-    ).all(userId)) as {
-      user_id: string;
-      service: string;
-      scope: string;
-      expires_at: number | null;
-      updated_at: number;
-    }[];
-  return rows.map((row) => ({
-    userId: row.user_id,
-    service: row.service,
-    scope: row.scope,
-    expiresAt: row.expires_at ?? undefined,
-    updatedAt: row.updated_at,
-  }));
+  return listServiceConnections(store, userId);
 }
 
 /**
@@ -90,7 +85,7 @@ export class ServiceConnections {
   readonly #onRefresh: ((service: string, outcome: string) => void) | undefined;
   readonly #pending = new Map<string, PendingConnect>();
   readonly #refreshing = new Map<string, Promise<string>>();
-  readonly #servers = new Map<string, Promise<oauth.AuthorizationServer>>();
+  readonly #endpoints = new ServiceEndpoints();
   /** Told when a user connects a service: sessions waiting on that consent can be notified. */
   onConnected: ((userId: string, service: string, elicitationId: string | undefined) => void) | undefined;
 
@@ -126,14 +121,10 @@ export class ServiceConnections {
 
   /** The user's access token for `service`, refreshed when it is about to expire; else a consent link. */
   async token(userId: string, serviceName: string): Promise<string> {
-    const row = this.#store.db.prepare(
-      "SELECT sealed, expires_at, updated_at FROM service_tokens WHERE user_id = ? AND service = ?",
-    ).get(userId, serviceName) as
-      | { sealed: string; expires_at: number | null; updated_at: number }
-      | undefined;
+    const row = findServiceToken(this.#store, userId, serviceName);
     if (!row) throw await this.consentRequired(userId, serviceName);
     const stored = JSON.parse(await this.#vault.open(row.sealed, userId, serviceName)) as StoredToken;
-    if (row.expires_at === null || !refreshDue(row.expires_at, row.updated_at, this.#now())) {
+    if (row.expiresAt === undefined || !refreshDue(row.expiresAt, row.updatedAt, this.#now())) {
       return stored.access_token;
     }
     if (!stored.refresh_token) {
@@ -145,10 +136,8 @@ export class ServiceConnections {
     let refreshing = this.#refreshing.get(key);
     if (!refreshing) {
       // A refresh may have finished while this call was opening the old token: then use its result.
-      const current = this.#store.db.prepare(
-        "SELECT updated_at FROM service_tokens WHERE user_id = ? AND service = ?",
-      ).get(userId, serviceName) as { updated_at: number } | undefined;
-      if (current?.updated_at !== row.updated_at) return await this.token(userId, serviceName);
+      const current = findServiceToken(this.#store, userId, serviceName);
+      if (current?.updatedAt !== row.updatedAt) return await this.token(userId, serviceName);
       refreshing = this.#refresh(userId, serviceName, stored.refresh_token).finally(() =>
         this.#refreshing.delete(key)
       );
@@ -159,13 +148,13 @@ export class ServiceConnections {
 
   async #refresh(userId: string, serviceName: string, refreshToken: string): Promise<string> {
     const service = this.#service(serviceName);
-    const server = await this.#server(service);
+    const server = await this.#endpoints.server(service);
     const client: oauth.Client = { client_id: service.clientId };
     try {
       const response = await oauth.refreshTokenGrantRequest(
         server,
         client,
-        this.#auth(service, server),
+        serviceClientAuth(service, server),
         refreshToken,
         {
           [oauth.allowInsecureRequests]: insecureAllowed(server.token_endpoint),
@@ -194,9 +183,13 @@ export class ServiceConnections {
   async consentRequired(userId: string, service: string): Promise<ConsentRequiredError> {
     const ticket = randomToken(24);
     const elicitationId = randomToken(12);
-    this.#store.db.prepare(
-      "INSERT INTO connect_tickets (ticket_hash, user_id, service, elicitation_id, expires_at) VALUES (?, ?, ?, ?, ?)",
-    ).run(await hashSecret(ticket), userId, service, elicitationId, this.#now() + TICKET_TTL_MS);
+    insertConnectTicket(this.#store, {
+      ticketHash: await hashSecret(ticket),
+      userId,
+      service,
+      elicitationId,
+      expiresAt: this.#now() + TICKET_TTL_MS,
+    });
     const url = `${this.#baseUrl()}/connect/${encodeURIComponent(service)}?ticket=${ticket}`;
     return new ConsentRequiredError(service, url, elicitationId);
   }
@@ -208,34 +201,22 @@ export class ServiceConnections {
   async start(serviceName: string, ticket: string, signedInUser: string): Promise<string> {
     const service = this.#service(serviceName);
     const ticketHash = await hashSecret(ticket);
-    const row = this.#store.db.prepare(
-      "SELECT user_id, service, elicitation_id, expires_at, used_at FROM connect_tickets WHERE ticket_hash = ?",
-    ).get(ticketHash) as
-      | {
-        user_id: string;
-        service: string;
-        elicitation_id: string | null;
-        expires_at: number;
-        used_at: number | null;
-      }
-      | undefined;
-    if (!row || row.service !== serviceName || row.used_at !== null || row.expires_at <= this.#now()) {
+    const row = findConnectTicket(this.#store, ticketHash);
+    if (!row || row.service !== serviceName || row.usedAt !== undefined || row.expiresAt <= this.#now()) {
       throw new OAuthError(
         "invalid_request",
         "This link has expired or was already used; retry in your client",
         400,
       );
     }
-    if (row.user_id !== signedInUser) {
+    if (row.userId !== signedInUser) {
       throw new OAuthError("access_denied", "This link belongs to another user", 403);
     }
-    const used = this.#store.db.prepare(
-      "UPDATE connect_tickets SET used_at = ? WHERE ticket_hash = ? AND used_at IS NULL",
-    )
-      .run(this.#now(), ticketHash);
-    if (used.changes !== 1) throw new OAuthError("invalid_request", "This link was already used", 400);
+    if (!markConnectTicketUsed(this.#store, ticketHash, this.#now())) {
+      throw new OAuthError("invalid_request", "This link was already used", 400);
+    }
 
-    const server = await this.#server(service);
+    const server = await this.#endpoints.server(service);
     const state = randomToken(24);
     const codeVerifier = oauth.generateRandomCodeVerifier();
     this.#sweep();
@@ -243,7 +224,7 @@ export class ServiceConnections {
       userId: signedInUser,
       service: serviceName,
       codeVerifier,
-      elicitationId: row.elicitation_id ?? undefined,
+      elicitationId: row.elicitationId,
       expiresAt: this.#now() + PENDING_TTL_MS,
     });
     const url = new URL(server.authorization_endpoint!);
@@ -294,14 +275,14 @@ export class ServiceConnections {
     let step: ConnectStep = "discovery";
     let result: oauth.TokenEndpointResponse;
     try {
-      const server = await this.#server(service);
+      const server = await this.#endpoints.server(service);
       step = "authorization";
       const parameters = oauth.validateAuthResponse(server, client, callback, state);
       step = "token_request";
       const response = await oauth.authorizationCodeGrantRequest(
         server,
         client,
-        this.#auth(service, server),
+        serviceClientAuth(service, server),
         parameters,
         this.callbackUrl(serviceName),
         pending.codeVerifier,
@@ -336,19 +317,17 @@ export class ServiceConnections {
         ? { refresh_token: result.refresh_token ?? previousRefreshToken }
         : {}),
     };
-    const expiresAt = typeof result.expires_in === "number" ? this.#now() + result.expires_in * 1000 : null;
-    this.#store.db.prepare(
-      `INSERT INTO service_tokens (user_id, service, sealed, scope, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (user_id, service) DO UPDATE SET sealed = excluded.sealed, scope = excluded.scope,
-         expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
-    ).run(
+    const expiresAt = typeof result.expires_in === "number"
+      ? this.#now() + result.expires_in * 1000
+      : undefined;
+    saveServiceToken(this.#store, {
       userId,
       service,
-      await this.#vault.seal(JSON.stringify(stored), userId, service),
-      result.scope ?? "",
+      sealed: await this.#vault.seal(JSON.stringify(stored), userId, service),
+      scope: result.scope ?? "",
       expiresAt,
-      this.#now(),
-    );
+      updatedAt: this.#now(),
+    });
   }
 
   list(userId: string): ConnectionSummary[] {
@@ -361,21 +340,20 @@ export class ServiceConnections {
    * offers no revocation or is no longer in the registry; or revoking failed, which is logged).
    */
   async disconnect(userId: string, serviceName: string): Promise<DisconnectOutcome> {
-    const row = this.#store.db.prepare("SELECT sealed FROM service_tokens WHERE user_id = ? AND service = ?")
-      .get(userId, serviceName) as { sealed: string } | undefined;
+    const row = findServiceToken(this.#store, userId, serviceName);
     this.#delete(userId, serviceName);
     if (!row) return "not_connected";
     this.#audit?.record("disconnection", userId, { service: serviceName, reason: "user" });
     if (!Object.hasOwn(this.#registry().services, serviceName)) return "revocation_not_offered";
     try {
       const service = this.#service(serviceName);
-      const server = await this.#server(service);
+      const server = await this.#endpoints.server(service);
       if (!server.revocation_endpoint) return "revocation_not_offered";
       const stored = JSON.parse(await this.#vault.open(row.sealed, userId, serviceName)) as StoredToken;
       const response = await oauth.revocationRequest(
         server,
         { client_id: service.clientId },
-        this.#auth(service, server),
+        serviceClientAuth(service, server),
         stored.refresh_token ?? stored.access_token,
         { [oauth.allowInsecureRequests]: insecureAllowed(server.revocation_endpoint) },
       );
@@ -391,50 +369,13 @@ export class ServiceConnections {
   }
 
   #delete(userId: string, service: string): void {
-    this.#store.db.prepare("DELETE FROM service_tokens WHERE user_id = ? AND service = ?").run(
-      userId,
-      service,
-    );
-  }
-
-  #auth(service: ServiceSettings, server: oauth.AuthorizationServer): oauth.ClientAuth {
-    const method = chooseTokenEndpointAuthMethod(service, server);
-    if (method === "none" || !service.clientSecret) return oauth.None();
-    return method === "client_secret_post"
-      ? oauth.ClientSecretPost(service.clientSecret)
-      : oauth.ClientSecretBasic(service.clientSecret);
-  }
-
-  /** The service's endpoints: given in the registry, else discovered (RFC 8414, then OIDC). */
-  #server(service: ServiceSettings): Promise<oauth.AuthorizationServer> {
-    if (service.authorizationEndpoint && service.tokenEndpoint) {
-      return Promise.resolve({
-        issuer: service.issuer ?? new URL(service.authorizationEndpoint).origin,
-        authorization_endpoint: service.authorizationEndpoint,
-        token_endpoint: service.tokenEndpoint,
-      });
-    }
-    const issuerText = service.issuer!;
-    let server = this.#servers.get(issuerText);
-    if (!server) {
-      const issuer = new URL(issuerText);
-      const options = { [oauth.allowInsecureRequests]: insecureAllowed(issuerText) };
-      server = oauth.discoveryRequest(issuer, { ...options, algorithm: "oauth2" })
-        .then((response) => oauth.processDiscoveryResponse(issuer, response))
-        .catch(() =>
-          oauth.discoveryRequest(issuer, { ...options, algorithm: "oidc" })
-            .then((response) => oauth.processDiscoveryResponse(issuer, response))
-        );
-      this.#servers.set(issuerText, server);
-      server.catch(() => this.#servers.delete(issuerText));
-    }
-    return server;
+    deleteServiceToken(this.#store, userId, service);
   }
 
   #sweep(): void {
     const now = this.#now();
     for (const [state, pending] of this.#pending) if (pending.expiresAt <= now) this.#pending.delete(state);
-    this.#store.db.prepare("DELETE FROM connect_tickets WHERE expires_at <= ?").run(now - TICKET_TTL_MS);
+    deleteConnectTicketsExpiredBy(this.#store, now - TICKET_TTL_MS);
   }
 }
 
@@ -442,96 +383,4 @@ export class ServiceConnections {
 export function refreshDue(expiresAt: number, issuedAt: number, now: number): boolean {
   const margin = Math.min(REFRESH_MARGIN_MS, Math.max(0, expiresAt - issuedAt) / 2);
   return expiresAt - margin <= now;
-}
-
-/**
- * How Gatehouse authenticates at a service's token endpoint: the registry's setting; else, with a secret,
- * `client_secret_post` unless the service's metadata (RFC 8414 §2) lists only `client_secret_basic` of the
- * two. Post first because many servers do not decode the form-encoded Basic credentials oauth4webapi
- * sends (RFC 6749 §2.3.1), so a secret with `+`, `/`, `=` or `:` fails there; and when the metadata lists
- * nothing, or the endpoints were given by hand, GitHub, Google and most providers accept post (RFC 8414
- * would assume Basic). When it lists neither, Basic, which every server must support (RFC 6749 §2.3.1).
- */
-export function chooseTokenEndpointAuthMethod(
-  service: Pick<ServiceSettings, "tokenEndpointAuthMethod" | "clientSecret">,
-  server: Pick<oauth.AuthorizationServer, "token_endpoint_auth_methods_supported">,
-): "client_secret_basic" | "client_secret_post" | "none" {
-  if (!service.clientSecret) return "none";
-  if (service.tokenEndpointAuthMethod) return service.tokenEndpointAuthMethod;
-  const supported = server.token_endpoint_auth_methods_supported ?? [];
-  if (supported.length === 0 || supported.includes("client_secret_post")) return "client_secret_post";
-  return "client_secret_basic";
-}
-
-/** The step of the code flow with a service that failed. */
-type ConnectStep = "discovery" | "authorization" | "token_request" | "token_response";
-
-/**
- * What the error page says of a failed connection: which step failed and the service's own words, quoted
- * and bounded (the page escapes them). Never a token, code or secret: oauth4webapi's messages hold none.
- */
-function connectFailure(service: string, step: ConnectStep, error: unknown): string {
-  switch (step) {
-    case "discovery":
-      return `Cannot reach ${service} to find its endpoints; try again later`;
-    case "authorization":
-      // RFC 6749 §4.1.2.1: the user, or the service, refused at the authorization endpoint.
-      if (error instanceof oauth.AuthorizationResponseError) {
-        return `${service} did not grant access: ${quoteOAuthError(error.error, error.error_description)}`;
-      }
-      return `Cannot accept ${service}'s answer to the authorization request: ${messageOf(error)}`;
-    case "token_request":
-      // fetch() failing (a TypeError without a code); oauth4webapi's own refusals carry a code.
-      return codeOf(error) === undefined
-        ? `Cannot reach ${service}'s token endpoint; try again later`
-        : `Cannot send the token request to ${service}: ${messageOf(error)}`;
-    case "token_response":
-      return tokenResponseFailure(service, error);
-  }
-}
-
-function tokenResponseFailure(service: string, error: unknown): string {
-  // RFC 6749 §5.2: an error in the body, or (invalid_client) in a 401's WWW-Authenticate challenge.
-  if (error instanceof oauth.ResponseBodyError) {
-    return `${service} refused the token request: ${quoteOAuthError(error.error, error.error_description)}`;
-  }
-  if (error instanceof oauth.WWWAuthenticateChallengeError) {
-    const parameters = error.cause[0]?.parameters;
-    const code = parameters?.error ?? `HTTP ${error.status}`;
-    return `${service} refused the token request: ${quoteOAuthError(code, parameters?.error_description)}`;
-  }
-  if (
-    codeOf(error) === oauth.RESPONSE_IS_NOT_CONFORM && error instanceof Error &&
-    error.cause instanceof Response
-  ) {
-    const status = error.cause.status;
-    return `${service}'s token endpoint answered HTTP ${status}, neither a token nor an OAuth error`;
-  }
-  // The only JWT oauth4webapi checks in a token response is the ID token (OpenID Connect Core §3.1.3.7).
-  const message = messageOf(error);
-  if (String(codeOf(error)).startsWith("OAUTH_JWT_") || /\bJWT\b|"id_token"/.test(message)) {
-    return `Cannot accept ${service}'s token response: its ID token failed a check (${message})`;
-  }
-  return `Cannot accept ${service}'s token response: ${message}`;
-}
-
-/** An RFC 6749 `error` code and its description, bounded, as a page quotes them. */
-function quoteOAuthError(code: string, description: string | undefined): string {
-  const quotedCode = bounded(code, 64) || "unknown_error";
-  return description ? `${quotedCode} ("${bounded(description, MAX_QUOTED_CHARS)}")` : quotedCode;
-}
-
-/** `text` without control characters, cut to `maxChars` (with an ellipsis). */
-function bounded(text: string, maxChars: number): string {
-  // deno-lint-ignore no-control-regex
-  const clean = String(text).replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
-  return clean.length > maxChars ? `${clean.slice(0, maxChars - 1).trimEnd()}…` : clean;
-}
-
-function messageOf(error: unknown): string {
-  return bounded(error instanceof Error ? error.message : "unknown error", MAX_QUOTED_CHARS);
-}
-
-function codeOf(error: unknown): unknown {
-  return error instanceof Error && "code" in error ? error.code : undefined;
 }

@@ -258,4 +258,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE refresh_tokens ADD COLUMN retired_at INTEGER;    -- epoch ms: replaced unused by a retry
     `,
   },
+  {
+    version: 13,
+    name: "times_in_milliseconds",
+    sql: `
+      -- One time unit in the store: every time column is epoch milliseconds from now on. Only the access
+      -- token tables held epoch seconds (a JWT's exp, which stays seconds in the token itself). The guard
+      -- converts a value only while it reads as seconds (below 10^11: seconds until the year 5138,
+      -- milliseconds before 1973), so that no value is ever multiplied twice.
+      --   revoked_access_tokens.expires_at   epoch ms (was seconds)
+      --   access_token_grants.expires_at     epoch ms (was seconds)
+      -- Already epoch ms, unchanged: audit.at; oauth_clients.created_at, expires_at, first_grant_at;
+      -- local_users.created_at; browser_sessions.created_at, expires_at; consents.granted_at;
+      -- authorization_codes.expires_at, used_at; refresh_tokens.expires_at, used_at, revoked_at, retired_at;
+      -- service_tokens.expires_at, updated_at; connect_tickets.expires_at, used_at; backend_lists.updated_at;
+      -- provider_accounts.first_seen; pending_logins.created_at, expires_at;
+      -- authorization_requests.expires_at.
+      UPDATE revoked_access_tokens SET expires_at = expires_at * 1000 WHERE expires_at < 100000000000;
+      UPDATE access_token_grants SET expires_at = expires_at * 1000 WHERE expires_at < 100000000000;
+    `,
+  },
 ];

@@ -3,7 +3,6 @@ import { activeGrants, revokeFamily, revokeGrants } from "../../src/oauth/grants
 import { openStore, type Store } from "../../src/store/store.ts";
 
 const NOW = 1_800_000_000_000;
-const NOW_S = NOW / 1000;
 
 function withStore(work: (store: Store) => void): void {
   const store = openStore(":memory:");
@@ -35,9 +34,9 @@ function refreshToken(
   );
 }
 
-function accessToken(store: Store, jti: string, family: string, expiresAtSeconds = NOW_S + 600): void {
+function accessToken(store: Store, jti: string, family: string, expiresAt = NOW + 600_000): void {
   store.db.prepare("INSERT INTO access_token_grants (jti, family_id, expires_at) VALUES (?, ?, ?)")
-    .run(jti, family, expiresAtSeconds);
+    .run(jti, family, expiresAt);
 }
 
 function code(
@@ -65,12 +64,14 @@ Deno.test("activeGrants() counts families with a live refresh token or a live, u
     refreshToken(store, "h2", "f1", ALICE_A); // rotated: its live successor
     refreshToken(store, "h3", "f2", BOB_A, "revoked");
     refreshToken(store, "h4", "f3", ALICE_B, "expired");
-    accessToken(store, "j4", "f3", NOW_S - 1); // expired too: f3 is over
+    accessToken(store, "j4", "f3", NOW - 1000); // expired too: f3 is over
     code(store, "c5", ALICE_B, "f5"); // a client without refresh tokens: only its access token
     accessToken(store, "j5", "f5");
     code(store, "c6", BOB_A, "f6");
     accessToken(store, "j6", "f6");
-    store.db.prepare("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ('j6', ?)").run(NOW_S + 600);
+    store.db.prepare("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ('j6', ?)").run(
+      NOW + 600_000,
+    );
     assert.deepEqual(activeGrants(store, NOW), [
       { familyId: "f1", clientId: "a", userId: "alice" },
       { familyId: "f5", clientId: "b", userId: "alice" },
@@ -84,7 +85,7 @@ Deno.test("revokeFamily() revokes refresh tokens and lists live access tokens on
   withStore((store) => {
     refreshToken(store, "h1", "f1", ALICE_A, "used");
     refreshToken(store, "h2", "f1", ALICE_A);
-    accessToken(store, "j1", "f1", NOW_S - 1);
+    accessToken(store, "j1", "f1", NOW - 1000);
     accessToken(store, "j2", "f1");
     assert.deepEqual(revokeFamily(store, "f1", NOW), { refreshTokens: 2, accessTokens: 1 });
     assert.deepEqual(revokedJtis(store), ["j2"]);

@@ -1,0 +1,33 @@
+// The `local_users` table: people who sign in with a password kept in the store (the first-start admin).
+// Times are epoch ms.
+import type { Store } from "./store.ts";
+import { preparedStatements } from "./_statements.ts";
+
+/** A local user as stored; `groups` is a JSON array. */
+export interface StoredLocalUser {
+  readonly passwordHash: string;
+  readonly groups: string;
+}
+
+const statements = preparedStatements({
+  find: "SELECT password_hash, groups FROM local_users WHERE name = ?",
+  any: "SELECT 1 FROM local_users LIMIT 1",
+  insert: "INSERT INTO local_users (name, password_hash, groups, created_at) VALUES (?, ?, ?, ?)",
+});
+
+export function findLocalUser(store: Store, name: string): StoredLocalUser | undefined {
+  const row = statements(store).find.get(name) as { password_hash: string; groups: string } | undefined;
+  return row ? { passwordHash: row.password_hash, groups: row.groups } : undefined;
+}
+
+/** True when the store holds any local user. */
+export function hasLocalUsers(store: Store): boolean {
+  return statements(store).any.get() !== undefined;
+}
+
+export function insertLocalUser(
+  store: Store,
+  user: { name: string; passwordHash: string; groups: string; createdAt: number },
+): void {
+  statements(store).insert.run(user.name, user.passwordHash, user.groups, user.createdAt);
+}
