@@ -20,3 +20,6 @@ export const ANONYMOUS: Caller = Object.freeze({
   clientId: undefined,
   provider: undefined,
 });
+
+/** Members of this group are administrators: they see everything on the status page. */
+export const ADMIN_GROUP = "admin";

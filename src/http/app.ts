@@ -1,7 +1,7 @@
 // The gateway's HTTP surface: middleware (registry snapshot, log, CORS, body limit), health, /mcp, /metrics.
+// The authorization server's route groups are in routes/, one file each; this file mounts them.
 import { JSONRPC, jsonRpcErrorResponse } from "../core/jsonrpc.ts";
 import { type Context, Hono } from "hono";
-import type { RegistrySnapshot } from "../config/current.ts";
 import { bodyLimit } from "hono/body-limit";
 import type { RegistryHolder } from "../config/current.ts";
 import { formatProblem } from "../config/errors.ts";
@@ -14,7 +14,15 @@ import type { Metrics } from "../metrics/metrics.ts";
 import { isLoopbackHost } from "../config/schema.ts";
 import { timingSafeEqual } from "../core/secrets.ts";
 import { clientAddress, peerAddress } from "../core/addresses.ts";
-import { mountOAuthRoutes, type OAuthRouteDependencies } from "../oauth/routes.ts";
+import type { AppEnv } from "./env.ts";
+import { type BrowserSignInDependencies, createBrowserSignIn } from "./browser_session.ts";
+import { refuseRepeatedQuery } from "./request_helpers.ts";
+import { type DiscoveryRouteDependencies, mountDiscoveryRoutes } from "./routes/discovery.ts";
+import { mountRegistrationRoutes, type RegistrationRouteDependencies } from "./routes/registration.ts";
+import { mountStatusRoutes, type StatusRouteDependencies } from "./routes/status.ts";
+import { mountSignInRoutes, type SignInRouteDependencies } from "./routes/sign_in.ts";
+import { type ConnectionRouteDependencies, mountConnectionRoutes } from "./routes/connections.ts";
+import { mountTokenRoutes, type TokenRouteDependencies } from "./routes/tokens.ts";
 import { authenticate, type TokenChecker } from "./auth.ts";
 import { browserCors } from "./cors.ts";
 import { checkHostAndOrigin, isOriginAllowed } from "./dns_rebinding.ts";
@@ -46,8 +54,19 @@ const BROWSER_FETCH_ROUTES: readonly (readonly [path: string, methods: readonly 
   ["/revoke", ["POST"]],
 ];
 
-/** What every handler can read from the context: the registry generation of this request. */
-export type AppEnv = { Variables: { snapshot: RegistrySnapshot } };
+/** What the authorization server's route groups use, together. */
+export type OAuthRouteDependencies =
+  & DiscoveryRouteDependencies
+  & RegistrationRouteDependencies
+  & BrowserSignInDependencies
+  & Omit<SignInRouteDependencies, "browser">
+  & TokenRouteDependencies
+  & {
+    /** Users' connections to third-party services (consent links). */
+    connections?: ConnectionRouteDependencies["connections"];
+    /** The status page's data, for `/status` and `/status.json`. */
+    status?: StatusRouteDependencies["report"];
+  };
 
 /** The HTTP surface of the gateway; later layers mount their routes on the returned app. */
 export function createApp(deps: AppDependencies): Hono<AppEnv> {
@@ -177,6 +196,19 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
   app.notFound(() => new HttpError(404, "not_found", "No such endpoint").toResponse());
   app.onError(createErrorHandler(log));
   return app;
+}
+
+/** Mounts the authorization server's route groups, in the order they have always matched. */
+function mountOAuthRoutes(app: Hono<AppEnv>, oauth: OAuthRouteDependencies): void {
+  // RFC 6749 §3.1: no parameter twice on the browser legs either (the forms check their bodies).
+  for (const path of ["/authorize", "/login/*", "/connect/*"]) app.use(path, refuseRepeatedQuery);
+  const browser = createBrowserSignIn(oauth);
+  mountDiscoveryRoutes(app, oauth);
+  mountRegistrationRoutes(app, oauth);
+  if (oauth.status) mountStatusRoutes(app, { report: oauth.status, browser });
+  mountSignInRoutes(app, { ...oauth, browser });
+  if (oauth.connections) mountConnectionRoutes(app, { connections: oauth.connections, browser });
+  mountTokenRoutes(app, oauth);
 }
 
 /**

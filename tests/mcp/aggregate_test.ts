@@ -127,6 +127,7 @@ Deno.test("MCP aggregation of several backends on /mcp", async (t) => {
         "alpha__needs_url",
         "alpha__pid",
         "alpha__progress",
+        "alpha__roots",
         "alpha__slow",
       ]);
       const everything = names.filter((name) => name.startsWith("everything__"));

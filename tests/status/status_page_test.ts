@@ -103,7 +103,7 @@ Deno.test("status page: an admin sees everything, a plain user their backends, i
       "admins see the last error",
     );
     assert.match(await row(adminPage, "hidden"), /stdio.*up/, "admins see every backend");
-    assert.match(await row(adminPage, "healthy"), /up8\d* ms|up8/, "with its tools count (8)");
+    assert.match(await row(adminPage, "healthy"), /up9\d* ms|up9/, "with its tools count (9)");
     assert.match(adminText, /Recent errors/);
     assert.match(adminText, /open 2025-era session/);
     assert.equal(

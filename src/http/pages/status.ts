@@ -1,5 +1,6 @@
-import { escapeHtml, layout } from "../oauth/pages.ts";
-import type { StatusEvent, StatusReport } from "./status.ts";
+// The status page's HTML (no scripts, no outside assets, reloads itself).
+import { escapeHtml, layout } from "./layout.ts";
+import type { StatusEvent, StatusReport } from "../../status/status.ts";
 
 /** The page reloads itself this often (seconds). */
 export const STATUS_REFRESH_SECONDS = 15;

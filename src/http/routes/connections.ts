@@ -1,0 +1,85 @@
+// Section 6: a user's connections to third-party services: consent links, the service's callback, the
+// list of connections and disconnecting one.
+import type { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { OAuthError } from "../../core/oauth_error.ts";
+import { timingSafeEqual } from "../../core/secrets.ts";
+import type { ServiceConnections } from "../../services/connections.ts";
+import type { BrowserSignIn } from "../browser_session.ts";
+import { connectionsPage } from "../pages/connections.ts";
+import { errorPage } from "../pages/layout.ts";
+import { formOf, html } from "../request_helpers.ts";
+
+export interface ConnectionRouteDependencies {
+  connections: Pick<ServiceConnections, "authorizationOrigin" | "start" | "finish" | "list" | "disconnect">;
+  /** Who is signed in, and the sign-in page for who is not. */
+  browser: Pick<BrowserSignIn, "currentSession" | "signInFirst">;
+}
+
+/** Mounts `/connect/:service` and its callback, `/connections` and `/connections/:service/disconnect`. */
+export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDependencies): void {
+  const { connections, browser } = deps;
+  // After signing in, the browser goes on to the service's authorization endpoint (CSP form-action).
+  const serviceRedirectTargets = (service: string) => {
+    const origin = connections.authorizationOrigin(service);
+    return origin ? [origin] : [];
+  };
+  app.get("/connect/:service", async (c) => {
+    const service = c.req.param("service");
+    const ticket = c.req.query("ticket") ?? "";
+    const session = await browser.currentSession(c);
+    if (!session) {
+      return browser.signInFirst(
+        c,
+        `/connect/${encodeURIComponent(service)}?ticket=${encodeURIComponent(ticket)}`,
+        serviceRedirectTargets(service),
+      );
+    }
+    try {
+      return c.redirect(await connections.start(service, ticket, session.identity.userId), 303);
+    } catch (error) {
+      if (error instanceof OAuthError) {
+        return html(c, errorPage("Cannot connect", error.message), error.status === 403 ? 403 : 400);
+      }
+      throw error;
+    }
+  });
+  app.get("/connect/:service/callback", async (c) => {
+    const service = c.req.param("service");
+    const session = await browser.currentSession(c);
+    try {
+      await connections.finish(service, new URL(c.req.url), session?.identity.userId);
+    } catch (error) {
+      if (error instanceof OAuthError) {
+        return html(c, errorPage("Cannot connect", error.message), error.status === 403 ? 403 : 400);
+      }
+      throw error;
+    }
+    return html(
+      c,
+      errorPage("Connected", `Your ${service} account is connected. Return to your client and try again.`),
+      200,
+    );
+  });
+  app.get("/connections", async (c) => {
+    const session = await browser.currentSession(c);
+    if (!session) return browser.signInFirst(c, "/connections");
+    return html(
+      c,
+      connectionsPage({
+        user: session.identity.name,
+        csrf: session.csrf,
+        connections: connections.list(session.identity.userId),
+      }),
+    );
+  });
+  app.post("/connections/:service/disconnect", async (c) => {
+    const form = await formOf(c);
+    const session = await browser.currentSession(c);
+    if (!session || !timingSafeEqual(session.csrf, form.get("csrf") ?? "")) {
+      return html(c, errorPage("Cannot continue", "The form expired; reload the page."), 403);
+    }
+    await connections.disconnect(session.identity.userId, c.req.param("service"));
+    return c.redirect("/connections", 303);
+  });
+}
