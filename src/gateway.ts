@@ -1,30 +1,28 @@
+/**
+ * Starting the gateway: load the registry, bind the listener, open the store, wire the parts, and mount
+ * the HTTP app. The parts, reload reactions, gauges, housekeeping and shutdown live in `gateway/`.
+ */
 import { resolve } from "node:path";
 import { AuditLog } from "./audit/audit.ts";
-import { Metrics } from "./metrics/metrics.ts";
-import { RecentEvents } from "./metrics/events.ts";
-import { statusReport } from "./status/status.ts";
 import { createRegistryHolder, type RegistryHolder } from "./config/current.ts";
 import { ConfigError, formatWarning } from "./config/errors.ts";
 import { type LoadOptions, loadRegistry } from "./config/load.ts";
+import type { GatewaySettings, Registry } from "./config/types.ts";
 import { type RegistryWatcher, watchRegistry } from "./config/watch.ts";
-import { createApp } from "./http/app.ts";
 import { addressNetwork } from "./core/addresses.ts";
+import { buildComponents } from "./gateway/components.ts";
+import { registerGauges } from "./gateway/gauges.ts";
+import { startHousekeeping } from "./gateway/housekeeping.ts";
+import { reactToReloads, warnOnRestartOnlyChanges } from "./gateway/reloads.ts";
+import { shutdownGateway } from "./gateway/shutdown.ts";
+import { createApp } from "./http/app.ts";
 import { type RunningServer, startServer, urlOf } from "./http/server.ts";
 import type { Logger } from "./log/logger.ts";
-import { McpFront } from "./mcp/front/http_entry.ts";
-import { BackendPool } from "./mcp/backends/pool.ts";
-import { LocalAccounts } from "./login/local.ts";
-import { UpstreamLogins } from "./login/providers.ts";
-import { createIdentityCheck } from "./login/current_identity.ts";
-import { createPasswordVerifier } from "./login/password.ts";
-import { BrowserSessions } from "./login/sessions.ts";
-import { SignInThrottle } from "./login/throttle.ts";
-import { AuthorizationServer } from "./oauth/authorization_server.ts";
+import { Metrics } from "./metrics/metrics.ts";
+import type { BackendPool } from "./mcp/backends/pool.ts";
+import type { McpFront } from "./mcp/front/http_entry.ts";
 import type { MetadataDocumentFetcher } from "./oauth/client_metadata_document.ts";
-import { ClientDirectory } from "./oauth/clients.ts";
-import { loadOrCreateSigningKey } from "./oauth/keys.ts";
-import { ServiceConnections } from "./services/connections.ts";
-import { openVault } from "./services/vault.ts";
+import { statusReport } from "./status/status.ts";
 import { openStore, type Store } from "./store/store.ts";
 import { VERSION } from "./version.ts";
 
@@ -61,6 +59,8 @@ export interface RunningGateway {
   shutdown(): Promise<void>;
 }
 
+type Handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>;
+
 /**
  * Loads the registry (throwing ConfigError with every problem), opens the store, starts listening and
  * watching. Backends start lazily, so this is quick.
@@ -73,185 +73,47 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     listen: options.listen,
     dataDir: options.dataDir,
   };
-  const loaded = await loadRegistry(registryPath, loadOptions);
-  if (!loaded.ok) throw new ConfigError(loaded.problems);
-  if (loaded.warnings.length > 0) {
-    log.warn("registry warnings", { warnings: loaded.warnings.map(formatWarning) });
-  }
-  const registry = loaded.registry;
+  const registry = await loadOrThrow(registryPath, loadOptions, log);
 
-  // Bind first: a taken port should fail before anything is written to disk.
-  const { hostname, port } = registry.gateway.listen;
-  let handle: (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response> =
-    () => new Response("Starting", { status: 503 });
-  let server: RunningServer;
-  let settings = () => registry.gateway;
-  // What /metrics counts and the status page lists as recent.
+  // Bind first: a taken port should fail before anything is written to disk. Until the app is mounted,
+  // requests get 503; until the holder exists, the connection bounds come from the registry at start.
+  let handle: Handler = () => new Response("Starting", { status: 503 });
+  let settings = (): GatewaySettings => registry.gateway;
   const metrics = new Metrics();
-  try {
-    server = startServer({
-      hostname,
-      port,
-      handler: (request, info) => handle(request, info),
-      settings: () => settings(),
-      log,
-      onCut: (reason) => metrics.connectionsCut.inc({ reason }),
-    });
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) {
-      throw new Deno.errors.AddrInUse(`Cannot listen on ${hostname}:${port}: the address is already in use`);
-    }
-    throw error;
-  }
-
-  let store: Store;
-  try {
-    store = openStore(registry.gateway.dataDir, { log });
-  } catch (error) {
-    await server.shutdown(0);
-    throw error;
-  }
+  const server = bind(registry, {
+    handler: (request, info) => handle(request, info),
+    settings: () => settings(),
+    metrics,
+    log,
+  });
+  const store = await openStoreOrStop(registry, server, log);
   const audit = new AuditLog(store, options.now);
-  const pruneAudit = () => {
-    const retentionSeconds = holder.current().registry.gateway.auditRetentionSeconds;
-    const pruned = audit.prune(retentionSeconds * 1000);
-    if (pruned > 0) log.info("audit rows past their retention deleted", { rows: pruned });
-  };
-  const dataDirMode = Deno.statSync(registry.gateway.dataDir).mode;
-  if (dataDirMode !== null && (dataDirMode & 0o077) !== 0) {
-    log.warn("the data directory is readable by other users; it holds keys and secrets: chmod 700 it", {
-      data_dir: registry.gateway.dataDir,
-    });
-  }
+  warnIfDataDirOpen(registry, log);
   const holder = createRegistryHolder(registry, {
     onListenerError: (error) => log.error("registry swap listener failed", { error }),
   });
-  holder.onSwap(({ previous, next }) => {
-    const before = previous.registry.gateway;
-    const after = next.registry.gateway;
-    if (before.listen.hostname !== after.listen.hostname || before.listen.port !== after.listen.port) {
-      log.warn("gateway.listen changed: it takes effect at the next restart");
-    }
-    if (before.dataDir !== after.dataDir) {
-      log.warn("gateway.data_dir changed: it takes effect at the next restart");
-    }
-  });
-  // Third-party tokens: encrypted at rest, handed to the backends that name their service.
-  const vault = await openVault(registry.gateway.dataDir, registry.gateway.vaultKey);
+  warnOnRestartOnlyChanges(holder, log);
   settings = () => holder.current().registry.gateway;
-  const events = new RecentEvents();
-  const connections = new ServiceConnections({
-    store,
-    registry: () => holder.current().registry,
-    vault,
-    log,
-    audit,
-    baseUrl: () => holder.current().registry.gateway.publicUrl ?? url,
-    onRefresh: (service, outcome) => metrics.tokenRefreshes.inc({ service, outcome }),
-  });
-  const pool = new BackendPool(registry, {
-    log,
-    serviceToken: (caller, service) => connections.token(caller.id, service),
-    onFailure: (backend, message) => events.add("error", { user: undefined, backend, message }),
-    onRestart: (backend) => metrics.restarts.inc({ backend }),
-    onTimeout: (backend, method) => metrics.timeouts.inc({ backend, method }),
-  });
-  const front = new McpFront({
-    registry: () => holder.current().registry,
-    pool,
-    log,
-    maxBodyBytes: () => holder.current().registry.gateway.maxBodyBytes,
-    store,
-    audit,
-    metrics,
-    events,
-  });
-  connections.onConnected = (userId, _service, elicitationId) =>
-    front.consentCompleted(userId, elicitationId);
-  // Build, swap, then stop: the pool retires changed and removed backends once their calls finish.
-  holder.onPrepare((next, diff) => pool.apply(next, diff));
-  holder.onSwap(({ previous, next, diff }) => {
-    if (diff.added.length + diff.removed.length + diff.changed.length > 0) front.listsChanged();
-    else front.policiesChanged(previous.registry, next.registry);
-    metrics.reloads.inc({ outcome: "applied" });
-  });
-  holder.onReject((problems) => {
-    metrics.reloads.inc({ outcome: "rejected" });
-    events.add("error", {
-      user: undefined,
-      backend: undefined,
-      message: `registry rejected: ${problems.length} problem(s)`,
-    });
-  });
-  const startedAt = Date.now();
-  metrics.gauge(
-    "gatehouse_info",
-    "Always 1; the version is a label.",
-    () => [{ labels: { version: VERSION }, value: 1 }],
-  );
-  metrics.gauge("gatehouse_uptime_seconds", "Seconds since the gateway started.", () => [{
-    labels: {},
-    value: Math.floor((Date.now() - startedAt) / 1000),
-  }]);
-  metrics.gauge("gatehouse_connections_open", "Open client connections.", () => [{
-    labels: {},
-    value: server.openConnections,
-  }]);
-  metrics.gauge(
-    "gatehouse_backend_processes",
-    "Running stdio processes, by backend.",
-    async () =>
-      (await pool.status()).map((backend) => ({
-        labels: { backend: backend.name },
-        value: backend.processes,
-      })),
-  );
-  metrics.gauge(
-    "gatehouse_backend_up",
-    "1 when a backend has a live connection that answers (calls and health checks), else 0.",
-    async () =>
-      (await pool.status()).map((backend) => ({
-        labels: { backend: backend.name },
-        value: backend.state === "up" ? 1 : 0,
-      })),
-  );
-  metrics.gauge("gatehouse_sessions", "Open 2025-era MCP sessions.", () => [{
-    labels: { era: "legacy" },
-    value: front.stats().legacySessions,
-  }]);
+
   const url = urlOf(server.hostname, server.port);
-  // The authorization server: its signing key is made on first start and kept in the data directory.
-  const key = await loadOrCreateSigningKey(registry.gateway.dataDir);
-  const currentRegistry = () => holder.current().registry;
-  const baseUrl = () => currentRegistry().gateway.publicUrl ?? url;
-  const clients = new ClientDirectory(store, currentRegistry, { fetcher: options.clientMetadataFetcher });
-  const passwords = createPasswordVerifier();
-  const accounts = new LocalAccounts(store, currentRegistry, passwords, {
-    audit,
-    throttle: new SignInThrottle({ now: options.now }),
-  });
-  const logins = new UpstreamLogins(currentRegistry, log, { audit, store, now: options.now });
-  const currentIdentity = createIdentityCheck(accounts, logins);
-  const authorizationServer = new AuthorizationServer({
+  const parts = await buildComponents({
+    registry,
+    holder,
     store,
-    registry: currentRegistry,
-    clients,
-    key,
-    log,
     audit,
-    baseUrl,
-    currentIdentity,
+    log,
+    metrics,
+    listenUrl: url,
+    clientMetadataFetcher: options.clientMetadataFetcher,
+    now: options.now,
   });
-  const sessions = new BrowserSessions(store);
-  await accounts.bootstrapAdmin(log);
-  const purge = setInterval(() => {
-    authorizationServer.purgeExpired();
-    sessions.purgeExpired();
-  }, 10 * 60_000);
-  Deno.unrefTimer(Number(purge));
-  pruneAudit();
-  const auditPrune = setInterval(pruneAudit, 60 * 60_000);
-  Deno.unrefTimer(Number(auditPrune));
+  const { pool, front, events, connections, authorizationServer, sessions, key } = parts;
+  reactToReloads({ holder, pool, front, metrics, events });
+  const startedAt = Date.now();
+  registerGauges({ metrics, server, pool, front, startedAt });
+  await parts.accounts.bootstrapAdmin(log);
+  const housekeeping = startHousekeeping({ holder, authorizationServer, sessions, audit, log });
+
   const app = createApp({
     holder,
     store,
@@ -260,14 +122,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     metrics,
     oauth: {
       server: authorizationServer,
-      clients,
+      clients: parts.clients,
       sessions,
-      accounts,
-      logins,
-      currentIdentity,
+      accounts: parts.accounts,
+      logins: parts.logins,
+      currentIdentity: parts.currentIdentity,
       connections,
       key,
-      baseUrl,
+      baseUrl: parts.baseUrl,
       status: (viewer) => statusReport({ holder, pool, front, events, connections, startedAt }, viewer),
       onRegistrationThrottled: reportOncePerMinute((address) => {
         log.warn("registrations throttled", { address });
@@ -290,7 +152,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let stopping: Promise<void> | undefined;
   return {
     url,
-    publicUrl: () => holder.current().registry.gateway.publicUrl ?? url,
+    publicUrl: parts.baseUrl,
     holder,
     store,
     server,
@@ -298,28 +160,71 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     pool,
     front,
     audit,
-    shutdown() {
-      stopping ??= (async () => {
-        const timeoutSeconds = holder.current().registry.gateway.shutdownTimeoutSeconds;
-        log.info("gatehouse stopping", { timeout_seconds: timeoutSeconds });
-        watcher?.close();
-        // Calls still running at the bound are answered "shutting down" rather than cut off.
-        const draining = server.shutdown(timeoutSeconds * 1000, () => front.failRunningCalls());
-        // Open event streams never end by themselves: end them, so that only real work holds the drain.
-        front.endStreams();
-        const drained = await draining;
-        if (!drained) log.warn("requests still running at the shutdown bound; closing anyway");
-        await front.close();
-        await pool.close();
-        clearInterval(purge);
-        clearInterval(auditPrune);
-        passwords.close();
-        store.close();
-        log.info("gatehouse stopped", { drained });
-      })();
-      return stopping;
-    },
+    shutdown: () =>
+      stopping ??= shutdownGateway({
+        holder,
+        log,
+        watcher,
+        server,
+        front,
+        pool,
+        housekeeping,
+        passwords: parts.passwords,
+        store,
+      }),
   };
+}
+
+/** The registry, or ConfigError with every problem; warnings are logged. */
+async function loadOrThrow(registryPath: string, loadOptions: LoadOptions, log: Logger): Promise<Registry> {
+  const loaded = await loadRegistry(registryPath, loadOptions);
+  if (!loaded.ok) throw new ConfigError(loaded.problems);
+  if (loaded.warnings.length > 0) {
+    log.warn("registry warnings", { warnings: loaded.warnings.map(formatWarning) });
+  }
+  return loaded.registry;
+}
+
+/** Listens on `gateway.listen`; a taken address says so plainly. */
+function bind(
+  registry: Registry,
+  parts: { handler: Handler; settings: () => GatewaySettings; metrics: Metrics; log: Logger },
+): RunningServer {
+  const { hostname, port } = registry.gateway.listen;
+  try {
+    return startServer({
+      hostname,
+      port,
+      handler: parts.handler,
+      settings: parts.settings,
+      log: parts.log,
+      onCut: (reason) => parts.metrics.connectionsCut.inc({ reason }),
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new Deno.errors.AddrInUse(`Cannot listen on ${hostname}:${port}: the address is already in use`);
+    }
+    throw error;
+  }
+}
+
+/** Opens the store; if it cannot be opened, the listener is closed before the error goes on. */
+async function openStoreOrStop(registry: Registry, server: RunningServer, log: Logger): Promise<Store> {
+  try {
+    return openStore(registry.gateway.dataDir, { log });
+  } catch (error) {
+    await server.shutdown(0);
+    throw error;
+  }
+}
+
+function warnIfDataDirOpen(registry: Registry, log: Logger): void {
+  const mode = Deno.statSync(registry.gateway.dataDir).mode;
+  if (mode !== null && (mode & 0o077) !== 0) {
+    log.warn("the data directory is readable by other users; it holds keys and secrets: chmod 700 it", {
+      data_dir: registry.gateway.dataDir,
+    });
+  }
 }
 
 /**

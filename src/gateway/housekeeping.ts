@@ -1,0 +1,39 @@
+/** Periodic clean-up: expired grants and sign-in sessions every 10 minutes, audit rows past retention hourly. */
+import type { AuditLog } from "../audit/audit.ts";
+import type { RegistryHolder } from "../config/current.ts";
+import type { Logger } from "../log/logger.ts";
+import type { BrowserSessions } from "../login/sessions.ts";
+import type { AuthorizationServer } from "../oauth/authorization_server.ts";
+
+const PURGE_INTERVAL_MS = 10 * 60_000;
+const AUDIT_PRUNE_INTERVAL_MS = 60 * 60_000;
+
+/** Runs the clean-ups once for the audit log now, then on their intervals; `stop()` ends them. */
+export function startHousekeeping(parts: {
+  holder: RegistryHolder;
+  authorizationServer: AuthorizationServer;
+  sessions: BrowserSessions;
+  audit: AuditLog;
+  log: Logger;
+}): { stop(): void } {
+  const { holder, authorizationServer, sessions, audit, log } = parts;
+  const pruneAudit = () => {
+    const retentionSeconds = holder.current().registry.gateway.auditRetentionSeconds;
+    const pruned = audit.prune(retentionSeconds * 1000);
+    if (pruned > 0) log.info("audit rows past their retention deleted", { rows: pruned });
+  };
+  const purge = setInterval(() => {
+    authorizationServer.purgeExpired();
+    sessions.purgeExpired();
+  }, PURGE_INTERVAL_MS);
+  Deno.unrefTimer(Number(purge));
+  pruneAudit();
+  const auditPrune = setInterval(pruneAudit, AUDIT_PRUNE_INTERVAL_MS);
+  Deno.unrefTimer(Number(auditPrune));
+  return {
+    stop() {
+      clearInterval(purge);
+      clearInterval(auditPrune);
+    },
+  };
+}
