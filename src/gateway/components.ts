@@ -68,7 +68,6 @@ export async function buildComponents(inputs: ComponentInputs) {
     registry: currentRegistry,
     pool,
     log,
-    maxBodyBytes: () => currentRegistry().gateway.maxBodyBytes,
     store,
     audit,
     metrics,

@@ -97,13 +97,20 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
     isOriginAllowed(origin, c.get("snapshot").registry.gateway, deps.mcp?.listenUrl);
   for (const [path, methods] of BROWSER_FETCH_ROUTES) app.use(path, browserCors({ methods, allowsOrigin }));
 
+  // The one check of `gateway.max_body_size`, for every route (declared or chunked bodies): 413, as a
+  // JSON-RPC error on the MCP endpoints and as an OAuth-style error elsewhere.
   app.use(function limitBody(c, next) {
     // The limit is part of the registry, so it can change on reload.
     const maxSize = c.get("snapshot").registry.gateway.maxBodyBytes;
+    const message = `Request body is larger than ${maxSize} bytes`;
     return bodyLimit({
       maxSize,
-      onError: () => {
-        throw new HttpError(413, "payload_too_large", `Request body is larger than ${maxSize} bytes`);
+      onError: (c) => {
+        const path = c.req.path;
+        if (path === "/mcp" || path.startsWith("/mcp/")) {
+          return jsonRpcErrorResponse(413, JSONRPC.invalidRequest, message);
+        }
+        throw new HttpError(413, "payload_too_large", message);
       },
     })(c, next);
   });

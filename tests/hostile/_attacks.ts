@@ -208,7 +208,8 @@ export async function generateAttacks(world: HostileWorld, targets: Targets, ran
     });
   }
 
-  // Oversize bodies (gateway.max_body_size), declared or chunked, on every POST route: 413 before any route.
+  // Oversize bodies (gateway.max_body_size), declared or chunked, on every POST route: 413 before any route,
+  // as a JSON-RPC error on the MCP endpoints.
   const postRoutes = ["/mcp", `/mcp/${BACKEND}`, "/token", "/register", "/revoke", "/introspect", "/login"];
   for (let index = 0; index < 42; index++) {
     const size = MAX_BODY_BYTES + 1 + random.int(index % 2 === 0 ? 1024 : 2 * 1024 * 1024);
@@ -225,7 +226,8 @@ export async function generateAttacks(world: HostileWorld, targets: Targets, ran
           body: chunked ? new Blob([bytes]).stream() : bytes,
         }),
       (answer) => {
-        expectOAuthError(answer, 413, "payload_too_large");
+        if (route.startsWith("/mcp")) expectRpcError(answer, 413, JSONRPC.invalidRequest);
+        else expectOAuthError(answer, 413, "payload_too_large");
       },
     );
   }

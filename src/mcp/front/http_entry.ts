@@ -36,7 +36,6 @@ export interface FrontOptions {
   registry: () => Registry;
   pool: BackendPool;
   log: Logger;
-  maxBodyBytes: () => number;
   /** Where the lists of backends awaiting consent are kept across restarts (in memory when absent). */
   store?: Store;
   /** Where policy denials and rate-limit refusals are recorded. */
@@ -191,9 +190,6 @@ export class McpFront {
         // The client went away mid-body (or sent a broken chunked one): its fault, not an internal error.
         return jsonRpcError(400, JSONRPC.parseError, "Parse error: the body could not be read");
       }
-      if (text.length > this.#options.maxBodyBytes()) {
-        return jsonRpcError(413, JSONRPC.invalidRequest, "Request body too large");
-      }
       try {
         parsedBody = JSON.parse(text);
       } catch {
@@ -278,7 +274,6 @@ export class McpFront {
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => id,
       eventStore: new SessionEventStore(),
-      maxRequestBodySize: this.#options.maxBodyBytes(),
       onsessionclosed: (closedId) => this.#sessions.forget(closedId),
     });
     session.owner = {
