@@ -41,7 +41,7 @@ export async function authenticate(
       isRevoked: (jti) => checker.isRevoked(jti),
     });
     return {
-      id: claims.userId,
+      id: claims.id,
       name: claims.name,
       email: claims.email,
       groups: claims.groups,

@@ -2,7 +2,7 @@
 // applied at sign-in and again to earlier sign-ins under today's registry.
 import type * as oauth from "oauth4webapi";
 import type { LoginProvider } from "../config/types.ts";
-import type { TokenIdentity } from "../oauth/access_token.ts";
+import type { Identity } from "../core/caller.ts";
 
 /** GitHub logins and org names are case-insensitive. */
 export function includesIgnoringCase(list: readonly string[], value: string): boolean {
@@ -52,7 +52,7 @@ export function verifiedEmailOf(claims: oauth.IDToken): string | undefined {
  */
 export function providerStillAdmits(
   providers: Readonly<Record<string, LoginProvider>>,
-  identity: TokenIdentity,
+  identity: Identity,
 ): boolean {
   const name = identity.provider;
   if (name === undefined || !Object.hasOwn(providers, name)) return false;
@@ -61,9 +61,9 @@ export function providerStillAdmits(
   if (provider.type === "github") {
     return githubAllows(provider, identity.name, identity.groups.map(unqualified));
   }
-  if (!identity.userId.startsWith(`${name}:`)) return false;
+  if (!identity.id.startsWith(`${name}:`)) return false;
   return oidcAllows(provider, {
-    sub: unqualified(identity.userId),
+    sub: unqualified(identity.id),
     verifiedEmail: identity.email,
     groups: identity.groups,
   });

@@ -1,4 +1,4 @@
-import type { TokenIdentity } from "../oauth/access_token.ts";
+import type { Identity } from "../core/caller.ts";
 import type { LocalAccounts } from "./local.ts";
 import type { UpstreamLogins } from "./providers.ts";
 
@@ -7,7 +7,7 @@ import type { UpstreamLogins } from "./providers.ts";
  * checked when a browser session is used and when a refresh token is, so removing a user or tightening
  * an allow list takes effect without waiting for their grants to expire.
  */
-export type IdentityCheck = (identity: TokenIdentity) => TokenIdentity | undefined;
+export type IdentityCheck = (identity: Identity) => Identity | undefined;
 
 export function createIdentityCheck(accounts: LocalAccounts, logins: UpstreamLogins): IdentityCheck {
   return (identity) => {

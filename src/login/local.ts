@@ -3,7 +3,7 @@ import type { AuditLog } from "../audit/audit.ts";
 import type { Registry } from "../config/types.ts";
 import { addressNetwork } from "../core/addresses.ts";
 import type { Logger } from "../log/logger.ts";
-import type { TokenIdentity } from "../oauth/access_token.ts";
+import type { Identity } from "../core/caller.ts";
 import { randomToken } from "../core/secrets.ts";
 import { findLocalUser, hasLocalUsers, insertLocalUser } from "../store/local_users.ts";
 import type { Store } from "../store/store.ts";
@@ -15,7 +15,7 @@ const MAX_RECORDED_NAME_LENGTH = 128;
 
 /** The outcome of a password sign-in at the login form. */
 export type PasswordSignIn =
-  | { readonly outcome: "signed_in"; readonly identity: TokenIdentity }
+  | { readonly outcome: "signed_in"; readonly identity: Identity }
   | { readonly outcome: "refused" }
   | { readonly outcome: "throttled"; readonly retryAfterSeconds: number };
 
@@ -46,17 +46,15 @@ export class LocalAccounts {
    * A local user's identity as the registry has it now (groups and email may have changed), or
    * undefined when the account is gone: earlier sign-ins and tokens end with it.
    */
-  current(identity: TokenIdentity): TokenIdentity | undefined {
+  current(identity: Identity): Identity | undefined {
     const registered = this.#registry().login.users;
-    if (Object.hasOwn(registered, identity.userId)) {
-      const user = registered[identity.userId]!;
-      return { userId: user.name, name: user.name, email: user.email, groups: [...user.groups] };
+    if (Object.hasOwn(registered, identity.id)) {
+      const user = registered[identity.id]!;
+      return { id: user.name, name: user.name, email: user.email, groups: [...user.groups] };
     }
     if (!this.#firstStartAdminActive()) return undefined;
-    const stored = findLocalUser(this.#store, identity.userId);
-    return stored
-      ? { userId: identity.userId, name: identity.userId, groups: JSON.parse(stored.groups) }
-      : undefined;
+    const stored = findLocalUser(this.#store, identity.id);
+    return stored ? { id: identity.id, name: identity.id, groups: JSON.parse(stored.groups) } : undefined;
   }
 
   /** True when anyone can sign in with a password (registry users or the first-start admin). */
@@ -99,7 +97,7 @@ export class LocalAccounts {
     const checked = await this.#check(name, password);
     if ("identity" in checked) {
       admission?.succeeded();
-      this.#audit?.record("sign_in", checked.identity.userId, { method: "password", ...where });
+      this.#audit?.record("sign_in", checked.identity.id, { method: "password", ...where });
       return { outcome: "signed_in", identity: checked.identity };
     }
     this.#audit?.record("sign_in_failed", account, { method: "password", ...where, reason: checked.reason });
@@ -109,7 +107,7 @@ export class LocalAccounts {
   async #check(
     name: string,
     password: string,
-  ): Promise<{ identity: TokenIdentity } | { reason: "unknown_user" | "wrong_password" }> {
+  ): Promise<{ identity: Identity } | { reason: "unknown_user" | "wrong_password" }> {
     const registered = this.#registry().login.users;
     const user = Object.hasOwn(registered, name) ? registered[name] : undefined;
     const stored = user || !this.#firstStartAdminActive() ? undefined : findLocalUser(this.#store, name);
@@ -120,7 +118,7 @@ export class LocalAccounts {
     if (!ok) return { reason: "wrong_password" };
     return {
       identity: {
-        userId: name,
+        id: name,
         name,
         email: user?.email,
         groups: user ? [...user.groups] : JSON.parse(stored!.groups),

@@ -8,7 +8,7 @@ import { insecureAllowed } from "../core/urls.ts";
 import type { LoginProvider, Registry } from "../config/types.ts";
 import { addressNetwork } from "../core/addresses.ts";
 import type { Logger } from "../log/logger.ts";
-import type { TokenIdentity } from "../oauth/access_token.ts";
+import type { Identity } from "../core/caller.ts";
 import { OAuthError } from "../core/oauth_error.ts";
 import { randomToken } from "../core/secrets.ts";
 import {
@@ -194,7 +194,7 @@ export class UpstreamLogins {
     callbackUrl: string,
     browserBinding: string | undefined,
     address?: string,
-  ): Promise<{ identity: TokenIdentity; returnTo: string }> {
+  ): Promise<{ identity: Identity; returnTo: string }> {
     const where = address === undefined ? {} : { address };
     const state = callback.searchParams.get("state") ?? "";
     const pending = await this.#pending.take(providerName, state, browserBinding);
@@ -252,7 +252,7 @@ export class UpstreamLogins {
     const identity = provider.type === "github"
       ? await this.#githubIdentity(provider, result.access_token, where)
       : this.#oidcIdentity(provider, oauth.getValidatedIdTokenClaims(result)!, where);
-    this.#audit?.record("sign_in", identity.userId, {
+    this.#audit?.record("sign_in", identity.id, {
       method: "provider",
       provider: providerName,
       ...where,
@@ -265,7 +265,7 @@ export class UpstreamLogins {
     provider: Extract<LoginProvider, { type: "github" }>,
     token: string,
     where: { address?: string },
-  ): Promise<TokenIdentity> {
+  ): Promise<Identity> {
     const api = (provider.apiUrl ?? GITHUB.apiUrl).replace(/\/+$/, "");
     const get = async (path: string) => {
       const response = await fetch(`${api}${path}`, {
@@ -315,7 +315,7 @@ export class UpstreamLogins {
       );
     }
     return {
-      userId,
+      id: userId,
       name: login,
       ...(user.email ? { email: user.email } : {}),
       groups: orgs.filter((org) => includesIgnoringCase(provider.allow.orgs, org)).map((org) =>
@@ -329,7 +329,7 @@ export class UpstreamLogins {
     provider: Extract<LoginProvider, { type: "oidc" }>,
     claims: oauth.IDToken,
     where: { address?: string },
-  ): TokenIdentity {
+  ): Identity {
     // The name is for display only; who the user is, is `sub` (OIDC Core §5.7).
     const name = String(claims.preferred_username ?? claims.sub);
     // Only a verified address is kept: stillAllowed() later trusts identity.email as verified.
@@ -346,7 +346,7 @@ export class UpstreamLogins {
       );
     }
     return {
-      userId: `${provider.name}:${claims.sub}`,
+      id: `${provider.name}:${claims.sub}`,
       name,
       ...(email ? { email } : {}),
       groups,
@@ -360,7 +360,7 @@ export class UpstreamLogins {
    * the subject comes from the user id (`{provider}:{sub}`), never the display name, and the email is one
    * the provider had verified (only those are kept).
    */
-  stillAllowed(identity: TokenIdentity): boolean {
+  stillAllowed(identity: Identity): boolean {
     return providerStillAdmits(this.#registry().login.providers, identity);
   }
 }

@@ -1,6 +1,6 @@
 // Browser sign-ins at the gateway: the cookie and the session it names (kept in `store/login_sessions.ts`).
 import type { Store } from "../store/store.ts";
-import type { TokenIdentity } from "../oauth/access_token.ts";
+import type { Identity } from "../core/caller.ts";
 import { hashSecret, randomToken } from "../core/secrets.ts";
 import {
   deleteExpiredLoginSessions,
@@ -12,7 +12,7 @@ import {
 
 /** A browser signed in at the gateway. */
 export interface BrowserSession {
-  readonly identity: TokenIdentity;
+  readonly identity: Identity;
   /** CSRF token for forms posted while signed in. */
   readonly csrf: string;
   readonly expiresAt: number;
@@ -35,12 +35,12 @@ export class BrowserSessions {
     return secure ? "__Host-gatehouse" : "gatehouse";
   }
 
-  async create(identity: TokenIdentity): Promise<{ token: string; session: BrowserSession }> {
+  async create(identity: Identity): Promise<{ token: string; session: BrowserSession }> {
     const token = randomToken(32);
     const session = { identity, csrf: randomToken(16), expiresAt: this.#now() + SESSION_TTL_MS };
     insertLoginSession(this.#store, {
       tokenHash: await hashSecret(token),
-      userId: identity.userId,
+      userId: identity.id,
       identity: JSON.stringify(identity),
       csrf: session.csrf,
       createdAt: this.#now(),

@@ -1,19 +1,9 @@
+import type { Identity } from "../core/caller.ts";
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { SigningKey } from "./keys.ts";
 import { randomToken } from "../core/secrets.ts";
 
-/** Who a token speaks for; the claims Gatehouse adds beside the registered JWT ones. */
-export interface TokenIdentity {
-  /** `sub`: the user id (local name, or provider-qualified). */
-  readonly userId: string;
-  readonly name: string;
-  readonly email?: string;
-  readonly groups: readonly string[];
-  /** The upstream identity provider, when the user signed in with one. */
-  readonly provider?: string;
-}
-
-export interface AccessTokenClaims extends TokenIdentity {
+export interface AccessTokenClaims extends Identity {
   readonly clientId: string;
   readonly scope: string;
   /** The RFC 8707 resource the token is for (`aud`). */
@@ -25,7 +15,7 @@ export interface AccessTokenClaims extends TokenIdentity {
 /** Issues an access token: a JWT (ES256, `typ: at+jwt`, RFC 9068) bound to one resource. */
 export async function issueAccessToken(
   key: SigningKey,
-  input: { issuer: string; audience: string; clientId: string; scope: string; identity: TokenIdentity },
+  input: { issuer: string; audience: string; clientId: string; scope: string; identity: Identity },
   options: { ttlSeconds: number; now?: () => number },
 ): Promise<{ token: string; jti: string; expiresAt: number }> {
   const issuedAt = Math.floor((options.now ?? Date.now)() / 1000);
@@ -42,7 +32,7 @@ export async function issueAccessToken(
   })
     .setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "at+jwt" })
     .setIssuer(input.issuer)
-    .setSubject(identity.userId)
+    .setSubject(identity.id)
     .setAudience(input.audience)
     .setIssuedAt(issuedAt)
     .setExpirationTime(expiresAt)
@@ -92,7 +82,7 @@ export async function verifyAccessToken(
   if (!jti || options.isRevoked(jti)) throw new InvalidTokenError("revoked");
   const audience = Array.isArray(payload.aud) ? String(payload.aud[0]) : String(payload.aud);
   return {
-    userId: String(payload.sub),
+    id: String(payload.sub),
     name: String(payload.name ?? payload.sub),
     email: typeof payload.email === "string" ? payload.email : undefined,
     groups: Array.isArray(payload.groups) ? payload.groups.map(String) : [],

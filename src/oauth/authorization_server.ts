@@ -17,7 +17,7 @@ import {
   insertCode,
 } from "../store/grants.ts";
 import type { Store } from "../store/store.ts";
-import type { TokenIdentity } from "./access_token.ts";
+import type { Identity } from "../core/caller.ts";
 import {
   type AuthorizationRequest,
   parseAuthorizationRequest,
@@ -53,7 +53,7 @@ interface Dependencies {
   /** The public base URL (issuer). */
   baseUrl: () => string;
   /** Who a user is under today's registry; undefined ends their refresh tokens. */
-  currentIdentity?: (identity: TokenIdentity) => TokenIdentity | undefined;
+  currentIdentity?: (identity: Identity) => Identity | undefined;
   now?: () => number;
 }
 
@@ -152,12 +152,12 @@ export class AuthorizationServer {
   }
 
   /** Issues a code and returns the URL to send the browser to (with `iss`, RFC 9207). */
-  async issueCode(request: AuthorizationRequest, identity: TokenIdentity): Promise<string> {
+  async issueCode(request: AuthorizationRequest, identity: Identity): Promise<string> {
     const code = randomToken(32);
     insertCode(this.#deps.store, {
       codeHash: await hashSecret(code),
       clientId: request.client.clientId,
-      userId: identity.userId,
+      userId: identity.id,
       identity: JSON.stringify(identity),
       redirectUri: request.redirectUri,
       redirectUriGiven: request.redirectUriGiven,

@@ -16,7 +16,8 @@ import {
   revokeAccessToken,
 } from "../store/grants.ts";
 import type { Store } from "../store/store.ts";
-import { issueAccessToken, type TokenIdentity } from "./access_token.ts";
+import { issueAccessToken } from "./access_token.ts";
+import type { Identity } from "../core/caller.ts";
 import type { ClientDirectory, OAuthClient } from "./clients.ts";
 import { type RefreshTokenRow, refreshUse, retireRefreshToken, revokeFamily } from "./grants.ts";
 import type { SigningKey } from "./keys.ts";
@@ -43,13 +44,13 @@ export interface TokenEndpointDependencies {
   /** The protected resources; the first is the default. */
   resources: () => readonly string[];
   /** Who a user is under today's registry; undefined ends their refresh tokens. */
-  currentIdentity?: (identity: TokenIdentity) => TokenIdentity | undefined;
+  currentIdentity?: (identity: Identity) => Identity | undefined;
   now: () => number;
 }
 
 /** What a grant type's checks decide a token is issued for. */
 interface Grant {
-  readonly identity: TokenIdentity;
+  readonly identity: Identity;
   readonly resource: string;
   readonly scope: string;
   /** The refresh family (codes and refresh tokens); undefined for client_credentials. */
@@ -99,7 +100,7 @@ export class TokenEndpoint {
         throw new OAuthError("unsupported_grant_type", "Unsupported grant_type");
     }
     this.#deps.clients.recordGrant(client.clientId);
-    this.#deps.audit?.record("token_grant", grant.identity.userId, {
+    this.#deps.audit?.record("token_grant", grant.identity.id, {
       client_id: client.clientId,
       grant_type: grantType,
       resource: grant.resource,
@@ -185,7 +186,7 @@ export class TokenEndpoint {
     }
     const identity = this.#deps.currentIdentity
       ? this.#deps.currentIdentity(JSON.parse(row.identity))
-      : JSON.parse(row.identity) as TokenIdentity;
+      : JSON.parse(row.identity) as Identity;
     if (!identity) {
       // The user was removed, or no longer passes the allow lists: their grants end now.
       this.#revokeFamily(row.familyId);
@@ -245,7 +246,7 @@ export class TokenEndpoint {
       throw new OAuthError("invalid_target", "resource is not served by this gateway");
     }
     const user = client.user ?? client.clientId;
-    const identity: TokenIdentity = { userId: user, name: user, groups: [...(client.groups ?? [])] };
+    const identity: Identity = { id: user, name: user, groups: [...(client.groups ?? [])] };
     return { identity, resource, scope: grantedScope(form.get("scope")), familyId: undefined };
   }
 
@@ -288,14 +289,14 @@ export class TokenEndpoint {
         familyId: familyId ?? `token:${access.jti}`,
         expiresAt: access.expiresAt * 1000, // the JWT's exp is epoch seconds
         clientId: client.clientId,
-        userId: identity.userId,
+        userId: identity.id,
       });
       if (refreshHash === undefined) return;
       insertRefreshToken(store, {
         tokenHash: refreshHash,
         familyId: familyId!,
         clientId: client.clientId,
-        userId: identity.userId,
+        userId: identity.id,
         identity: JSON.stringify(identity),
         resource,
         scope,

@@ -278,4 +278,18 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE access_token_grants SET expires_at = expires_at * 1000 WHERE expires_at < 100000000000;
     `,
   },
+  {
+    version: 14,
+    name: "identity_id",
+    sql: `
+      -- The identity JSON of codes, refresh tokens and browser sessions names the user "id" (as the one
+      -- Caller type does) instead of "userId".
+      UPDATE authorization_codes SET identity = json_set(json_remove(identity, '$.userId'), '$.id',
+        json_extract(identity, '$.userId')) WHERE json_type(identity, '$.userId') IS NOT NULL;
+      UPDATE refresh_tokens SET identity = json_set(json_remove(identity, '$.userId'), '$.id',
+        json_extract(identity, '$.userId')) WHERE json_type(identity, '$.userId') IS NOT NULL;
+      UPDATE browser_sessions SET identity = json_set(json_remove(identity, '$.userId'), '$.id',
+        json_extract(identity, '$.userId')) WHERE json_type(identity, '$.userId') IS NOT NULL;
+    `,
+  },
 ];

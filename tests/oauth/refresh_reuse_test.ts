@@ -9,7 +9,7 @@ import { decodeJwt } from "jose";
 import { AuditLog } from "../../src/audit/audit.ts";
 import type { Registry } from "../../src/config/types.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import type { TokenIdentity } from "../../src/oauth/access_token.ts";
+import type { Identity } from "../../src/core/caller.ts";
 import { AuthorizationServer, type TokenResponse } from "../../src/oauth/authorization_server.ts";
 import { ClientDirectory, type OAuthClient } from "../../src/oauth/clients.ts";
 import { OAuthError } from "../../src/core/oauth_error.ts";
@@ -21,7 +21,7 @@ import { mcpInitialize, signedInTokens, startOAuthGateway, tokenCall } from "./_
 const START = 1_800_000_000_000;
 const BASE = "https://gw.example";
 const REDIRECT = "https://app.example/callback";
-const ALICE: TokenIdentity = { userId: "alice", name: "alice", groups: ["staff"] };
+const ALICE: Identity = { id: "alice", name: "alice", groups: ["staff"] };
 
 let signingKey: Promise<SigningKey> | undefined;
 /** One signing key for the module (made in a temporary directory). */

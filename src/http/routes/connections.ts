@@ -36,7 +36,7 @@ export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDe
       );
     }
     try {
-      return c.redirect(await connections.start(service, ticket, session.identity.userId), 303);
+      return c.redirect(await connections.start(service, ticket, session.identity.id), 303);
     } catch (error) {
       if (error instanceof OAuthError) {
         return html(c, errorPage("Cannot connect", error.message), error.status === 403 ? 403 : 400);
@@ -48,7 +48,7 @@ export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDe
     const service = c.req.param("service");
     const session = await browser.currentSession(c);
     try {
-      await connections.finish(service, new URL(c.req.url), session?.identity.userId);
+      await connections.finish(service, new URL(c.req.url), session?.identity.id);
     } catch (error) {
       if (error instanceof OAuthError) {
         return html(c, errorPage("Cannot connect", error.message), error.status === 403 ? 403 : 400);
@@ -69,7 +69,7 @@ export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDe
       connectionsPage({
         user: session.identity.name,
         csrf: session.csrf,
-        connections: connections.list(session.identity.userId),
+        connections: connections.list(session.identity.id),
       }),
     );
   });
@@ -79,7 +79,7 @@ export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDe
     if (!session || !timingSafeEqual(session.csrf, form.get("csrf") ?? "")) {
       return html(c, errorPage("Cannot continue", "The form expired; reload the page."), 403);
     }
-    await connections.disconnect(session.identity.userId, c.req.param("service"));
+    await connections.disconnect(session.identity.id, c.req.param("service"));
     return c.redirect("/connections", 303);
   });
 }

@@ -104,7 +104,7 @@ function mountAuthorize(app: Hono<AppEnv>, deps: SignInRouteDependencies): void 
     if (!session) {
       return browser.signInFirst(c, `/authorize?${query.toString()}`, [formTargetOf(request.redirectUri)]);
     }
-    if (server.hasConsent(session.identity.userId, request.client.clientId)) {
+    if (server.hasConsent(session.identity.id, request.client.clientId)) {
       return c.redirect(await server.issueCode(request, session.identity), 303);
     }
     // The form names this one validated request by a handle; it carries none of its fields.
@@ -273,7 +273,7 @@ function mountConsentAnswer(app: Hono<AppEnv>, deps: SignInRouteDependencies): v
     const request = await authorizationRequestOrAnswer(server, c, held);
     if (request instanceof Response) return request;
     if (form.get("decision") !== "allow") {
-      server.recordConsent(request, session.identity.userId, "deny");
+      server.recordConsent(request, session.identity.id, "deny");
       return c.redirect(
         server.errorRedirect(
           new RedirectableError(
@@ -286,7 +286,7 @@ function mountConsentAnswer(app: Hono<AppEnv>, deps: SignInRouteDependencies): v
         303,
       );
     }
-    server.recordConsent(request, session.identity.userId, "approve");
+    server.recordConsent(request, session.identity.id, "approve");
     return c.redirect(await server.issueCode(request, session.identity), 303);
   });
 }

@@ -29,7 +29,7 @@ export function mountStatusRoutes(app: Hono<AppEnv>, deps: StatusRouteDependenci
     return {
       kind: "user",
       subject: {
-        id: identity.userId,
+        id: identity.id,
         groups: identity.groups,
         clientId: undefined,
         provider: identity.provider,

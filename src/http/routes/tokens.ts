@@ -62,7 +62,7 @@ export function mountTokenRoutes(app: Hono<AppEnv>, deps: TokenRouteDependencies
       {
         active: true,
         iss: server.issuer,
-        sub: claims.userId,
+        sub: claims.id,
         aud: claims.audience,
         client_id: claims.clientId,
         scope: claims.scope,

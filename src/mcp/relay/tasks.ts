@@ -2,13 +2,12 @@
  * Who owns each task a backend created: a task belongs to the user and client whose call created it, so
  * that on a backend shared by several users nobody else can list, read, update or cancel it.
  */
+import type { Caller } from "../../core/caller.ts";
 import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 
 /** The owner of a task: a user id and the OAuth client the call came through. */
-export interface TaskCaller {
-  readonly id: string;
-  readonly clientId: string | undefined;
-}
+/** Who owns a task: the user and the client they came through (a view of the one Caller type). */
+export type TaskCaller = Pick<Caller, "id" | "clientId">;
 
 interface TaskRecord {
   readonly owner: string;
