@@ -1,3 +1,4 @@
+/** Authentication of `/mcp`: the one place a request becomes a Caller, or a 401 with its challenge. */
 import { JSONRPC, jsonRpcErrorResponse } from "../core/jsonrpc.ts";
 import type { Registry } from "../config/types.ts";
 import { ANONYMOUS, type Caller } from "../core/caller.ts";

@@ -1,3 +1,6 @@
+/**
+ * HTTP errors: `HttpError`, the 503 of an unwritable store, and the handler that answers everything else with a 500 that leaks nothing.
+ */
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "../log/logger.ts";

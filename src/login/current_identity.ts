@@ -1,3 +1,6 @@
+/**
+ * Who a signed-in user is under today's registry: removed users and providers' changed allow lists end their sign-in.
+ */
 import type { Identity } from "../core/caller.ts";
 import type { LocalAccounts } from "./local.ts";
 import type { UpstreamLogins } from "./providers.ts";

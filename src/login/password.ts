@@ -1,3 +1,4 @@
+/** Argon2id password hashing, and verification in a worker so that sign-ins never block the event loop. */
 import { argon2id, argon2Verify } from "hash-wasm";
 
 /** OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane. */

@@ -1,3 +1,4 @@
+/** Access tokens: ES256 JWTs bound to one resource (RFC 9068), issued and verified. */
 import type { Identity } from "../core/caller.ts";
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { SigningKey } from "./keys.ts";

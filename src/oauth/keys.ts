@@ -1,3 +1,4 @@
+/** The token signing key: made on first start, kept in the data directory as `signing-key.json`. */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
 import { join } from "node:path";
 

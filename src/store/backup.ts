@@ -1,3 +1,4 @@
+/** `backupDatabase()`: a consistent copy of the store by SQLite's online backup, checked, mode 0600. */
 import { backup, DatabaseSync } from "node:sqlite";
 
 /** What `backupDatabase()` wrote. */
