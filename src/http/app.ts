@@ -4,16 +4,10 @@ import { JSONRPC, jsonRpcErrorResponse } from "../core/jsonrpc.ts";
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { RegistryHolder } from "../config/current.ts";
-import { formatProblem } from "../config/errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Store } from "../store/store.ts";
-import { VERSION } from "../version.ts";
 import type { McpFront } from "../mcp/front/http_entry.ts";
-import { policyOf } from "../policy/policy.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import { isLoopbackHost } from "../config/schema.ts";
-import { timingSafeEqual } from "../core/secrets.ts";
-import { clientAddress, peerAddress } from "../core/addresses.ts";
 import type { AppEnv } from "./env.ts";
 import { type BrowserSignInDependencies, createBrowserSignIn } from "./browser_session.ts";
 import { refuseRepeatedQuery } from "./request_helpers.ts";
@@ -23,9 +17,12 @@ import { mountStatusRoutes, type StatusRouteDependencies } from "./routes/status
 import { mountSignInRoutes, type SignInRouteDependencies } from "./routes/sign_in.ts";
 import { type ConnectionRouteDependencies, mountConnectionRoutes } from "./routes/connections.ts";
 import { mountTokenRoutes, type TokenRouteDependencies } from "./routes/tokens.ts";
-import { authenticate, type TokenChecker } from "./auth.ts";
+import { mountHealthRoutes } from "./routes/health.ts";
+import { mountMcpRoutes } from "./routes/mcp.ts";
+import { mountMetricsRoute } from "./routes/metrics.ts";
+import { type TokenChecker } from "./auth.ts";
 import { browserCors } from "./cors.ts";
-import { checkHostAndOrigin, isOriginAllowed } from "./dns_rebinding.ts";
+import { isOriginAllowed } from "./dns_rebinding.ts";
 import { createErrorHandler, HttpError } from "./errors.ts";
 
 export interface AppDependencies {
@@ -115,90 +112,11 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
     })(c, next);
   });
 
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
-
-  app.get("/readyz", (c) => {
-    const snapshot = c.get("snapshot");
-    const failure = holder.lastFailure();
-    const storeOpen = store.db.isOpen;
-    // Not ready while writes fail (disk full, read-only); a probe write here notices space coming back.
-    const writable = storeOpen && store.checkWritable();
-    const writes = store.writeHealth();
-    const ready = storeOpen && writable;
-    const body = {
-      status: ready ? "ready" : "not_ready",
-      version: VERSION,
-      registry: {
-        generation: snapshot.generation,
-        loaded_at: new Date(snapshot.loadedAt).toISOString(),
-        last_error: failure
-          ? { at: new Date(failure.at).toISOString(), problems: failure.problems.map(formatProblem) }
-          : null,
-      },
-      store: {
-        open: storeOpen,
-        writable,
-        unwritable: writes.writable ? null : {
-          reason: writes.reason,
-          since: writes.since === undefined ? undefined : new Date(writes.since).toISOString(),
-          failed_writes: writes.failedWrites,
-        },
-      },
-      time: new Date(now()).toISOString(),
-    };
-    return c.json(body, ready ? 200 : 503, { "cache-control": "no-store" });
-  });
+  mountHealthRoutes(app, { holder, store, now });
 
   if (deps.oauth) mountOAuthRoutes(app, deps.oauth);
-
-  if (deps.mcp) {
-    const { front, listenUrl } = deps.mcp;
-    const serveMcp = async (c: Context<AppEnv>, backend: string | undefined) => {
-      const { registry } = c.get("snapshot");
-      // Under oauth a foreign Origin passes on to authentication: a valid token is served, none is a 401.
-      const refused = checkHostAndOrigin(c.req.raw, registry.gateway, listenUrl);
-      if (refused) return refused;
-      const caller = await authenticate(
-        c.req.raw,
-        registry,
-        registry.gateway.publicUrl ?? listenUrl,
-        backend,
-        deps.mcp?.tokens,
-      );
-      if (caller instanceof Response) {
-        deps.metrics?.authFailures.inc();
-        return caller;
-      }
-      // A backend the caller may not use is as unknown to them as one that does not exist.
-      if (
-        backend !== undefined &&
-        (!Object.hasOwn(registry.backends, backend) || !policyOf(registry).usesBackend(caller, backend))
-      ) {
-        return jsonRpcErrorResponse(404, JSONRPC.unknownBackend, `Unknown backend "${backend}"`);
-      }
-      return await front.handle(
-        c.req.raw,
-        backend === undefined ? { kind: "aggregate" } : { kind: "backend", name: backend },
-        caller,
-      );
-    };
-    app.all("/mcp", (c) => serveMcp(c, undefined));
-    app.all("/mcp/:backend", (c) => serveMcp(c, c.req.param("backend")));
-  }
-
-  if (deps.metrics) {
-    const metrics = deps.metrics;
-    app.get("/metrics", async (c) => {
-      const { gateway } = c.get("snapshot").registry;
-      if (!metricsAllowed(c.req.raw, c.env, gateway.trustedProxies, gateway.metricsToken)) {
-        return c.text("Forbidden: /metrics is served to loopback, or with gateway.metrics_token\n", 403);
-      }
-      return c.body(await metrics.render(), 200, {
-        "content-type": "text/plain; version=0.0.4; charset=utf-8",
-        "cache-control": "no-store",
-      });
-    });
-  }
+  if (deps.mcp) mountMcpRoutes(app, { ...deps.mcp, metrics: deps.metrics });
+  if (deps.metrics) mountMetricsRoute(app, deps.metrics);
 
   app.notFound(() => new HttpError(404, "not_found", "No such endpoint").toResponse());
   app.onError(createErrorHandler(log));
@@ -216,25 +134,4 @@ function mountOAuthRoutes(app: Hono<AppEnv>, oauth: OAuthRouteDependencies): voi
   mountSignInRoutes(app, { ...oauth, browser });
   if (oauth.connections) mountConnectionRoutes(app, { connections: oauth.connections, browser });
   mountTokenRoutes(app, oauth);
-}
-
-/**
- * `/metrics` is for this machine (a request from loopback that no proxy forwarded, or one a trusted proxy
- * forwarded from loopback), or for whoever presents `gateway.metrics_token`.
- */
-function metricsAllowed(
-  request: Request,
-  env: unknown,
-  trustedProxies: readonly string[],
-  token: string | undefined,
-): boolean {
-  const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
-  if (token !== undefined && bearer !== undefined && timingSafeEqual(bearer, token)) return true;
-  const forwarded = request.headers.get("x-forwarded-for");
-  const peer = peerAddress(env);
-  if (peer === undefined) return false;
-  const client = clientAddress(peer, forwarded, trustedProxies);
-  // A forwarded request whose header was not followed (a local proxy not in trusted_proxies) is not local.
-  if (forwarded !== null && client === clientAddress(peer, null, [])) return false;
-  return client !== undefined && isLoopbackHost(client.replace(/^::ffff:/, ""));
 }
