@@ -302,16 +302,31 @@ export async function openRawSession(url: string, headers: Record<string, string
   if (response.status !== 200 || !sessionId || !message?.result) {
     throw new Error(`initialize failed: ${response.status} ${JSON.stringify(message)}`);
   }
-  const initialized = await postRaw(url, sessionId, { jsonrpc: "2.0", method: "notifications/initialized" });
+  const initialized = await postRaw(
+    url,
+    sessionId,
+    { jsonrpc: "2.0", method: "notifications/initialized" },
+    headers,
+  );
   await initialized.body?.cancel();
   return sessionId;
 }
 
 /** POSTs one JSON-RPC message in a 2025-11-25 session. */
-export function postRaw(url: string, sessionId: string, message: unknown): Promise<Response> {
+export function postRaw(
+  url: string,
+  sessionId: string,
+  message: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return fetch(url, {
     method: "POST",
-    headers: { ...JSON_HEADERS, "mcp-session-id": sessionId, "mcp-protocol-version": "2025-11-25" },
+    headers: {
+      ...JSON_HEADERS,
+      ...headers,
+      "mcp-session-id": sessionId,
+      "mcp-protocol-version": "2025-11-25",
+    },
     body: JSON.stringify(message),
   });
 }

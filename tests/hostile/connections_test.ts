@@ -4,7 +4,8 @@
  * signed-in user throughout or as soon as the idle sockets are cut.
  */
 import assert from "node:assert/strict";
-import { BACKEND, JSON_HEADERS, messagesOf, startHostileWorld, within } from "./_world.ts";
+import { BACKEND, messagesOf, startHostileWorld, within } from "./_world.ts";
+import { openRawSession, postRaw } from "../helpers/mcp_clients.ts";
 import { RawClient, statusOf } from "../http/_connections.ts";
 
 const FILE_LIMIT = 512;
@@ -12,37 +13,14 @@ const IDLE_SOCKETS = 700;
 
 /** One signed-in echo call through a fresh 2025-11-25 session; returns the echoed text. */
 async function echo(base: string, token: string, message: string): Promise<string> {
-  const headers = { ...JSON_HEADERS, authorization: `Bearer ${token}` };
-  const opened = await fetch(`${base}/mcp`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "user", version: "1" } },
-    }),
-  });
-  const sessionId = opened.headers.get("mcp-session-id");
-  await opened.body?.cancel();
-  assert.equal(opened.status, 200);
-  const session = { ...headers, "mcp-session-id": sessionId!, "mcp-protocol-version": "2025-11-25" };
-  const initialized = await fetch(`${base}/mcp`, {
-    method: "POST",
-    headers: session,
-    body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
-  });
-  await initialized.body?.cancel();
-  const called = await fetch(`${base}/mcp`, {
-    method: "POST",
-    headers: session,
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 2,
-      method: "tools/call",
-      params: { name: `${BACKEND}__echo`, arguments: { message } },
-    }),
-  });
+  const authorization = { authorization: `Bearer ${token}` };
+  const sessionId = await openRawSession(`${base}/mcp`, authorization);
+  const called = await postRaw(`${base}/mcp`, sessionId, {
+    jsonrpc: "2.0",
+    id: 2,
+    method: "tools/call",
+    params: { name: `${BACKEND}__echo`, arguments: { message } },
+  }, authorization);
   const [answer] = await messagesOf(called);
   return (answer?.result as { content?: { text?: string }[] } | undefined)?.content?.[0]?.text ?? "";
 }
