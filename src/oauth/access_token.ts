@@ -51,9 +51,21 @@ export class InvalidTokenError extends Error {
   }
 }
 
+/** Tokens whose signature has been checked, by key: a request carrying one again skips the ES256 work. */
+const VERIFIED = new WeakMap<SigningKey, Map<string, AccessTokenClaims & { readonly issuer: string }>>();
+/** Bound on the tokens remembered per key; past it the oldest is forgotten. */
+export const VERIFIED_TOKENS_MAX = 4096;
+
+/** How many verified tokens are remembered for `key` now. */
+export function rememberedTokens(key: SigningKey): number {
+  return VERIFIED.get(key)?.size ?? 0;
+}
+
 /**
  * Verifies an access token: signature by our key (ES256 only: `alg: none` and HS256 confusion fail),
- * issuer, audience among `audiences`, expiry, and not revoked.
+ * issuer, audience among `audiences`, expiry, and not revoked. The signature and claims of a token seen
+ * before are remembered (until it expires, at most `VERIFIED_TOKENS_MAX` tokens); issuer, audience, expiry
+ * and revocation are checked on every call, so a revocation takes effect at once.
  */
 export async function verifyAccessToken(
   token: string,
@@ -65,24 +77,55 @@ export async function verifyAccessToken(
     now?: () => number;
   },
 ): Promise<AccessTokenClaims> {
+  const now = (options.now ?? Date.now)();
+  let cache = VERIFIED.get(key);
+  if (!cache) VERIFIED.set(key, cache = new Map());
+  let claims = cache.get(token);
+  if (!claims) {
+    claims = await verifySignature(token, key, options.issuer, now);
+    if (cache.size >= VERIFIED_TOKENS_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(token, claims);
+  }
+  if (claims.expiresAt * 1000 <= now) {
+    cache.delete(token);
+    throw new InvalidTokenError("ERR_JWT_EXPIRED");
+  }
+  if (claims.issuer !== options.issuer) throw new InvalidTokenError("ERR_JWT_CLAIM_VALIDATION_FAILED");
+  if (!options.audiences.includes(claims.audience)) {
+    throw new InvalidTokenError("ERR_JWT_CLAIM_VALIDATION_FAILED");
+  }
+  if (options.isRevoked(claims.jti)) throw new InvalidTokenError("revoked");
+  const { issuer: _issuer, ...verified } = claims;
+  return verified;
+}
+
+/** The ES256 check of a token and its registered claims; what it says of the user, once checked. */
+async function verifySignature(
+  token: string,
+  key: SigningKey,
+  issuer: string,
+  now: number,
+): Promise<AccessTokenClaims & { readonly issuer: string }> {
   const keySet = createLocalJWKSet({ keys: [key.publicJwk] });
   let payload;
   try {
     ({ payload } = await jwtVerify(token, keySet, {
-      issuer: options.issuer,
-      audience: [...options.audiences],
+      issuer,
       algorithms: ["ES256"],
       typ: "at+jwt",
-      currentDate: options.now ? new Date(options.now()) : undefined,
+      currentDate: new Date(now),
     }));
   } catch (error) {
     const reason = error instanceof joseErrors.JOSEError ? error.code : "malformed";
     throw new InvalidTokenError(reason);
   }
   const jti = String(payload.jti ?? "");
-  if (!jti || options.isRevoked(jti)) throw new InvalidTokenError("revoked");
-  const audience = Array.isArray(payload.aud) ? String(payload.aud[0]) : String(payload.aud);
+  // One audience: Gatehouse issues each token for one resource (RFC 8707), and a list could widen a hit.
+  if (!jti || typeof payload.aud !== "string" || typeof payload.exp !== "number") {
+    throw new InvalidTokenError("ERR_JWT_CLAIM_VALIDATION_FAILED");
+  }
   return {
+    issuer,
     id: String(payload.sub),
     name: String(payload.name ?? payload.sub),
     email: typeof payload.email === "string" ? payload.email : undefined,
@@ -90,8 +133,8 @@ export async function verifyAccessToken(
     provider: typeof payload.provider === "string" ? payload.provider : undefined,
     clientId: String(payload.client_id ?? ""),
     scope: String(payload.scope ?? ""),
-    audience,
+    audience: payload.aud,
     jti,
-    expiresAt: Number(payload.exp),
+    expiresAt: payload.exp,
   };
 }
