@@ -64,23 +64,17 @@ export class RequestFraming {
         case "head":
           index = this.#readHead(bytes, index);
           break;
-        case "length": {
-          const take = Math.min(this.#remaining, bytes.length - index);
-          this.#remaining -= take;
-          index += take;
+        case "length":
+          index = this.#skip(bytes, index);
           if (this.#remaining === 0) this.#endBody();
           break;
-        }
         case "chunk-size":
           index = this.#readChunkSize(bytes, index);
           break;
-        case "chunk-data": {
-          const take = Math.min(this.#remaining, bytes.length - index);
-          this.#remaining -= take;
-          index += take;
+        case "chunk-data":
+          index = this.#skip(bytes, index);
           if (this.#remaining === 0) this.#phase = "chunk-end";
           break;
-        }
         case "chunk-end": {
           const byte = bytes[index++]!;
           if (byte === LF) this.#phase = "chunk-size";
@@ -92,6 +86,13 @@ export class RequestFraming {
           break;
       }
     }
+  }
+
+  /** Passes over body bytes still owed (`#remaining`) from `start`; returns where it stopped. */
+  #skip(bytes: Uint8Array, start: number): number {
+    const take = Math.min(this.#remaining, bytes.length - start);
+    this.#remaining -= take;
+    return start + take;
   }
 
   #readHead(bytes: Uint8Array, start: number): number {

@@ -26,7 +26,7 @@ import {
 } from "./authorization_request.ts";
 import type { ClientDirectory, OAuthClient } from "./clients.ts";
 import type { SigningKey } from "./keys.ts";
-import { TokenEndpoint, type TokenResponse } from "./token.ts";
+import { TokenEndpoint, type TokenEndpointDependencies, type TokenResponse } from "./token.ts";
 import { hashSecret, randomToken, timingSafeEqual } from "../core/secrets.ts";
 
 export {
@@ -42,18 +42,14 @@ const CODE_TTL_MS = 60_000;
 /** A consent page may be answered within this long. */
 const CONSENT_TTL_MS = 10 * 60_000;
 
-interface Dependencies {
-  store: Store;
-  registry: () => Registry;
-  clients: ClientDirectory;
-  key: SigningKey;
-  log: Logger;
-  /** Where grants, consents, reused refresh tokens and replayed codes are recorded. */
-  audit?: AuditLog;
+/** What the token endpoint needs too, plus the public base URL (the issuer) and an optional clock. */
+interface Dependencies extends
+  Pick<
+    TokenEndpointDependencies,
+    "store" | "registry" | "clients" | "key" | "log" | "audit" | "currentIdentity"
+  > {
   /** The public base URL (issuer). */
   baseUrl: () => string;
-  /** Who a user is under today's registry; undefined ends their refresh tokens. */
-  currentIdentity?: (identity: Identity) => Identity | undefined;
   now?: () => number;
 }
 
