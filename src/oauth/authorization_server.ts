@@ -1,8 +1,5 @@
 // The authorization server's operations on plain values, which routes map HTTP to: authorization requests,
 // consent and codes here; the token endpoint and revocation in token.ts.
-import type { AuditLog } from "../audit/audit.ts";
-import type { Registry } from "../config/types.ts";
-import type { Logger } from "../log/logger.ts";
 import {
   deleteAuthorizationRequest,
   deleteExpiredAuthorizationRequests,
@@ -16,7 +13,6 @@ import {
   deleteExpiredRefreshTokens,
   insertCode,
 } from "../store/grants.ts";
-import type { Store } from "../store/store.ts";
 import type { Identity } from "../core/caller.ts";
 import {
   type AuthorizationRequest,
@@ -24,8 +20,7 @@ import {
   RedirectableError,
   redirectWith,
 } from "./authorization_request.ts";
-import type { ClientDirectory, OAuthClient } from "./clients.ts";
-import type { SigningKey } from "./keys.ts";
+import type { OAuthClient } from "./clients.ts";
 import { TokenEndpoint, type TokenEndpointDependencies, type TokenResponse } from "./token.ts";
 import { hashSecret, randomToken, timingSafeEqual } from "../core/secrets.ts";
 
