@@ -64,9 +64,34 @@ async function connectWorker(transport: StreamableHTTPClientTransport | StdioCli
   };
 }
 
-/** A worker calling `tool` over Streamable HTTP at `url`. */
-export function httpWorker(url: string, tool: string): Promise<Worker> {
-  return connectWorker(new StreamableHTTPClientTransport(new URL(url)), tool);
+/** A worker calling `tool` over Streamable HTTP at `url`, sending `headers` (an access token) on every request. */
+export function httpWorker(url: string, tool: string, headers: Record<string, string> = {}): Promise<Worker> {
+  return connectWorker(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }), tool);
+}
+
+/**
+ * An access token for `resource` from the gateway at `baseUrl`, granted to a registry client with
+ * `client_credentials` (RFC 6749 §4.4; `resource` is RFC 8707).
+ */
+export async function clientCredentialsToken(
+  baseUrl: string,
+  client: { readonly id: string; readonly secret: string },
+  resource: string,
+): Promise<string> {
+  const response = await fetch(`${baseUrl}/token`, {
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    method: "POST",
+    headers: {
+      authorization: `Basic ${btoa(`${client.id}:${client.secret}`)}`,
+      "content-type": "application/x-www-form-urlencoded",
+    },
+    body: new URLSearchParams({ grant_type: "client_credentials", resource }),
+  });
+  const body = await response.json() as { access_token?: string };
+  if (response.status !== 200 || !body.access_token) {
+    throw new Error(`Cannot get a token: /token answered ${response.status}: ${JSON.stringify(body)}`);
+  }
+  return body.access_token;
 }
 
 /** A worker that starts its own stdio server process and calls `tool` on it. */

@@ -9,6 +9,7 @@ import { pollUntil, sleep, within } from "./measure.ts";
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const CONFIG = `${ROOT}deno.json`;
 export const ECHO_SERVER = `${ROOT}bench/fixtures/echo_server.ts`;
+export const RELAY = `${ROOT}bench/fixtures/relay.ts`;
 
 /** How many characters of a process's output are kept for error messages. */
 const KEPT_OUTPUT_CHARS = 8_000;
@@ -239,26 +240,44 @@ export function echoStdioCommand(): { command: string; args: string[] } {
   return { command: Deno.execPath(), args: ["run", "-A", `--config=${CONFIG}`, ECHO_SERVER, "stdio"] };
 }
 
-export interface EchoHttpBackend {
+export interface HttpFixture {
   readonly url: string;
   readonly process: RunningProcess;
 }
 
 /** Starts the echo fixture over Streamable HTTP on a free port. */
-export async function startEchoHttp(timeoutMs: number): Promise<EchoHttpBackend> {
-  const process = spawnProcess("echo backend", Deno.execPath(), [
-    "run",
-    "-A",
-    `--config=${CONFIG}`,
-    ECHO_SERVER,
-    "http",
-  ]);
+export async function startEchoHttp(timeoutMs: number): Promise<HttpFixture> {
+  return await startHttpFixture("echo backend", [ECHO_SERVER, "http"], timeoutMs);
+}
+
+/**
+ * Starts the minimal relay (bench/fixtures/relay.ts) in front of `backendUrl`; with `verify`, it checks
+ * each request's access token against the gateway's keys first.
+ */
+export async function startRelay(
+  backendUrl: string,
+  timeoutMs: number,
+  verify?: { readonly jwks: string; readonly issuer: string; readonly audience: string },
+): Promise<HttpFixture> {
+  const flags = verify
+    ? ["--jwks", verify.jwks, "--issuer", verify.issuer, "--audience", verify.audience]
+    : [];
+  return await startHttpFixture(
+    verify ? "verifying relay" : "relay",
+    [RELAY, backendUrl, ...flags],
+    timeoutMs,
+  );
+}
+
+/** Runs a fixture that prints {"url": "..."} once it listens, and waits for that line. */
+async function startHttpFixture(name: string, args: readonly string[], timeoutMs: number) {
+  const process = spawnProcess(name, Deno.execPath(), ["run", "-A", `--config=${CONFIG}`, ...args]);
   try {
     const line = await process.waitForLine(
       (line) => line.startsWith("{") && line.includes('"url"'),
       timeoutMs,
     );
-    return { url: JSON.parse(line).url, process };
+    return { url: JSON.parse(line).url as string, process };
   } catch (error) {
     await process.stop();
     throw error;

@@ -5,7 +5,7 @@
 import { benchRegistry, type GatewayUnderTest, startGatewayProcess } from "../gateway.ts";
 import { JSON_HEADERS, postInitialize } from "../clients.ts";
 import { HTTP_TIMEOUT_MS, sleep } from "../measure.ts";
-import { type EchoHttpBackend, residentMemory, spawnProcess, startEchoHttp } from "../processes.ts";
+import { type HttpFixture, residentMemory, spawnProcess, startEchoHttp } from "../processes.ts";
 import { megabytes, newSection, type SectionResult } from "../report.ts";
 import type { BenchSettings } from "../settings.ts";
 
@@ -16,7 +16,7 @@ const MB = 1024 * 1024;
 export async function memory(settings: BenchSettings): Promise<SectionResult> {
   const { sessions, openConcurrency, settleMs } = settings.memory;
   const section = newSection("memory", "Memory: resident set of the gateway process");
-  let backend: EchoHttpBackend | undefined;
+  let backend: HttpFixture | undefined;
   let gateway: GatewayUnderTest | undefined;
   try {
     backend = await startEchoHttp(settings.startTimeoutMs);

@@ -6,7 +6,7 @@
 import { closeWorkers, connectWorkers, httpWorker, postInitialize, type Worker } from "../clients.ts";
 import { benchRegistry, type GatewayUnderTest, readyz, startGatewayProcess } from "../gateway.ts";
 import { HTTP_TIMEOUT_MS, median, percentile, pollUntil, sleep } from "../measure.ts";
-import { type EchoHttpBackend, startEchoHttp } from "../processes.ts";
+import { type HttpFixture, startEchoHttp } from "../processes.ts";
 import { ms, newSection, type SectionResult } from "../report.ts";
 import type { BenchSettings } from "../settings.ts";
 
@@ -17,7 +17,7 @@ const TAIL_MS = 300;
 
 export async function reload(settings: BenchSettings): Promise<SectionResult> {
   const section = newSection("reload", "Reload: add a backend while clients call");
-  let backend: EchoHttpBackend | undefined;
+  let backend: HttpFixture | undefined;
   let gateway: GatewayUnderTest | undefined;
   let workers: Worker[] = [];
   try {

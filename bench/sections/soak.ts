@@ -5,6 +5,7 @@
  * the end says whether those three stayed flat.
  */
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { clientCredentialsToken } from "../clients.ts";
 import { type GatewayUnderTest, startGatewayProcess } from "../gateway.ts";
 import { HTTP_TIMEOUT_MS, median, percentile, sleep } from "../measure.ts";
 import {
@@ -457,21 +458,10 @@ type TokenFor = (resource: string) => Promise<string>;
  */
 function tokenCache(baseUrl: string, user: { id: string; secret: string }, counters: Counters): TokenFor {
   const tokens = new Map<string, { token: Promise<string>; obtainedAt: number }>();
-  const basic = `Basic ${btoa(`${user.id}:${user.secret}`)}`;
   const grant = async (resource: string) => {
-    const response = await fetch(`${baseUrl}/token`, {
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      method: "POST",
-      headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ grant_type: "client_credentials", resource }),
-    });
-    const body = await response.json() as { access_token?: string };
     counters.request();
     counters.tokenGrants++;
-    if (response.status !== 200 || !body.access_token) {
-      throw new Error(`Cannot get a token: /token answered ${response.status}: ${JSON.stringify(body)}`);
-    }
-    return body.access_token;
+    return await clientCredentialsToken(baseUrl, user, resource);
   };
   return (resource) => {
     const cached = tokens.get(resource);

@@ -11,6 +11,8 @@ const MEASUREMENTS = [
   ["http_overhead", "concurrency_16", "gatehouse /mcp/{backend}", "added", "throughput_ratio"],
   ["http_overhead", "concurrency_16", "gatehouse /mcp", "added", "p50_ms"],
   ["http_overhead", "concurrency_1", "gatehouse /mcp", "cpu_ms_per_call"],
+  ["http_overhead", "concurrency_16", "bare relay", "throughput_per_second"],
+  ["http_overhead", "concurrency_16", "relay verifying the JWT", "throughput_per_second"],
   ["stdio_bridges", "concurrency_1", "direct stdio (a process per worker)", "p50_ms"],
   ["stdio_bridges", "concurrency_1", "gatehouse (stdio backend)", "p50_ms"],
   ["stdio_bridges", "concurrency_16", "gatehouse (stdio backend)", "throughput_per_second"],
