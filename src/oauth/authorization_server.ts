@@ -188,6 +188,7 @@ export class AuthorizationServer {
     return this.#tokens.revoke(client, token, jti, expiresAt);
   }
 
+  /** Whether an access token is revoked; answered from memory (`revoked_access_tokens.ts`). */
   isRevoked(jti: string): boolean {
     return this.#tokens.isRevoked(jti);
   }

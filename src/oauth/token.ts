@@ -10,7 +10,6 @@ import {
   findRefreshToken,
   insertAccessToken,
   insertRefreshToken,
-  isAccessTokenRevoked,
   markCodeUsed,
   recordRefreshTokenUse,
   revokeAccessToken,
@@ -21,6 +20,7 @@ import type { Identity } from "../core/caller.ts";
 import type { ClientDirectory, OAuthClient } from "./clients.ts";
 import { type RefreshTokenRow, refreshUse, retireRefreshToken, revokeFamily } from "./grants.ts";
 import type { SigningKey } from "./keys.ts";
+import { RevokedAccessTokens } from "./revoked_access_tokens.ts";
 import { grantedScope } from "./scopes.ts";
 
 export interface TokenResponse {
@@ -69,10 +69,12 @@ interface PreparedTokens {
 export class TokenEndpoint {
   readonly #deps: TokenEndpointDependencies;
   readonly #now: () => number;
+  readonly #revoked: RevokedAccessTokens;
 
   constructor(deps: TokenEndpointDependencies) {
     this.#deps = deps;
     this.#now = deps.now;
+    this.#revoked = new RevokedAccessTokens(deps.store, { now: deps.now });
   }
 
   /** The token endpoint (RFC 6749 §3.2), for an authenticated client. */
@@ -327,7 +329,11 @@ export class TokenEndpoint {
     if (jti && expiresAtSeconds) revokeAccessToken(this.#deps.store, jti, expiresAtSeconds * 1000);
   }
 
+  /**
+   * Whether an access token is revoked, from memory: this process's revocations count at once, another
+   * process's (the CLI's) within a second.
+   */
   isRevoked(jti: string): boolean {
-    return isAccessTokenRevoked(this.#deps.store, jti);
+    return this.#revoked.has(jti);
   }
 }

@@ -1,6 +1,7 @@
 // The grant tables: authorization codes, refresh tokens (by family), the access tokens issued from each
 // family (`access_token_grants`) and the access tokens revoked early (`revoked_access_tokens`). Times are
-// epoch ms, access tokens' expiries included (their JWT `exp` is seconds; the store keeps it * 1000).
+// epoch ms, access tokens' expiries included (their JWT `exp` is seconds; the store keeps it * 1000). Every
+// write that can add a revocation moves the store's revocation revision, the cue of the in-memory set.
 import type { Store } from "./store.ts";
 import { changes, preparedStatements } from "./_statements.ts";
 
@@ -104,7 +105,7 @@ const statements = preparedStatements({
   revokeAccessTokensOfClientFamilies: `${REVOKE_ACCESS} WHERE family_id IN (
     SELECT family_id FROM refresh_tokens WHERE client_id = ?
     UNION SELECT family_id FROM authorization_codes WHERE client_id = ? AND family_id IS NOT NULL)`,
-  isAccessTokenRevoked: "SELECT 1 FROM revoked_access_tokens WHERE jti = ?",
+  liveRevocations: "SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at > ?",
   deleteExpiredRevocations: "DELETE FROM revoked_access_tokens WHERE expires_at <= ?",
   deleteExpiredAccessTokens: "DELETE FROM access_token_grants WHERE expires_at <= ?",
   // Families
@@ -294,37 +295,70 @@ export function insertAccessToken(
   );
 }
 
+/**
+ * Per store: how many writes that can add to `revoked_access_tokens` this connection ran. Another
+ * connection's writes do not move it (`PRAGMA data_version` does, see `data_version.ts`).
+ */
+const revocationRevisions = new WeakMap<Store, number>();
+
+/**
+ * Runs a write that can add to `revoked_access_tokens`, then moves the revocation revision (even when it
+ * fails: a reload too many costs little). Every such write goes through here.
+ */
+function revoking<T>(store: Store, write: (prepared: ReturnType<typeof statements>) => T): T {
+  try {
+    return write(statements(store));
+  } finally {
+    revocationRevisions.set(store, (revocationRevisions.get(store) ?? 0) + 1);
+  }
+}
+
+/**
+ * The revocation revision of `store`: it moves with every write of this connection that can add a
+ * revocation. Undefined while a transaction is open, whose writes may still roll back: what is read then
+ * is not to be kept.
+ */
+export function accessTokenRevocationsRevision(store: Store): number | undefined {
+  return store.db.isTransaction ? undefined : revocationRevisions.get(store) ?? 0;
+}
+
 /** Puts an access token on the revoked list until `expiresAt` (epoch ms). */
 export function revokeAccessToken(store: Store, jti: string, expiresAt: number): void {
-  statements(store).revokeAccessToken.run(jti, expiresAt);
+  revoking(store, (prepared) => prepared.revokeAccessToken.run(jti, expiresAt));
 }
 
 /** Revokes a recorded access token unless it expired by `nowMs`; returns whether it was revoked now. */
 export function revokeLiveAccessToken(store: Store, jti: string, nowMs: number): boolean {
-  return changes(statements(store).revokeLiveAccessToken.run(jti, nowMs)) === 1;
+  return revoking(store, (prepared) => changes(prepared.revokeLiveAccessToken.run(jti, nowMs)) === 1);
 }
 
 /** Revokes a family's access tokens that have not expired by `nowMs`; returns how many were revoked now. */
 export function revokeLiveAccessTokensOfFamily(store: Store, familyId: string, nowMs: number): number {
-  return changes(statements(store).revokeLiveAccessTokensOfFamily.run(familyId, nowMs));
+  return revoking(store, (prepared) => changes(prepared.revokeLiveAccessTokensOfFamily.run(familyId, nowMs)));
 }
 
 /** Revokes a user's or a client's access tokens that have not expired by `nowMs`; returns how many now. */
 export function revokeLiveAccessTokensOf(store: Store, owner: GrantOwner, nowMs: number): number {
-  return changes(
-    "userId" in owner
-      ? statements(store).revokeLiveAccessTokensOfUser.run(owner.userId, nowMs)
-      : statements(store).revokeLiveAccessTokensOfClient.run(owner.clientId, nowMs),
-  );
+  return revoking(store, (prepared) =>
+    changes(
+      "userId" in owner
+        ? prepared.revokeLiveAccessTokensOfUser.run(owner.userId, nowMs)
+        : prepared.revokeLiveAccessTokensOfClient.run(owner.clientId, nowMs),
+    ));
 }
 
 /** Revokes every access token of the families of a client's refresh tokens and exchanged codes. */
 export function revokeAccessTokensOfClientFamilies(store: Store, clientId: string): void {
-  statements(store).revokeAccessTokensOfClientFamilies.run(clientId, clientId);
+  revoking(store, (prepared) => prepared.revokeAccessTokensOfClientFamilies.run(clientId, clientId));
 }
 
-export function isAccessTokenRevoked(store: Store, jti: string): boolean {
-  return statements(store).isAccessTokenRevoked.get(jti) !== undefined;
+/** The revocations that have not expired by `nowMs`: jti and expiry (epoch ms). */
+export function liveAccessTokenRevocations(
+  store: Store,
+  nowMs: number,
+): { readonly jti: string; readonly expiresAt: number }[] {
+  const rows = statements(store).liveRevocations.all(nowMs) as { jti: string; expires_at: number }[];
+  return rows.map((row) => ({ jti: row.jti, expiresAt: row.expires_at }));
 }
 
 /** Deletes the records and revocations of access tokens that expired by `nowMs`. */
