@@ -1,11 +1,11 @@
 /** `gatehouse serve`: starts the gateway, reloads on SIGHUP, and drains on SIGINT and SIGTERM. */
+import { drainLogs } from "../log/buffered_stdout.ts";
 import { createLogger, levelFromEnv } from "../log/logger.ts";
+import { exitOnUncaughtErrors } from "../log/uncaught_errors.ts";
 import { type RunningGateway, startGateway } from "../gateway.ts";
 import { type Command, parseCommandArgs } from "./args.ts";
 
 export const serveCommand: Command = {
-  name: "serve",
-  summary: "Run the gateway (the default command)",
   help: `Usage: gatehouse serve [--registry PATH] [--listen HOST:PORT] [--data DIR]
 
 Serves the registry until SIGINT or SIGTERM, then drains in-flight requests and stops.
@@ -23,7 +23,9 @@ Options:
       listen: { type: "string" },
       data: { type: "string" },
     });
+    // Log lines are buffered and written off the request path; every exit below lets them all out first.
     const log = createLogger({ level: levelFromEnv(Deno.env.get("GATEHOUSE_LOG_LEVEL")) });
+    const stopCatchingErrors = exitOnUncaughtErrors(log, { exit: Deno.exit });
     // Signal handlers go in before the gateway starts, so an early SIGHUP cannot kill it.
     const stopRequested = Promise.withResolvers<void>();
     let gateway: RunningGateway | undefined;
@@ -48,6 +50,8 @@ Options:
       Deno.removeSignalListener("SIGINT", stop);
       Deno.removeSignalListener("SIGTERM", stop);
       Deno.removeSignalListener("SIGHUP", reload);
+      stopCatchingErrors();
+      await drainLogs();
     }
     return 0;
   },

@@ -99,6 +99,8 @@ Deno.test("gatehouse serve answers 503 and is not ready while its disk is full, 
     assert.equal(ready.status, 200);
     assert.equal(ready.body.store.writable, true);
     assert.equal(ready.body.store.unwritable, null);
+    // Log lines are written off the request path: wait for the line rather than race it.
+    await eventually(() => logged(gatehouse!, "info", "store writable again") === 1, 5_000);
     assert.equal(logged(gatehouse, "info", "store writable again"), 1);
 
     // Second burst, and this time no write traffic: /readyz itself notices the space coming back.
@@ -109,6 +111,7 @@ Deno.test("gatehouse serve answers 503 and is not ready while its disk is full, 
     assert.equal(logged(gatehouse, "error", "store cannot be written"), 2, "one more line for the new burst");
     await Deno.remove(filler);
     await eventually(async () => (await readyz(gatehouse!.url)).status === 200, 5_000);
+    await eventually(() => logged(gatehouse!, "info", "store writable again") === 2, 5_000);
     assert.equal(logged(gatehouse, "info", "store writable again"), 2);
     await registerOk("after the second burst");
 
