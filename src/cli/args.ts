@@ -37,10 +37,8 @@ export function parseCommandArgs<T extends Options>(
   return parsed;
 }
 
-/** A command of the `gatehouse` CLI. */
+/** A command of the `gatehouse` CLI, as its module exports it (its name and summary are in the command table). */
 export interface Command {
-  readonly name: string;
-  readonly summary: string;
   readonly help: string;
   run(args: string[], io: CliIo): Promise<number>;
 }

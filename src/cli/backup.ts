@@ -7,8 +7,6 @@ import { DATABASE_FILE } from "../store/store.ts";
 import { type Command, parseCommandArgs, UsageError } from "./args.ts";
 
 export const backupCommand: Command = {
-  name: "backup",
-  summary: "Copy the store consistently, also while the gateway serves",
   help: `Usage: gatehouse backup FILE [--data DIR] [--registry PATH]
 
 Copies the SQLite store (gatehouse.db in the data directory) to FILE with SQLite's online backup: one

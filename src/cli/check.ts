@@ -4,8 +4,6 @@ import { loadRegistry } from "../config/load.ts";
 import { type Command, parseCommandArgs } from "./args.ts";
 
 export const checkCommand: Command = {
-  name: "check",
-  summary: "Validate a registry and its policies without starting",
   help: `Usage: gatehouse check [PATH] [--data DIR]
 
 Validates PATH (default: ./registry.yaml) and every *.yaml in its policies directory, including

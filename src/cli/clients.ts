@@ -227,8 +227,6 @@ function revoke({ store, registry, audit }: AdminContext, clientId: string): str
 }
 
 export const clientsCommand: Command = {
-  name: "clients",
-  summary: "List, show or revoke the OAuth clients of the store and the registry",
   help: `Usage: gatehouse clients list [--json] [--registry PATH] [--data DIR]
        gatehouse clients show ID [--json] [--registry PATH] [--data DIR]
        gatehouse clients revoke ID [--registry PATH] [--data DIR]

@@ -116,8 +116,6 @@ async function revoke(context: AdminContext, userId: string, service: string, io
 }
 
 export const connectionsCommand: Command = {
-  name: "connections",
-  summary: "List or revoke users' third-party service tokens",
   help: `Usage: gatehouse connections list [--user ID] [--json] [--registry PATH] [--data DIR]
        gatehouse connections revoke --user ID --service S [--registry PATH] [--data DIR]
 

@@ -30,8 +30,6 @@ export function summarizeChecks(rows: readonly CheckRow[]): string {
 }
 
 export const doctorCommand: Command = {
-  name: "doctor",
-  summary: "Check a deployment: public URL, backends, services, data directory",
   help: `Usage: gatehouse doctor [--registry PATH] [--listen HOST:PORT] [--data DIR]
 
 Loads the registry as check does, then checks what the file alone cannot show, printing one row per

@@ -72,8 +72,6 @@ const listOf = (names: readonly string[]) =>
   names.length === 0 ? "none" : names.map((name) => `"${name}"`).join(", ");
 
 export const explainCommand: Command = {
-  name: "explain",
-  summary: "Say whether a user may use a backend, tool, prompt or resource, and which rule decides",
   help: `Usage: gatehouse explain [--registry PATH] --user ID [--group G ...] [--client ID] [--provider NAME]
                          --backend B [--tool T [--read-only] | --prompt P | --resource URI]
 

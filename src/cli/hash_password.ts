@@ -35,8 +35,6 @@ async function readPiped(): Promise<string> {
 }
 
 export const hashPasswordCommand: Command = {
-  name: "hash-password",
-  summary: "Read a password from stdin and print its argon2id hash",
   help: `Usage: gatehouse hash-password
 
 Reads a password from standard input (without echo on a terminal, asking twice) and prints its

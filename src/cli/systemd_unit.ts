@@ -60,8 +60,6 @@ WantedBy=multi-user.target
 }
 
 export const systemdUnitCommand: Command = {
-  name: "systemd-unit",
-  summary: "Print a hardened systemd unit",
   help: `Usage: gatehouse systemd-unit [--binary PATH] [--registry PATH]
 
 Prints a hardened systemd service unit (DynamicUser, StateDirectory, ProtectSystem=strict,

@@ -68,8 +68,6 @@ function revokeClient({ store, registry, audit }: AdminContext, clientId: string
 }
 
 export const tokensCommand: Command = {
-  name: "tokens",
-  summary: "Revoke every token of a user or of a client",
   help: `Usage: gatehouse tokens revoke --user ID [--registry PATH] [--data DIR]
        gatehouse tokens revoke --client ID [--registry PATH] [--data DIR]
 

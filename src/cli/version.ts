@@ -3,8 +3,6 @@ import { VERSION } from "../version.ts";
 import { type Command, parseCommandArgs } from "./args.ts";
 
 export const versionCommand: Command = {
-  name: "version",
-  summary: "Print the version",
   help: `Usage: gatehouse version
 
 Prints the gatehouse version and the Deno runtime it was built with.`,

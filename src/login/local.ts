@@ -7,7 +7,7 @@ import type { Identity } from "../core/caller.ts";
 import { randomToken } from "../core/secrets.ts";
 import { findLocalUser, hasLocalUsers, insertLocalUser } from "../store/local_users.ts";
 import type { Store } from "../store/store.ts";
-import { hashPassword, type PasswordVerifier } from "./password.ts";
+import type { PasswordVerifier } from "./password.ts";
 import type { SignInThrottle } from "./throttle.ts";
 
 /** The longest user name an audit row or a throttle key keeps (the form field has no limit of its own). */
@@ -112,7 +112,10 @@ export class LocalAccounts {
     const user = Object.hasOwn(registered, name) ? registered[name] : undefined;
     const stored = user || !this.#firstStartAdminActive() ? undefined : findLocalUser(this.#store, name);
     const hash = user?.passwordHash ?? stored?.passwordHash;
-    this.#decoy ??= hashPassword(randomToken(16));
+    this.#decoy ??= this.#verifier.hash(randomToken(16)).catch((error) => {
+      this.#decoy = undefined; // the next sign-in tries again
+      throw error;
+    });
     const ok = await this.#verifier.verify(hash ?? await this.#decoy, password);
     if (hash === undefined) return { reason: "unknown_user" };
     if (!ok) return { reason: "wrong_password" };
@@ -137,7 +140,7 @@ export class LocalAccounts {
     const password = randomToken(18);
     insertLocalUser(this.#store, {
       name: "admin",
-      passwordHash: await hashPassword(password),
+      passwordHash: await this.#verifier.hash(password),
       groups: JSON.stringify(["admin"]),
       createdAt: Date.now(),
     });

@@ -1,14 +1,8 @@
 /// <reference lib="deno.worker" />
-// Verifies argon2id hashes off the main thread: one check takes ~150 ms of CPU.
-import { argon2Verify } from "hash-wasm";
+// Hashes and verifies argon2id off the main thread: one run takes ~100 ms of CPU and 19 MiB of memory.
+import { answerPasswordJob, type PasswordWorkerAnswer, type PasswordWorkerRequest } from "./password.ts";
 
-self.onmessage = async (event: MessageEvent<{ id: number; hash: string; password: string }>) => {
-  const { id, hash, password } = event.data;
-  let ok = false;
-  try {
-    ok = await argon2Verify({ password, hash });
-  } catch {
-    // A malformed hash verifies nothing.
-  }
-  self.postMessage({ id, ok });
+self.onmessage = async (event: MessageEvent<PasswordWorkerRequest>) => {
+  const { id, ...job } = event.data;
+  self.postMessage({ id, ...await answerPasswordJob(job) } satisfies PasswordWorkerAnswer);
 };
