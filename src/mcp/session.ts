@@ -2,7 +2,7 @@
  * What the relay knows of one front session (who calls, on which endpoint, what it has listed) and the
  * gateway-wide dependencies every part of the relay is given.
  */
-import type { Server } from "@modelcontextprotocol/server";
+import type { JSONRPCRequest, Server, ServerContext } from "@modelcontextprotocol/server";
 import type { Registry } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AuditLog } from "../audit/audit.ts";
@@ -35,6 +35,8 @@ export class FrontSession {
   readonly subscriptions = new Map<string, string>();
   /** The SDK server answering this session (legacy sessions keep one for their lifetime). */
   server: Server | undefined;
+  /** Answers one request of this session (its Router), for the calls that bypass the SDK server. */
+  answer: ((request: JSONRPCRequest, context: ServerContext) => Promise<Record<string, unknown>>) | undefined;
   /** Reaches this session's client outside any call; only legacy sessions have one. */
   owner: CallOrigin | undefined;
   /** The level the client asked for with logging/setLevel (legacy sessions). */

@@ -29,7 +29,8 @@ import { announcedCapabilities, createProxyServer, ProxyMcpServer } from "../rel
 import { admitRequests } from "../relay/guard.ts";
 import { isKnownMethod } from "../relay/method_table.ts";
 import { FrontSession, type ProxyDependencies, type ProxyScope, scopeKey } from "../session.ts";
-import { LegacySessions } from "./legacy_sessions.ts";
+import { fastCallOf, FastCalls } from "./fast_calls.ts";
+import { type LegacySession, LegacySessions } from "./legacy_sessions.ts";
 import { FrontNotifications } from "./notifications.ts";
 
 export interface FrontOptions {
@@ -89,6 +90,7 @@ export class McpFront {
   readonly #modern: McpHttpHandler;
   readonly #notifications: FrontNotifications;
   readonly #sweep: ReturnType<typeof setInterval>;
+  readonly #fast = new FastCalls();
   #modernRequests = 0;
 
   constructor(options: FrontOptions) {
@@ -175,6 +177,7 @@ export class McpFront {
       });
     }
     let parsedBody: unknown;
+    let text: string | undefined;
     if (request.method === "POST") {
       if (!JSON_CONTENT_TYPE.test(request.headers.get("content-type") ?? "")) {
         return jsonRpcError(
@@ -183,7 +186,6 @@ export class McpFront {
           "Unsupported Media Type: Content-Type must be application/json",
         );
       }
-      let text: string;
       try {
         text = await request.text();
       } catch {
@@ -195,11 +197,21 @@ export class McpFront {
       } catch {
         return jsonRpcError(400, JSONRPC.parseError, "Parse error: the body is not valid JSON");
       }
-      request = new Request(request.url, { method: "POST", headers: request.headers, body: text });
     }
 
     const limited = this.#rateLimit(parsedBody, scope, caller);
     if (limited) return limited;
+
+    const sessionId = request.headers.get("mcp-session-id");
+    const entry = sessionId ? this.#sessions.find(sessionId, caller, scope) : undefined;
+    if (entry) {
+      const fast = await this.#fastAnswer(entry, request, parsedBody);
+      if (fast) return fast;
+    }
+    // The body was read: the SDK's transport reads it again.
+    if (text !== undefined) {
+      request = new Request(request.url, { method: "POST", headers: request.headers, body: text });
+    }
 
     if (!(await isLegacyRequest(request, parsedBody))) {
       const method = (parsedBody as { id?: unknown; method?: unknown } | undefined)?.method;
@@ -225,9 +237,7 @@ export class McpFront {
       });
     }
 
-    const sessionId = request.headers.get("mcp-session-id");
     if (sessionId) {
-      const entry = this.#sessions.find(sessionId, caller, scope);
       if (!entry) return jsonRpcError(404, JSONRPC.sessionNotFound, "Session not found");
       return await entry.transport.handleRequest(request, { parsedBody });
     }
@@ -237,6 +247,21 @@ export class McpFront {
       return jsonRpcError(400, JSONRPC.transportRefused, "Bad Request: Mcp-Session-Id header is required");
     }
     return await this.#openSession(request, parsedBody, scope, caller);
+  }
+
+  /**
+   * What the fast path answers on an open 2025-era session (fast_calls.ts): a call, the client's answer
+   * to a question asked on a call's stream or its cancellation, a resumption of a call's stream.
+   */
+  async #fastAnswer(entry: LegacySession, request: Request, body: unknown): Promise<Response | undefined> {
+    if (request.method === "GET") {
+      const lastEventId = request.headers.get("last-event-id");
+      return lastEventId ? await this.#fast.resume(entry.session, lastEventId) : undefined;
+    }
+    if (request.method !== "POST") return undefined;
+    if (this.#fast.take(entry.session, body)) return new Response(null, { status: 202 });
+    const call = fastCallOf(request, body);
+    return call ? await this.#fast.answer(entry.session, entry.events, call) : undefined;
   }
 
   /**
@@ -271,9 +296,10 @@ export class McpFront {
     const { log } = this.#options;
     const id = crypto.randomUUID();
     const session = new FrontSession(id, caller, scope, "legacy");
+    const events = new SessionEventStore();
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => id,
-      eventStore: new SessionEventStore(),
+      eventStore: events,
       onsessionclosed: (closedId) => this.#sessions.forget(closedId),
     });
     session.owner = {
@@ -291,7 +317,7 @@ export class McpFront {
     const server = createProxyServer(deps, session, announcedCapabilities(deps, session));
     server.onclose = () => this.#sessions.forget(id);
     await server.connect(transport);
-    this.#sessions.add(session, transport);
+    this.#sessions.add(session, transport, events);
     const response = await transport.handleRequest(request, { parsedBody });
     if (!response.ok) {
       await this.#sessions.close(id);

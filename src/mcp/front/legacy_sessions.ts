@@ -2,7 +2,7 @@
  * The 2025-era sessions (Mcp-Session-Id) this gateway holds: found only by their own user on their own
  * endpoint, capped per user, closed when idle, and forgotten with their backend connections.
  */
-import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/server";
+import type { EventStore, WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/server";
 import type { Logger } from "../../log/logger.ts";
 import type { BackendPool } from "../backends/pool.ts";
 import type { Caller } from "../../core/caller.ts";
@@ -14,6 +14,8 @@ export const SESSION_IDLE_MS = 60 * 60 * 1000;
 export interface LegacySession {
   readonly session: FrontSession;
   readonly transport: WebStandardStreamableHTTPServerTransport;
+  /** Its replay buffer, shared by the SDK's streams and the fast calls' (fast_calls.ts). */
+  readonly events: EventStore;
   lastSeenAt: number;
 }
 
@@ -48,8 +50,8 @@ export class LegacySessions {
     return entry;
   }
 
-  add(session: FrontSession, transport: WebStandardStreamableHTTPServerTransport): void {
-    this.#entries.set(session.id, { session, transport, lastSeenAt: Date.now() });
+  add(session: FrontSession, transport: WebStandardStreamableHTTPServerTransport, events: EventStore): void {
+    this.#entries.set(session.id, { session, transport, events, lastSeenAt: Date.now() });
   }
 
   /**

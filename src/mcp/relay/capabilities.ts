@@ -134,5 +134,6 @@ function attachRouter(server: Server, deps: ProxyDependencies, session: FrontSes
   }
   server.fallbackNotificationHandler = (notification) => router.notify(notification);
   session.server = server;
+  session.answer = (request, context) => router.handle(request, context);
   return server;
 }
