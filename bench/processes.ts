@@ -228,11 +228,11 @@ export async function waitForPort(port: number, process: RunningProcess, timeout
   });
 }
 
-/** The permission flags of `deno task start`, which a compiled binary shares. */
+/** The permission and V8 flags of `deno task start`, which a compiled binary shares. */
 export async function startTaskFlags(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(CONFIG));
   const start: string = config.tasks.start;
-  return start.split(/\s+/).filter((word) => word.startsWith("--allow-"));
+  return start.split(/\s+/).filter((word) => word.startsWith("--allow-") || word.startsWith("--v8-flags="));
 }
 
 /** The command line that runs the echo fixture over stdio. */

@@ -2,11 +2,11 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-/** The permission flags of `deno task start`, which `deno task compile` must share. */
+/** The permission and V8 flags of `deno task start`, which `deno task compile` must share. */
 export async function startTaskFlags(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
   const start: string = config.tasks.start;
-  return start.split(/\s+/).filter((word) => word.startsWith("--allow-"));
+  return start.split(/\s+/).filter((word) => word.startsWith("--allow-") || word.startsWith("--v8-flags="));
 }
 
 /** A gatehouse process started as `deno task start` starts it, with its stdout collected line by line. */
