@@ -87,6 +87,15 @@ Deno.test("BufferedLineWriter.write() writes a burst of 10,000 lines whole and i
   assert.ok(asyncWrites < expectedBytes / 4096 + 50, `${asyncWrites} writes`);
 });
 
+/** Runs the next scheduled write once the writer scheduled it (it does when a write finishes). */
+async function runNext(scheduled: (() => void)[]): Promise<void> {
+  for (let tick = 0; scheduled.length === 0; tick++) {
+    assert.ok(tick < 100, "a write was scheduled");
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  scheduled.shift()!();
+}
+
 Deno.test("BufferedLineWriter.write() drops lines past the bound and writes one line counting them when writing resumes", async () => {
   const stdout = fakeStdout({ hold: true });
   const scheduled: (() => void)[] = [];
@@ -106,12 +115,15 @@ Deno.test("BufferedLineWriter.write() drops lines past the bound and writes one 
   // Once dropping, a line that would fit is dropped too: the count stands where the gap is.
   writer.write("x\n");
   assert.equal(writer.droppedLines, 16);
-  // Line 0 is out; the next write takes lines 1 to 10, and the notice opens the emptied buffer.
+  // Line 0 is out; the next write, scheduled then, takes lines 1 to 10, and the notice opens the emptied
+  // buffer.
   stdout.release();
+  await runNext(scheduled);
   await stdout.held();
   assert.equal(writer.droppedLines, 0);
   writer.write(lineOf(26));
   stdout.release();
+  await runNext(scheduled);
   await stdout.held();
   stdout.release();
   await writer.drain();
