@@ -17,8 +17,12 @@ export interface BenchSettings {
   readonly memory: {
     readonly sessions: number;
     readonly openConcurrency: number;
-    /** Quiet time before memory is read. */
+    /** Quiet time before memory is read: between a change (sessions opened, load run) and the reading. */
     readonly settleMs: number;
+    /** After start, before the idle reading: past the first start's password worker (1 s idle). */
+    readonly idleSettleMs: number;
+    /** Calls made before the reading after load. */
+    readonly loadCalls: number;
   };
   readonly startupRuns: number;
   readonly reload: { readonly reloads: number; readonly workers: number; readonly timeoutMs: number };
@@ -50,7 +54,13 @@ export function benchSettings(quick: boolean, soak: SoakOptions = {}): BenchSett
     runTimeLimitMs: quick ? 10_000 : 30_000,
     startTimeoutMs: 30_000,
     bridgeStartTimeoutMs: quick ? 45_000 : 120_000,
-    memory: { sessions: 500, openConcurrency: 16, settleMs: quick ? 300 : 1_000 },
+    memory: {
+      sessions: 500,
+      openConcurrency: 16,
+      settleMs: quick ? 300 : 1_000,
+      idleSettleMs: 2_500,
+      loadCalls: quick ? 2_000 : 10_000,
+    },
     startupRuns: quick ? 2 : 5,
     reload: { reloads: quick ? 2 : 5, workers: 4, timeoutMs: 5_000 },
     soak: {

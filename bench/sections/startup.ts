@@ -15,7 +15,7 @@ import { type RunningProcess, startTaskFlags } from "../processes.ts";
 import { ms, newSection, type SectionResult } from "../report.ts";
 import type { BenchSettings } from "../settings.ts";
 
-const TARGET_READY_MS = 500;
+const TARGET_READY_MS = 300;
 const POLL_INTERVAL_MS = 2;
 
 export async function startup(settings: BenchSettings): Promise<SectionResult> {

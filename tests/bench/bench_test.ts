@@ -19,6 +19,8 @@ const MEASUREMENTS = [
   ["memory", "idle_rss_bytes"],
   ["memory", "sessions_rss_bytes"],
   ["memory", "sessions"],
+  ["memory", "after_load_rss_bytes"],
+  ["memory", "load_calls"],
   ["startup", "first_start_ms"],
   ["startup", "restart_median_ms"],
   ["reload", "applied_ms", 0],
