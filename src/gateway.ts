@@ -111,7 +111,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   reactToReloads({ holder, pool, front, metrics, events });
   const startedAt = Date.now();
   registerGauges({ metrics, server, pool, front, startedAt });
-  await parts.accounts.bootstrapAdmin(log);
+  // The first start's admin is made off the start path (argon2id in a worker takes longer than the rest of
+  // the start): its password reaches the log once its account exists, a moment after "listening".
+  const bootstrapping = parts.accounts.bootstrapAdmin(log).catch((error) =>
+    log.error('first start: creating user "admin" failed', { error })
+  );
   const housekeeping = startHousekeeping({ holder, authorizationServer, sessions, audit, log });
 
   const app = createApp({
@@ -171,6 +175,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         housekeeping,
         passwords: parts.passwords,
         store,
+        startupWork: bootstrapping,
       }),
   };
 }

@@ -20,6 +20,8 @@ export async function shutdownGateway(parts: {
   housekeeping: { stop(): void };
   passwords: { close(): void };
   store: Store;
+  /** Work the start left running (the first start's admin): finished before the store closes. */
+  startupWork?: Promise<void>;
 }): Promise<void> {
   const { holder, log, watcher, server, front, pool, housekeeping, passwords, store } = parts;
   const timeoutSeconds = holder.current().registry.gateway.shutdownTimeoutSeconds;
@@ -34,6 +36,7 @@ export async function shutdownGateway(parts: {
   await front.close();
   await pool.close();
   housekeeping.stop();
+  await parts.startupWork;
   passwords.close();
   store.close();
   log.info("gatehouse stopped", { drained });

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
 import { ScriptedBrowser } from "../helpers/browser_session.ts";
-import { JSON_HEADERS, messagesOf, misbehaving, textOf } from "../helpers/mcp_clients.ts";
+import { eventually, JSON_HEADERS, messagesOf, misbehaving, textOf } from "../helpers/mcp_clients.ts";
 import {
   aliceHashOnce,
   authorizeAs,
@@ -528,9 +528,11 @@ Deno.test("first start without users or providers creates admin once, logs its p
     let gateway = await startGatewayIn(dir, registry, firstLogs);
     let password: string;
     try {
-      const announcements = firstLogs.filter((line) =>
-        line.level === "warn" && /admin/.test(String(line.msg))
-      );
+      // The admin is made off the start path: its line comes a moment after the gateway is ready.
+      const adminLines = () =>
+        firstLogs.filter((line) => line.level === "warn" && /admin/.test(String(line.msg)));
+      await eventually(() => adminLines().length > 0, 10_000);
+      const announcements = adminLines();
       assert.equal(announcements.length, 1, JSON.stringify(firstLogs));
       const match = /password (\S+)/.exec(String(announcements[0]!.msg));
       assert.ok(match, String(announcements[0]!.msg));
@@ -582,6 +584,8 @@ Deno.test("first start without users or providers creates admin once, logs its p
     } finally {
       await stopGateway(gateway);
     }
+    // Stopping waits for what the start left running: still no second admin.
+    assert.ok(!secondLogs.some((line) => line.level === "warn" && /admin/.test(String(line.msg))));
 
     // Once the registry names its own users, the first-start admin signs in no more.
     gateway = await startGatewayIn(dir, {
