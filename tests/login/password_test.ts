@@ -4,6 +4,17 @@ import { createPasswordVerifier, hashPassword, verifyPassword } from "../../src/
 
 const PASSWORD = "correct horse battery staple";
 
+/** Hashes PASSWORD, checks it and a wrong one, then closes the verifier. */
+async function hashesAndVerifies(passwords: ReturnType<typeof createPasswordVerifier>): Promise<void> {
+  try {
+    const hash = await passwords.hash(PASSWORD);
+    assert.equal(await passwords.verify(hash, PASSWORD), true);
+    assert.equal(await passwords.verify(hash, "wrong"), false);
+  } finally {
+    passwords.close();
+  }
+}
+
 Deno.test("hashPassword() makes an argon2id hash that verifyPassword() accepts", async () => {
   const hash = await hashPassword(PASSWORD);
   assert.match(hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
@@ -33,13 +44,7 @@ Deno.test("createPasswordVerifier() hashes and verifies in its worker", async ()
 Deno.test("createPasswordVerifier() keeps answering across the workers it ends and starts again", async () => {
   // One job per worker and no idle time: every job after the first runs on a new worker.
   const passwords = createPasswordVerifier({ jobsPerWorker: 1, idleMs: 0 });
-  try {
-    const hash = await passwords.hash(PASSWORD);
-    assert.equal(await passwords.verify(hash, PASSWORD), true);
-    assert.equal(await passwords.verify(hash, "wrong"), false);
-  } finally {
-    passwords.close();
-  }
+  await hashesAndVerifies(passwords);
 });
 
 Deno.test("createPasswordVerifier() close() fails the jobs still running", async () => {
@@ -60,11 +65,5 @@ Deno.test("createPasswordVerifier() does the jobs itself when its worker cannot 
     `data:application/javascript,${encodeURIComponent('throw new Error("no worker")')}`,
   );
   const passwords = createPasswordVerifier({ workerUrl: failing });
-  try {
-    const hash = await passwords.hash(PASSWORD);
-    assert.equal(await passwords.verify(hash, PASSWORD), true);
-    assert.equal(await passwords.verify(hash, "wrong"), false);
-  } finally {
-    passwords.close();
-  }
+  await hashesAndVerifies(passwords);
 });
