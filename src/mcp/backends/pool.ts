@@ -10,6 +10,7 @@ import { type BackendEntry, newBackendEntry, settledUpstreams } from "./backend_
 import type { CallOrigin } from "./call_origin.ts";
 import { type BackendStatus, backendStatus, checkBackendHealth } from "./health.ts";
 import { isolationKey } from "./isolation.ts";
+import { loadClientSdk } from "../sdk.ts";
 import { type ClientTransport, createClientTransport, renderValues } from "./transports.ts";
 import { Upstream } from "./upstream.ts";
 
@@ -160,6 +161,8 @@ export class BackendPool {
     }
     if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
     if (settings.transport.kind === "stdio") await this.#makeRoom(entry);
+    // The client SDK is imported with the first connection: an idle gateway never pays its memory.
+    const sdk = await loadClientSdk();
 
     const user = { id: caller.id, name: caller.name, email: caller.email, groups: caller.groups };
     const context: TemplateContext | undefined = settings.perUser
@@ -176,6 +179,7 @@ export class BackendPool {
       }
       : undefined;
     const upstream = new Upstream({
+      sdk,
       backend: settings,
       key,
       owner,
@@ -206,14 +210,14 @@ export class BackendPool {
       },
       // A Streamable HTTP backend that forgot its session gets a new one on a fresh transport.
       ...(settings.transport.kind === "http"
-        ? { newTransport: () => createClientTransport(settings, context, freshHeaders) }
+        ? { newTransport: () => createClientTransport(sdk, settings, context, freshHeaders) }
         : {}),
     });
     // A value that cannot be rendered (a user without a token for a service) is that caller's problem,
     // not the backend's: it fails this call without counting against the backend.
     let transport: ClientTransport;
     try {
-      transport = createClientTransport(settings, context, freshHeaders);
+      transport = createClientTransport(sdk, settings, context, freshHeaders);
     } catch (error) {
       await upstream.close();
       throw error;

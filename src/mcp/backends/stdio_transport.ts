@@ -1,7 +1,8 @@
 // The client transport for stdio backends: a child process spoken to in newline-delimited JSON-RPC, each
 // answer bounded by max_response_size, and a stop that surely ends it (stdin EOF, SIGTERM, SIGKILL).
 import { JSONRPC } from "../../core/jsonrpc.ts";
-import { type JSONRPCMessage, parseJSONRPCMessage, type Transport } from "@modelcontextprotocol/client";
+import type { JSONRPCMessage, Transport } from "@modelcontextprotocol/client";
+import { loadClientSdk } from "../sdk.ts";
 import { findTopLevelMember, findTrailingId, formatBytes, LineFramer } from "./stdio_framing.ts";
 
 /** Longest stderr line passed on; a longer one is cut (and the rest of it dropped). */
@@ -69,6 +70,8 @@ export class StdioTransport implements Transport {
   readonly #pending = new Map<string, string | number>();
   readonly #recentStderr: string[] = [];
   readonly #encoder = new TextEncoder();
+  /** The SDK's check of a message read: the client SDK's, loaded before the first line is read. */
+  #parse: ((value: unknown) => JSONRPCMessage) | undefined;
 
   constructor(options: StdioTransportOptions) {
     if (!(options.maxResponseBytes > 0)) throw new TypeError("maxResponseBytes must be positive");
@@ -186,6 +189,7 @@ export class StdioTransport implements Transport {
       },
     });
     try {
+      this.#parse ??= (await loadClientSdk()).parseJSONRPCMessage;
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
@@ -201,7 +205,7 @@ export class StdioTransport implements Transport {
     if (!text.trim()) return;
     let message: JSONRPCMessage;
     try {
-      message = parseJSONRPCMessage(JSON.parse(text));
+      message = this.#parse!(JSON.parse(text));
     } catch (error) {
       // Like the SDK's ReadBuffer: a line that is not a JSON-RPC message is reported and skipped.
       this.onerror?.(new Error(`Cannot read a line from the backend: ${(error as Error).message}`));

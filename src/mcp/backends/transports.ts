@@ -1,8 +1,8 @@
 /** Builds the client transport that reaches one backend: a stdio process or an HTTP connection. */
-import { SSEClientTransport, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { getDefaultEnvironment } from "@modelcontextprotocol/client/stdio";
+import type { SSEClientTransport, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import type { Template, TemplateContext } from "../../config/template.ts";
 import type { BackendSettings } from "../../config/types.ts";
+import type { ClientSdk } from "../sdk.ts";
 import { StdioTransport } from "./stdio_transport.ts";
 
 export type ClientTransport = StdioTransport | StreamableHTTPClientTransport | SSEClientTransport;
@@ -15,12 +15,51 @@ export function renderValues(
   return Object.fromEntries(Object.entries(values).map(([key, template]) => [key, template.render(context)]));
 }
 
+/** What a stdio backend inherits of the gateway's environment (the SDK's list, after sudo's). */
+const INHERITED_ENV_VARS = Deno.build.os === "windows"
+  ? [
+    "APPDATA",
+    "COMSPEC",
+    "HOMEDRIVE",
+    "HOMEPATH",
+    "LOCALAPPDATA",
+    "PATH",
+    "PATHEXT",
+    "PROCESSOR_ARCHITECTURE",
+    "PROGRAMDATA",
+    "PROGRAMFILES",
+    "PROGRAMFILES(X86)",
+    "PROGRAMW6432",
+    "SYSTEMDRIVE",
+    "SYSTEMROOT",
+    "TEMP",
+    "USERNAME",
+    "USERPROFILE",
+    "WINDIR",
+  ]
+  : ["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"];
+
+/**
+ * The few variables of the gateway's environment a stdio backend gets, as the SDK's
+ * `getDefaultEnvironment()` picks them: those of INHERITED_ENV_VARS that are set, never a shell function
+ * (a value starting with "()").
+ */
+export function inheritedEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of INHERITED_ENV_VARS) {
+    const value = Deno.env.get(name);
+    if (value !== undefined && !value.startsWith("()")) env[name] = value;
+  }
+  return env;
+}
+
 /**
  * The client transport that reaches a backend: our own child-process transport for stdio (stderr
  * piped, so the gateway can log it; answers bounded by `max_response_size`), or an SDK HTTP connection
  * carrying the rendered headers.
  */
 export function createClientTransport(
+  sdk: ClientSdk,
   backend: BackendSettings,
   context: TemplateContext | undefined,
   /** For per-user HTTP headers: rendered anew for every request (tokens refresh). */
@@ -32,7 +71,7 @@ export function createClientTransport(
       command: transport.command,
       args: [...transport.args],
       // The child gets only this environment, as with the SDK's transport: a few safe variables plus env.
-      env: { ...getDefaultEnvironment(), ...renderValues(transport.env, context) },
+      env: { ...inheritedEnvironment(), ...renderValues(transport.env, context) },
       cwd: transport.cwd,
       maxResponseBytes: backend.maxResponseBytes,
     });
@@ -47,6 +86,6 @@ export function createClientTransport(
     }
     return fetch(input, { ...init, headers: merged });
   };
-  if (transport.kind === "sse") return new SSEClientTransport(url, { fetch: withHeaders });
-  return new StreamableHTTPClientTransport(url, { fetch: withHeaders });
+  if (transport.kind === "sse") return new sdk.SSEClientTransport(url, { fetch: withHeaders });
+  return new sdk.StreamableHTTPClientTransport(url, { fetch: withHeaders });
 }

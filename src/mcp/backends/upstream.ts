@@ -1,10 +1,11 @@
 // One connection to a backend (a stdio process or an HTTP session): calls, their routing back, its health.
-import { Client, type McpSubscription } from "@modelcontextprotocol/client";
+import type { Client, McpSubscription } from "@modelcontextprotocol/client";
 import type { JSONRPCRequest, Notification, ServerCapabilities, Tool } from "@modelcontextprotocol/client";
 import type { BackendSettings } from "../../config/types.ts";
 import type { Logger } from "../../log/logger.ts";
 import { VERSION } from "../../version.ts";
 import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
+import type { ClientSdk } from "../sdk.ts";
 import { ANY_RESULT, type AnyResult, type CallOrigin } from "./call_origin.ts";
 import { translateCallError } from "./call_errors.ts";
 import { keepTaskResult, relayTaskResults } from "./task_results.ts";
@@ -76,6 +77,8 @@ export class Upstream {
   #swapping = false;
 
   constructor(options: {
+    /** The client SDK, loaded by the pool before its first connection. */
+    sdk: ClientSdk;
     backend: BackendSettings;
     key: string;
     owner?: CallOrigin;
@@ -93,7 +96,7 @@ export class Upstream {
     this.#log = options.log;
     this.#newTransport = options.newTransport;
     this.#inFlight = new InFlightCalls(options.owner);
-    this.client = new Client(
+    this.client = new options.sdk.Client(
       { name: "gatehouse", version: VERSION },
       {
         // A connection shared by several clients offers everything and relays; one owned by a session

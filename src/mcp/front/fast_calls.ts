@@ -7,7 +7,6 @@
  * SDK's path.
  */
 import type { EventStore, JSONRPCRequest, ServerContext } from "@modelcontextprotocol/server";
-import { SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/server";
 import { JSONRPC } from "../../core/jsonrpc.ts";
 import type { AnyResult } from "../backends/call_origin.ts";
 import type { FrontSession } from "../session.ts";
@@ -39,9 +38,13 @@ const encodeErrorCode = (code: number) => code === -32002 ? JSONRPC.invalidParam
 /**
  * The call in `body`, when the fast path may answer it: one request (not a batch), a known call method,
  * a usable id and params, no progress asked for (progress streams stay with the SDK, which can resume
- * them), and headers the SDK would accept as they are.
+ * them), and headers the SDK would accept as they are (`supportedVersions`: the SDK's protocol versions).
  */
-export function fastCallOf(request: Request, body: unknown): FastCall | undefined {
+export function fastCallOf(
+  request: Request,
+  body: unknown,
+  supportedVersions: readonly string[],
+): FastCall | undefined {
   if (body === null || typeof body !== "object" || Array.isArray(body)) return undefined;
   const { jsonrpc, id, method, params } = body as Record<string, unknown>;
   if (jsonrpc !== "2.0" || typeof method !== "string" || !FAST_METHODS.has(method)) return undefined;
@@ -54,7 +57,7 @@ export function fastCallOf(request: Request, body: unknown): FastCall | undefine
   const accept = request.headers.get("accept") ?? "";
   if (!accept.includes("application/json") || !accept.includes("text/event-stream")) return undefined;
   const version = request.headers.get("mcp-protocol-version");
-  if (version !== null && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return undefined;
+  if (version !== null && !supportedVersions.includes(version)) return undefined;
   return {
     id,
     method,

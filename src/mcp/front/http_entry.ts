@@ -4,13 +4,11 @@
  * stream, DELETE, resumable SSE), 2026-07-28 clients are served statelessly. Both reach the same relay.
  */
 import { JSONRPC, jsonRpcErrorResponse } from "../../core/jsonrpc.ts";
-import {
-  type ClientCapabilities,
-  createMcpHandler,
-  isLegacyRequest,
-  type JSONRPCRequest,
-  type McpHttpHandler,
-  WebStandardStreamableHTTPServerTransport,
+import type {
+  ClientCapabilities,
+  JSONRPCRequest,
+  McpHttpHandler,
+  McpServer,
 } from "@modelcontextprotocol/server";
 import type { Registry } from "../../config/types.ts";
 import type { Logger } from "../../log/logger.ts";
@@ -25,9 +23,10 @@ import { ANY_RESULT } from "../backends/call_origin.ts";
 import { ParkedCalls } from "../era/parked.ts";
 import { SessionEventStore } from "../event_store.ts";
 import { ListCache } from "../list_cache.ts";
-import { announcedCapabilities, createProxyServer, ProxyMcpServer } from "../relay/capabilities.ts";
+import { announcedCapabilities, createModernProxyServer, createProxyServer } from "../relay/capabilities.ts";
 import { admitRequests } from "../relay/guard.ts";
 import { isKnownMethod } from "../relay/method_table.ts";
+import { loadServerSdk, type ServerSdk } from "../sdk.ts";
 import { FrontSession, type ProxyDependencies, type ProxyScope, scopeKey } from "../session.ts";
 import { fastCallOf, FastCalls } from "./fast_calls.ts";
 import { type LegacySession, LegacySessions } from "./legacy_sessions.ts";
@@ -87,7 +86,10 @@ export class McpFront {
   readonly #sessions: LegacySessions;
   readonly #deps: ProxyDependencies;
   readonly #stopping = new AbortController();
-  readonly #modern: McpHttpHandler;
+  /** The server SDK, loaded by the first request that needs it, and the 2026-07-28 handler made with it. */
+  #sdk: Promise<{ sdk: ServerSdk; modern: McpHttpHandler }> | undefined;
+  /** That handler, once made: its `subscriptions/listen` streams hear of changes. */
+  #modern: McpHttpHandler | undefined;
   readonly #notifications: FrontNotifications;
   readonly #sweep: ReturnType<typeof setInterval>;
   readonly #fast = new FastCalls();
@@ -112,13 +114,10 @@ export class McpFront {
       lastKnownLists: new Map(),
       stopping: this.#stopping.signal,
     };
-    this.#modern = createMcpHandler((context) => this.#modernServer(context.authInfo?.extra), {
-      legacy: "reject",
-      onerror: (error) => options.log.debug("modern MCP request rejected", { error }),
-    });
     this.#notifications = new FrontNotifications({
       sessions: () => this.#sessions.sessions(),
-      modern: this.#modern.notify,
+      // No handler before the first MCP request, and so no listen stream to tell.
+      modern: () => this.#modern?.notify,
       registry: options.registry,
       log: options.log,
     });
@@ -129,8 +128,20 @@ export class McpFront {
     Deno.unrefTimer(Number(this.#sweep));
   }
 
+  /** Imports the server SDK once (an idle gateway never pays its memory) and makes the 2026-07-28 handler. */
+  #loadSdk(): Promise<{ sdk: ServerSdk; modern: McpHttpHandler }> {
+    return this.#sdk ??= loadServerSdk().then((sdk) => {
+      const modern = sdk.createMcpHandler((context) => this.#modernServer(sdk, context.authInfo?.extra), {
+        legacy: "reject",
+        onerror: (error) => this.#options.log.debug("modern MCP request rejected", { error }),
+      });
+      this.#modern = modern;
+      return { sdk, modern };
+    });
+  }
+
   /** The server answering one 2026-07-28 request: a session of its own, for the caller the entry found. */
-  #modernServer(extra: unknown): ProxyMcpServer {
+  #modernServer(sdk: ServerSdk, extra: unknown): McpServer {
     const found = extra as
       | { caller: Caller; scope: ProxyScope; clientCapabilities?: ClientCapabilities }
       | undefined;
@@ -147,7 +158,8 @@ export class McpFront {
       clientCapabilities: found.clientCapabilities,
     };
     const schemas = () => deps.toolSchemas.get(scopeKey(found.scope));
-    return new ProxyMcpServer(
+    return createModernProxyServer(
+      sdk,
       deps,
       session,
       announcedCapabilities(deps, session),
@@ -202,10 +214,11 @@ export class McpFront {
     const limited = this.#rateLimit(parsedBody, scope, caller);
     if (limited) return limited;
 
+    const { sdk, modern } = await this.#loadSdk();
     const sessionId = request.headers.get("mcp-session-id");
     const entry = sessionId ? this.#sessions.find(sessionId, caller, scope) : undefined;
     if (entry) {
-      const fast = await this.#fastAnswer(entry, request, parsedBody);
+      const fast = await this.#fastAnswer(entry, request, parsedBody, sdk.SUPPORTED_PROTOCOL_VERSIONS);
       if (fast) return fast;
     }
     // The body was read: the SDK's transport reads it again.
@@ -213,7 +226,7 @@ export class McpFront {
       request = new Request(request.url, { method: "POST", headers: request.headers, body: text });
     }
 
-    if (!(await isLegacyRequest(request, parsedBody))) {
+    if (!(await sdk.isLegacyRequest(request, parsedBody))) {
       const method = (parsedBody as { id?: unknown; method?: unknown } | undefined)?.method;
       if (typeof method === "string" && "id" in (parsedBody as object) && !isKnownMethod(method)) {
         // 2026-07-28: an unknown method is a 404 (stateless servers route by method).
@@ -226,7 +239,7 @@ export class McpFront {
       const badState = malformedRequestState(parsedBody);
       if (badState) return badState;
       this.#modernRequests += 1;
-      return await this.#modern.fetch(request, {
+      return await modern.fetch(request, {
         parsedBody,
         authInfo: {
           token: "",
@@ -246,21 +259,26 @@ export class McpFront {
     if (!isInitialize) {
       return jsonRpcError(400, JSONRPC.transportRefused, "Bad Request: Mcp-Session-Id header is required");
     }
-    return await this.#openSession(request, parsedBody, scope, caller);
+    return await this.#openSession(sdk, request, parsedBody, scope, caller);
   }
 
   /**
    * What the fast path answers on an open 2025-era session (fast_calls.ts): a call, the client's answer
    * to a question asked on a call's stream or its cancellation, a resumption of a call's stream.
    */
-  async #fastAnswer(entry: LegacySession, request: Request, body: unknown): Promise<Response | undefined> {
+  async #fastAnswer(
+    entry: LegacySession,
+    request: Request,
+    body: unknown,
+    supportedVersions: readonly string[],
+  ): Promise<Response | undefined> {
     if (request.method === "GET") {
       const lastEventId = request.headers.get("last-event-id");
       return lastEventId ? await this.#fast.resume(entry.session, lastEventId) : undefined;
     }
     if (request.method !== "POST") return undefined;
     if (this.#fast.take(entry.session, body)) return new Response(null, { status: 202 });
-    const call = fastCallOf(request, body);
+    const call = fastCallOf(request, body, supportedVersions);
     return call ? await this.#fast.answer(entry.session, entry.events, call) : undefined;
   }
 
@@ -288,6 +306,7 @@ export class McpFront {
   }
 
   async #openSession(
+    sdk: ServerSdk,
     request: Request,
     parsedBody: unknown,
     scope: ProxyScope,
@@ -297,7 +316,7 @@ export class McpFront {
     const id = crypto.randomUUID();
     const session = new FrontSession(id, caller, scope, "legacy");
     const events = new SessionEventStore();
-    const transport = new WebStandardStreamableHTTPServerTransport({
+    const transport = new sdk.WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => id,
       eventStore: events,
       onsessionclosed: (closedId) => this.#sessions.forget(closedId),
@@ -314,7 +333,7 @@ export class McpFront {
         ?.capabilities,
     };
     const deps = this.#deps;
-    const server = createProxyServer(deps, session, announcedCapabilities(deps, session));
+    const server = createProxyServer(sdk, deps, session, announcedCapabilities(deps, session));
     server.onclose = () => this.#sessions.forget(id);
     await server.connect(transport);
     this.#sessions.add(session, transport, events);
@@ -360,6 +379,8 @@ export class McpFront {
   async close(): Promise<void> {
     clearInterval(this.#sweep);
     await this.#sessions.closeAll();
-    await this.#modern.close();
+    // A load under way makes its handler: wait for it, so that the handler is closed too.
+    await this.#sdk;
+    await this.#modern?.close();
   }
 }

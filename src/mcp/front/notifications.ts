@@ -22,15 +22,15 @@ function notifySession(session: FrontSession, notification: Notification): void 
 
 export class FrontNotifications {
   readonly #sessions: () => Iterable<FrontSession>;
-  readonly #modern: McpHttpHandler["notify"];
+  readonly #modern: () => McpHttpHandler["notify"] | undefined;
   readonly #registry: () => Registry;
   readonly #log: Logger;
 
   constructor(options: {
     /** The 2025-era sessions open now. */
     sessions: () => Iterable<FrontSession>;
-    /** The 2026-07-28 `subscriptions/listen` streams. */
-    modern: McpHttpHandler["notify"];
+    /** The 2026-07-28 `subscriptions/listen` streams; none before the first 2026-07-28 request. */
+    modern: () => McpHttpHandler["notify"] | undefined;
     registry: () => Registry;
     log: Logger;
   }) {
@@ -61,8 +61,8 @@ export class FrontNotifications {
       notifySession(session, notification);
     }
     // 2026-07-28 listen streams have no owner the gateway could filter on: only shared connections feed them.
-    if (kind !== "shared") return;
-    const modern = this.#modern;
+    const modern = this.#modern();
+    if (kind !== "shared" || !modern) return;
     if (notification.method === "notifications/tools/list_changed") modern.toolsChanged();
     if (notification.method === "notifications/prompts/list_changed") modern.promptsChanged();
     if (notification.method === "notifications/resources/list_changed") modern.resourcesChanged();
@@ -83,7 +83,7 @@ export class FrontNotifications {
       }
       notifySession(session, { method: "notifications/tools/list_changed" });
     }
-    this.#modern.toolsChanged();
+    this.#modern()?.toolsChanged();
   }
 
   /**
@@ -115,9 +115,10 @@ export class FrontNotifications {
   }
 
   #allListsChanged(): void {
-    this.#modern.toolsChanged();
-    this.#modern.promptsChanged();
-    this.#modern.resourcesChanged();
+    const modern = this.#modern();
+    modern?.toolsChanged();
+    modern?.promptsChanged();
+    modern?.resourcesChanged();
   }
 }
 

@@ -2,9 +2,10 @@
  * What a front session announces (the union of its backends' capabilities, never waiting on one) and
  * the SDK servers that answer it by handing every request to a Router.
  */
-import { McpServer, Server, type ServerCapabilities } from "@modelcontextprotocol/server";
+import type { McpServer, Server, ServerCapabilities } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { VERSION } from "../../version.ts";
+import type { ServerSdk } from "../sdk.ts";
 import { scopeBackends } from "../scope.ts";
 import type { FrontSession, ProxyDependencies } from "../session.ts";
 import { Router } from "./router.ts";
@@ -80,38 +81,34 @@ export function mergeTasks(into: unknown, from: unknown): NonNullable<ServerCapa
 
 /** Builds the SDK server that answers one 2025-era front session by relaying to its backends. */
 export function createProxyServer(
+  sdk: ServerSdk,
   deps: ProxyDependencies,
   session: FrontSession,
   capabilities: ServerCapabilities,
 ): Server {
-  return attachRouter(new Server({ name: "gatehouse", version: VERSION }, { capabilities }), deps, session);
+  const server = new sdk.Server({ name: "gatehouse", version: VERSION }, { capabilities });
+  return attachRouter(server, deps, session);
 }
 
 /**
  * For 2026-07-28 requests: the same proxy, in the shape whose tool schemas the SDK's HTTP entry reads to
  * check `Mcp-Param-*` headers against the body (SEP-2243) before the call is relayed.
  */
-export class ProxyMcpServer extends McpServer {
-  readonly #schemaOf: (tool: string) => Record<string, unknown> | undefined;
-
-  constructor(
-    deps: ProxyDependencies,
-    session: FrontSession,
-    capabilities: ServerCapabilities,
-    schemaOf: (tool: string) => Record<string, unknown> | undefined,
-  ) {
-    // Capabilities are announced after construction: given to the constructor, McpServer would answer the
-    // lists itself (with its own, empty, registries) instead of relaying them.
-    super({ name: "gatehouse", version: VERSION });
-    this.server.registerCapabilities(capabilities);
-    this.#schemaOf = schemaOf;
-    attachRouter(this.server, deps, session);
-  }
-
+export function createModernProxyServer(
+  sdk: ServerSdk,
+  deps: ProxyDependencies,
+  session: FrontSession,
+  capabilities: ServerCapabilities,
+  schemaOf: (tool: string) => Record<string, unknown> | undefined,
+): McpServer {
+  // Capabilities are announced after construction: given to the constructor, McpServer would answer the
+  // lists itself (with its own, empty, registries) instead of relaying them.
+  const mcpServer = new sdk.McpServer({ name: "gatehouse", version: VERSION });
+  mcpServer.server.registerCapabilities(capabilities);
   // Pinned SDK: this hook is how its HTTP entry finds a tool's inputSchema (tools are the backends' here).
-  override toolInputSchemaJson(name: string): Record<string, unknown> | undefined {
-    return this.#schemaOf(name);
-  }
+  mcpServer.toolInputSchemaJson = schemaOf;
+  attachRouter(mcpServer.server, deps, session);
+  return mcpServer;
 }
 
 /** Any params: the Router checks what it relays. */
