@@ -31,6 +31,8 @@ export class SessionEventStore implements EventStore {
   /** Every kept event of the session, oldest first, from `#head` on. */
   #events: StoredEvent[] = [];
   #head = 0;
+  /** Events in `#events` (from `#head` on) whose stream was forgotten: they wait to be compacted away. */
+  #forgotten = 0;
   #bytes = 0;
   readonly #maxBytes: number;
   readonly #maxStreams: number;
@@ -44,6 +46,11 @@ export class SessionEventStore implements EventStore {
   /** Bytes the kept events count for (always at most `maxBytes`). */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Events held in memory, those of forgotten streams not yet compacted away included. */
+  get held(): number {
+    return this.#events.length - this.#head;
   }
 
   storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
@@ -91,7 +98,8 @@ export class SessionEventStore implements EventStore {
   #evictOldest(): void {
     const event = this.#events[this.#head++];
     if (!event) return;
-    if (!event.dropped) {
+    if (event.dropped) this.#forgotten--;
+    else {
       this.#bytes -= event.bytes;
       // Events leave in the order they came, so this one is its stream's oldest.
       this.#streams.get(event.streamId)?.shift();
@@ -107,8 +115,16 @@ export class SessionEventStore implements EventStore {
     for (const event of this.#streams.get(streamId) ?? []) {
       event.dropped = true;
       this.#bytes -= event.bytes;
+      this.#forgotten++;
     }
     this.#streams.delete(streamId);
+    // A session making stream after stream (a call each) never reaches `maxBytes`: without this, the
+    // forgotten streams' events would stay in the queue, and their messages in memory, for ever.
+    if (this.#forgotten > 1024 && this.#forgotten * 2 > this.held) {
+      this.#events = this.#events.slice(this.#head).filter((event) => !event.dropped);
+      this.#head = 0;
+      this.#forgotten = 0;
+    }
   }
 }
 

@@ -75,3 +75,20 @@ Deno.test("SessionEventStore.storeEvent() forgets the oldest stream beyond maxSt
   assert.equal(store.bytes, kept, "the forgotten stream's bytes no longer count");
   await assert.rejects(replay(store, old), /unknown event id/);
 });
+
+Deno.test("SessionEventStore holds a bounded number of events when every call is a stream of its own", async () => {
+  // A session whose every call opens a stream (two small events each) never reaches maxBytes: the events
+  // of the streams it forgets must leave memory all the same.
+  const store = new SessionEventStore({ maxStreams: 4 });
+  let last = "";
+  for (let call = 0; call < 10_000; call++) {
+    await store.storeEvent(`call-${call}`, result(call, 10));
+    last = await store.storeEvent(`call-${call}`, result(call, 10));
+  }
+  assert.ok(store.held <= 2 * 1024 + 8, `events held: ${store.held}`);
+  assert.ok(store.held >= 8, "the last streams' events are kept");
+  // What is kept still replays.
+  assert.equal(await store.getStreamIdForEventId(last), "call-9999");
+  const { sent } = await replay(store, `call-9999_0`);
+  assert.deepEqual(sent.map(({ message }) => idOf(message)), [9999, 9999]);
+});
