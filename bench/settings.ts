@@ -23,6 +23,8 @@ export interface BenchSettings {
     readonly idleSettleMs: number;
     /** Calls made before the reading after load. */
     readonly loadCalls: number;
+    /** How long after the load the reading waits at most for the resident set to fall under its target. */
+    readonly afterLoadIdleMs: number;
   };
   readonly startupRuns: number;
   readonly reload: { readonly reloads: number; readonly workers: number; readonly timeoutMs: number };
@@ -60,6 +62,7 @@ export function benchSettings(quick: boolean, soak: SoakOptions = {}): BenchSett
       settleMs: quick ? 300 : 1_000,
       idleSettleMs: 2_500,
       loadCalls: quick ? 2_000 : 10_000,
+      afterLoadIdleMs: quick ? 5_000 : 60_000,
     },
     startupRuns: quick ? 2 : 5,
     reload: { reloads: quick ? 2 : 5, workers: 4, timeoutMs: 5_000 },
