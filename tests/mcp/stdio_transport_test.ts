@@ -141,6 +141,28 @@ Deno.test("StdioTransport answers an oversized answer's call with an error and s
   }
 });
 
+Deno.test("StdioTransport delivers many calls sent at once whole and in order, whatever the writes carry", async () => {
+  const { transport, request } = await startFixture([]);
+  try {
+    // Sent in one go: while the first write is in flight the others gather into the next ones.
+    const answers = await Promise.all(
+      Array.from(
+        { length: 200 },
+        (_, index) =>
+          request(100 + index, "tools/call", { name: "echo", arguments: { message: `m${index}` } }),
+      ),
+    );
+    answers.forEach((answer, index) => {
+      assert.equal((answer as { id?: unknown }).id, 100 + index);
+      assert.deepEqual((answer as { result?: unknown }).result, {
+        content: [{ type: "text", text: `m${index}` }],
+      });
+    });
+  } finally {
+    await transport.close();
+  }
+});
+
 Deno.test("StdioTransport.close() kills a process that ignores SIGTERM and stdin EOF", async () => {
   const { transport, closed, request, stderr } = await startFixture(["--stubborn"]);
   await request(1, "ping");

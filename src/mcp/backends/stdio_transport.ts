@@ -70,6 +70,10 @@ export class StdioTransport implements Transport {
   readonly #pending = new Map<string, string | number>();
   readonly #recentStderr: string[] = [];
   readonly #encoder = new TextEncoder();
+  /** Lines sent while a write to stdin is in flight: the next write carries them all. */
+  #batch: string[] = [];
+  #batchWritten: PromiseWithResolvers<void> | undefined;
+  #writing = false;
   /** The SDK's check of a message read: the client SDK's, loaded before the first line is read. */
   #parse: ((value: unknown) => JSONRPCMessage) | undefined;
 
@@ -138,7 +142,40 @@ export class StdioTransport implements Transport {
         this.#pending.delete(idKey(requestId));
       }
     }
-    await writer.write(this.#encoder.encode(JSON.stringify(message) + "\n"));
+    await this.#write(writer, JSON.stringify(message) + "\n");
+  }
+
+  /**
+   * Writes `line` to the process's stdin: at once when no write is in flight, else with every line that
+   * comes meanwhile in the next write (one pipe write per batch instead of one per message under load).
+   * Resolves when the line's write has.
+   */
+  #write(writer: WritableStreamDefaultWriter<Uint8Array>, line: string): Promise<void> {
+    this.#batch.push(line);
+    this.#batchWritten ??= Promise.withResolvers<void>();
+    const written = this.#batchWritten.promise;
+    if (!this.#writing) void this.#writeBatches(writer);
+    return written;
+  }
+
+  async #writeBatches(writer: WritableStreamDefaultWriter<Uint8Array>): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#batch.length > 0) {
+        const text = this.#batch.length === 1 ? this.#batch[0]! : this.#batch.join("");
+        const written = this.#batchWritten!;
+        this.#batch = [];
+        this.#batchWritten = undefined;
+        try {
+          await writer.write(this.#encoder.encode(text));
+          written.resolve();
+        } catch (error) {
+          written.reject(error);
+        }
+      }
+    } finally {
+      this.#writing = false;
+    }
   }
 
   /** Stops the process (stdin EOF, then SIGTERM, then SIGKILL, each after a bound) and waits for it. */
@@ -245,7 +282,9 @@ export class StdioTransport implements Transport {
 
   /** Answers the backend's own oversized request with an error, so that it does not wait forever. */
   #refuseOversized(id: string | number): void {
-    this.#writer?.write(this.#encoder.encode(
+    if (!this.#writer) return;
+    this.#write(
+      this.#writer,
       JSON.stringify({
         jsonrpc: "2.0",
         id,
@@ -254,7 +293,7 @@ export class StdioTransport implements Transport {
           message: `The request is larger than ${formatBytes(this.#options.maxResponseBytes)}`,
         },
       }) + "\n",
-    )).catch(() => {});
+    ).catch(() => {});
   }
 
   async #readStderr(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
