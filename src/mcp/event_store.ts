@@ -18,8 +18,6 @@ interface StoredEvent {
   dropped: boolean;
 }
 
-const encoder = new TextEncoder();
-
 /**
  * Keeps the newest events of a session's SSE streams within `maxBytes` (an event's JSON in UTF-8 plus a
  * small overhead); an event larger than that is sent but not kept. A stream stays known (its later
@@ -54,6 +52,14 @@ export class SessionEventStore implements EventStore {
   }
 
   storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
+    return Promise.resolve(this.keep(streamId, message));
+  }
+
+  /**
+   * `storeEvent()` without a promise, for the fast path (front/call_stream.ts), which also has the
+   * message's JSON already. Returns the event's id.
+   */
+  keep(streamId: string, message: JSONRPCMessage, json = JSON.stringify(message)): string {
     let events = this.#streams.get(streamId);
     if (!events) {
       events = [];
@@ -61,7 +67,7 @@ export class SessionEventStore implements EventStore {
       if (this.#streams.size > this.#maxStreams) this.#forgetStream(this.#streams.keys().next().value!);
     }
     const id = this.#nextId++;
-    const bytes = encoder.encode(JSON.stringify(message)).byteLength + EVENT_OVERHEAD_BYTES;
+    const bytes = utf8Length(json) + EVENT_OVERHEAD_BYTES;
     if (bytes <= this.#maxBytes) {
       const event: StoredEvent = { streamId, id, message, bytes, dropped: false };
       events.push(event);
@@ -69,7 +75,20 @@ export class SessionEventStore implements EventStore {
       this.#bytes += bytes;
       while (this.#bytes > this.#maxBytes) this.#evictOldest();
     }
-    return Promise.resolve(`${streamId}_${id}`);
+    return `${streamId}_${id}`;
+  }
+
+  /** The kept events of `lastEventId`'s stream after it, with their ids; undefined for an unknown id. */
+  eventsAfter(lastEventId: string): { eventId: string; message: JSONRPCMessage }[] | undefined {
+    const streamId = streamOf(lastEventId);
+    const after = Number(lastEventId.slice(lastEventId.lastIndexOf("_") + 1));
+    const events = streamId === undefined ? undefined : this.#streams.get(streamId);
+    if (streamId === undefined || !events || !Number.isSafeInteger(after)) return undefined;
+    const found: { eventId: string; message: JSONRPCMessage }[] = [];
+    for (let event = firstAfter(events, after); event; event = firstAfter(events, event.id)) {
+      found.push({ eventId: `${streamId}_${event.id}`, message: event.message });
+    }
+    return found;
   }
 
   getStreamIdForEventId(eventId: string): Promise<string | undefined> {
@@ -138,6 +157,28 @@ function firstAfter(events: readonly StoredEvent[], id: number): StoredEvent | u
     else low = middle + 1;
   }
   return events[low];
+}
+
+const NON_ASCII = /[\u0080-\uffff]/;
+
+/** The length of `text` in UTF-8, without encoding it (JSON is mostly ASCII: one scan then). */
+export function utf8Length(text: string): number {
+  if (!NON_ASCII.test(text)) return text.length;
+  let bytes = 0;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && index + 1 < text.length) {
+      const next = text.charCodeAt(index + 1);
+      // A surrogate pair is one character of 4 bytes; a lone surrogate is encoded as U+FFFD (3 bytes).
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        index++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
 }
 
 /** The stream part of an event id `{streamId}_{n}`. */

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { JSONRPCMessage } from "@modelcontextprotocol/server";
-import { SessionEventStore } from "../../src/mcp/event_store.ts";
+import { SessionEventStore, utf8Length } from "../../src/mcp/event_store.ts";
 
 /** A tool result whose JSON is about `bytes` long. */
 function result(id: number, bytes: number): JSONRPCMessage {
@@ -91,4 +91,33 @@ Deno.test("SessionEventStore holds a bounded number of events when every call is
   assert.equal(await store.getStreamIdForEventId(last), "call-9999");
   const { sent } = await replay(store, `call-9999_0`);
   assert.deepEqual(sent.map(({ message }) => idOf(message)), [9999, 9999]);
+});
+
+Deno.test("utf8Length() counts what TextEncoder would write, without encoding", () => {
+  const encoder = new TextEncoder();
+  for (
+    const text of [
+      "",
+      "ascii only",
+      "é",
+      "€ and 日本",
+      "emoji 😀 pair",
+      "lone \ud800 high",
+      "lone \udc00 low",
+      "end \ud83d",
+    ]
+  ) {
+    assert.equal(utf8Length(text), encoder.encode(text).byteLength, JSON.stringify(text));
+  }
+});
+
+Deno.test("SessionEventStore.keep() and eventsAfter(): the synchronous store and replay of the fast path", () => {
+  const store = new SessionEventStore();
+  const priming = store.keep("call-a", {} as JSONRPCMessage, "{}");
+  const first = store.keep("call-a", result(1, 10));
+  store.keep("call-b", result(7, 10));
+  store.keep("call-a", result(2, 10));
+  assert.deepEqual(store.eventsAfter(priming)?.map(({ message }) => idOf(message)), [1, 2]);
+  assert.deepEqual(store.eventsAfter(first)?.map(({ eventId }) => eventId.startsWith("call-a_")), [true]);
+  assert.equal(store.eventsAfter("unknown_1"), undefined);
 });

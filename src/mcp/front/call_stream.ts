@@ -3,8 +3,10 @@
  * priming event (2025-11-25 on), what the call sends its client before the answer, then the answer. Every
  * event is kept in the session's event store, so a client that lost the stream resumes it with
  * Last-Event-ID. A call answered before it sent anything is one fixed body, not a stream kept open.
+ * Everything here is synchronous: events are kept and written in the order they are sent.
  */
-import type { EventStore, JSONRPCMessage } from "@modelcontextprotocol/server";
+import type { JSONRPCMessage } from "@modelcontextprotocol/server";
+import type { SessionEventStore } from "../event_store.ts";
 
 /** Stream ids of fast calls start with this, so a resumption finds its way back here. */
 const STREAM_PREFIX = "call-";
@@ -29,26 +31,24 @@ const encoder = new TextEncoder();
 /** A JSON-RPC message as the relay builds it (the SDK's type is narrower than what it accepts). */
 type Message = Record<string, unknown>;
 
-function eventText(eventId: string, message: Message | JSONRPCMessage): string {
-  return `event: message\nid: ${eventId}\ndata: ${JSON.stringify(message)}\n\n`;
+function eventText(eventId: string, json: string): string {
+  return `event: message\nid: ${eventId}\ndata: ${json}\n\n`;
 }
 
 export class CallStream {
   readonly id = `${STREAM_PREFIX}${crypto.randomUUID()}`;
   readonly response: Promise<Response>;
-  readonly #events: EventStore;
+  readonly #events: SessionEventStore;
   readonly #headers: Record<string, string>;
   #respond!: (response: Response) => void;
-  /** Events are stored and written one after the other, in the order they were sent. */
-  #queue: Promise<unknown>;
-  #priming = "";
+  readonly #priming: string;
   #responded = false;
   /** Where events are written while a client reads the stream (none once it went away). */
   #reader: ReadableStreamDefaultController<Uint8Array> | undefined;
   #finished = false;
   #openTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(events: EventStore, sessionId: string, protocolVersion: string) {
+  constructor(events: SessionEventStore, sessionId: string, protocolVersion: string) {
     this.#events = events;
     this.#headers = {
       "content-type": "text/event-stream",
@@ -56,11 +56,9 @@ export class CallStream {
       "mcp-session-id": sessionId,
     };
     this.response = new Promise((resolve) => this.#respond = resolve);
-    this.#queue = protocolVersion >= PRIMING_SINCE
-      ? events.storeEvent(this.id, {} as JSONRPCMessage).then((eventId) => {
-        this.#priming = `id: ${eventId}\ndata: \n\n`;
-      })
-      : Promise.resolve();
+    this.#priming = protocolVersion >= PRIMING_SINCE
+      ? `id: ${events.keep(this.id, {} as JSONRPCMessage, "{}")}\ndata: \n\n`
+      : "";
     this.#openTimer = setTimeout(() => this.#openEarly(), OPEN_STREAM_AFTER_MS);
   }
 
@@ -70,76 +68,57 @@ export class CallStream {
   }
 
   /** Sends a message before the answer: the answer becomes a stream kept open until it comes. */
-  send(message: Message): Promise<void> {
-    return this.#enqueue(message, false);
+  send(message: Message): void {
+    this.#event(message, false);
   }
 
   /** The answer: the whole body when nothing came before it, else the stream's last event. */
-  finish(message: Message): Promise<void> {
-    return this.#enqueue(message, true);
+  finish(message: Message): void {
+    this.#event(message, true);
+  }
+
+  /** Ends the stream without an answer (a cancelled call): what was sent stays; a client that resumes gets it. */
+  end(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (this.#responded) return this.#close();
+    this.#responding(new Response(this.#priming, { headers: this.#headers }));
+  }
+
+  /** What a client that lost the stream missed after `lastEventId`, then the rest as it comes. */
+  resume(lastEventId: string): Response {
+    let replayed = "";
+    for (const { eventId, message } of this.#events.eventsAfter(lastEventId) ?? []) {
+      replayed += eventText(eventId, JSON.stringify(message));
+    }
+    this.#close();
+    return this.#finished ? new Response(replayed, { headers: this.#headers }) : this.#open(replayed);
+  }
+
+  #event(message: Message, last: boolean): void {
+    if (this.#finished) return;
+    const json = JSON.stringify(message);
+    const text = eventText(this.#events.keep(this.id, message as JSONRPCMessage, json), json);
+    this.#finished = last;
+    if (!this.#responded) {
+      const body = this.#priming + text;
+      this.#responding(last ? new Response(body, { headers: this.#headers }) : this.#open(body));
+      return;
+    }
+    this.#write(text);
+    if (last) this.#close();
   }
 
   #openEarly(): void {
     this.#openTimer = undefined;
-    this.#queue = this.#queue.then(() => {
-      if (this.#responded) return;
-      this.#responded = true;
-      this.#respond(this.#open(this.#priming));
-    }).catch(() => {});
+    if (!this.#responded) this.#responding(this.#open(this.#priming));
   }
 
-  #responding(): void {
+  #responding(response: Response): void {
     this.#responded = true;
     if (this.#openTimer !== undefined) clearTimeout(this.#openTimer);
     this.#openTimer = undefined;
-  }
-
-  /** Ends the stream without an answer (a cancelled call): what was sent stays; a client that resumes gets it. */
-  end(): Promise<void> {
-    const done = this.#queue.then(() => {
-      if (this.#finished) return;
-      this.#finished = true;
-      if (!this.#responded) {
-        this.#responding();
-        this.#respond(new Response(this.#priming, { headers: this.#headers }));
-        return;
-      }
-      this.#close();
-    });
-    this.#queue = done.catch(() => {});
-    return done;
-  }
-
-  #enqueue(message: Message, last: boolean): Promise<void> {
-    const done = this.#queue.then(async () => {
-      if (this.#finished) return;
-      const text = eventText(await this.#events.storeEvent(this.id, message as JSONRPCMessage), message);
-      this.#finished = last;
-      if (!this.#responded) {
-        this.#responding();
-        if (last) this.#respond(new Response(this.#priming + text, { headers: this.#headers }));
-        else this.#respond(this.#open(this.#priming + text));
-        return;
-      }
-      this.#write(text);
-      if (last) this.#close();
-    });
-    this.#queue = done.catch(() => {});
-    return done;
-  }
-
-  /** What a client that lost the stream missed after `lastEventId`, then the rest as it comes. */
-  async resume(lastEventId: string): Promise<Response> {
-    let replayed = "";
-    await this.#queue;
-    await this.#events.replayEventsAfter(lastEventId, {
-      send: (eventId, message) => {
-        replayed += eventText(eventId, message);
-        return Promise.resolve();
-      },
-    });
-    this.#close();
-    return this.#finished ? new Response(replayed, { headers: this.#headers }) : this.#open(replayed);
+    this.#respond(response);
   }
 
   /** A streamed answer starting with `text`; events are written to it until the answer or a hang-up. */

@@ -6,7 +6,8 @@
  * asked on it, and its cancellations, are taken here too. Anything else, or anything unusual, takes the
  * SDK's path.
  */
-import type { EventStore, JSONRPCRequest, ServerContext } from "@modelcontextprotocol/server";
+import type { JSONRPCRequest, ServerContext } from "@modelcontextprotocol/server";
+import type { SessionEventStore } from "../event_store.ts";
 import { JSONRPC } from "../../core/jsonrpc.ts";
 import type { AnyResult } from "../backends/call_origin.ts";
 import type { FrontSession } from "../session.ts";
@@ -87,7 +88,7 @@ export class FastCalls {
   #nextQuestion = 1;
 
   /** Relays `call` on `session` through its Router; resolves with the HTTP answer. */
-  answer(session: FrontSession, events: EventStore, call: FastCall): Promise<Response> {
+  answer(session: FrontSession, events: SessionEventStore, call: FastCall): Promise<Response> {
     const answer = session.answer;
     if (!answer) {
       return Promise.resolve(Response.json({ jsonrpc: "2.0", id: call.id, error: SESSION_NOT_FOUND }));
@@ -110,8 +111,10 @@ export class FastCalls {
         signal: controller.signal,
         // 2025-era requests carry no request state (SEP-2322 is 2026-07-28's).
         requestState: () => undefined,
-        notify: (notification: { method: string; params?: unknown }) =>
-          stream.send({ jsonrpc: "2.0", ...notification }),
+        notify: (notification: { method: string; params?: unknown }) => {
+          stream.send({ jsonrpc: "2.0", ...notification });
+          return SENT;
+        },
         send: (
           question: { method: string; params?: unknown },
           _schema: unknown,
@@ -125,27 +128,23 @@ export class FastCalls {
       method: call.method,
       params: call.params,
     } as JSONRPCRequest;
-    answer(request, context).then(
-      (result) => ({ jsonrpc: "2.0", id: call.id, result }),
-      (error: { code?: unknown; message?: string; data?: unknown }) => ({
-        jsonrpc: "2.0",
-        id: call.id,
-        error: {
-          code: encodeErrorCode(
-            Number.isSafeInteger(error?.code) ? error.code as number : JSONRPC.internalError,
-          ),
-          message: error?.message ?? "Internal error",
-          ...(error?.data !== undefined ? { data: error.data } : {}),
-        },
-      }),
-    ).then((message) =>
-      // A call its client cancelled gets no answer (MCP 2025-11-25 §Cancellation): its stream just ends.
-      controller.signal.reason === CANCELLED_BY_CLIENT ? stream.end() : stream.finish(message)
-    ).finally(() => {
+    const settle = (message: Record<string, unknown>) => {
       session.closed.signal.removeEventListener("abort", onSessionClosed);
       if (this.#running.get(key) === controller) this.#running.delete(key);
       this.#streams.delete(stream.id);
-    });
+      // A call its client cancelled gets no answer (MCP 2025-11-25 §Cancellation): its stream just ends.
+      if (controller.signal.reason === CANCELLED_BY_CLIENT) return stream.end();
+      try {
+        stream.finish(message);
+      } catch {
+        // An answer JSON cannot carry: the client still gets one.
+        stream.finish(errorAnswer(call.id, { code: JSONRPC.internalError, message: "Internal error" }));
+      }
+    };
+    answer(request, context).then(
+      (result) => settle({ jsonrpc: "2.0", id: call.id, result }),
+      (error: { code?: unknown; message?: string; data?: unknown }) => settle(errorAnswer(call.id, error)),
+    );
     return stream.response;
   }
 
@@ -153,7 +152,7 @@ export class FastCalls {
    * A client resuming the stream of a fast call still running (GET with Last-Event-ID): what it missed,
    * then the rest. Undefined when the event is not of such a stream (the SDK replays finished ones).
    */
-  resume(session: FrontSession, lastEventId: string): Promise<Response> | undefined {
+  resume(session: FrontSession, lastEventId: string): Response | undefined {
     if (!isCallStreamEvent(lastEventId)) return undefined;
     for (const { sessionId, stream } of this.#streams.values()) {
       if (sessionId === session.id && stream.owns(lastEventId)) return stream.resume(lastEventId);
@@ -210,6 +209,22 @@ export class FastCalls {
     });
   }
 }
+
+/** The error answer to call `id`, its code as the SDK would encode it. */
+function errorAnswer(id: string | number, error: { code?: unknown; message?: string; data?: unknown }) {
+  return {
+    jsonrpc: "2.0",
+    id,
+    error: {
+      code: encodeErrorCode(Number.isSafeInteger(error?.code) ? error.code as number : JSONRPC.internalError),
+      message: error?.message ?? "Internal error",
+      ...(error?.data !== undefined ? { data: error.data } : {}),
+    },
+  };
+}
+
+/** What `notify` resolves with: the message is kept and written by then. */
+const SENT: Promise<void> = Promise.resolve();
 
 /** Why a call's signal aborted when its client sent `notifications/cancelled`. */
 const CANCELLED_BY_CLIENT = new DOMException("The client cancelled the request", "AbortError");

@@ -2,7 +2,8 @@
  * The 2025-era sessions (Mcp-Session-Id) this gateway holds: found only by their own user on their own
  * endpoint, capped per user, closed when idle, and forgotten with their backend connections.
  */
-import type { EventStore, WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/server";
+import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/server";
+import type { SessionEventStore } from "../event_store.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { BackendPool } from "../backends/pool.ts";
 import type { Caller } from "../../core/caller.ts";
@@ -15,7 +16,7 @@ export interface LegacySession {
   readonly session: FrontSession;
   readonly transport: WebStandardStreamableHTTPServerTransport;
   /** Its replay buffer, shared by the SDK's streams and the fast calls' (fast_calls.ts). */
-  readonly events: EventStore;
+  readonly events: SessionEventStore;
   lastSeenAt: number;
 }
 
@@ -50,7 +51,11 @@ export class LegacySessions {
     return entry;
   }
 
-  add(session: FrontSession, transport: WebStandardStreamableHTTPServerTransport, events: EventStore): void {
+  add(
+    session: FrontSession,
+    transport: WebStandardStreamableHTTPServerTransport,
+    events: SessionEventStore,
+  ): void {
     this.#entries.set(session.id, { session, transport, events, lastSeenAt: Date.now() });
   }
 
