@@ -1,11 +1,16 @@
 /**
  * `gatehouse explain`: says which policy rule decides a user's access to a backend, tool, prompt or resource.
  */
+import { join } from "node:path";
 import { ConfigError, formatLocation } from "../config/errors.ts";
 import { loadRegistry } from "../config/load.ts";
+import { closestName } from "../config/references.ts";
 import type { Registry } from "../config/types.ts";
-import { explain, type Explanation } from "../policy/explain.ts";
+import { explain, type Explanation, registryKnowsUser, userIdsNamed } from "../policy/explain.ts";
 import type { PolicyObject } from "../policy/policy.ts";
+import { findLocalUser } from "../store/local_users.ts";
+import { findProviderAccountId } from "../store/provider_accounts.ts";
+import { DATABASE_FILE, openStore } from "../store/store.ts";
 import { type Command, parseCommandArgs, UsageError } from "./args.ts";
 
 /** `allow: rule ID (file:line:col)`, `deny: rule ID (...)` or the default deny: the first word is the answer. */
@@ -66,6 +71,47 @@ function providerOf(registry: Registry, user: string, given: string | undefined)
     );
   }
   return fromId;
+}
+
+/**
+ * Whether the store in `dataDir` has an account with this id (the first-start admin, or a provider account
+ * that signed in), or why it cannot tell. A store that does not exist has no accounts; none is created.
+ */
+function storeAccount(dataDir: string, user: string): "found" | "absent" | "no store" | { unread: string } {
+  const path = join(dataDir, DATABASE_FILE);
+  try {
+    Deno.statSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "no store";
+    return { unread: error instanceof Error ? error.message : String(error) };
+  }
+  try {
+    const store = openStore(dataDir);
+    try {
+      const found = findLocalUser(store, user) ?? findProviderAccountId(store, user);
+      return found === undefined ? "absent" : "found";
+    } finally {
+      store.close();
+    }
+  } catch (error) {
+    return { unread: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** A warning when the user exists nowhere: not in the registry, and no account in the store. */
+function unknownUserWarning(registry: Registry, user: string): string | undefined {
+  if (registryKnowsUser(registry, user)) return undefined;
+  const account = storeAccount(registry.gateway.dataDir, user);
+  if (account === "found") return undefined;
+  const store = join(registry.gateway.dataDir, DATABASE_FILE);
+  const inStore = account === "absent"
+    ? `no account in the store (${store})`
+    : account === "no store"
+    ? `no store yet (${store})`
+    : `the store could not be read (${account.unread})`;
+  const closest = closestName(user, userIdsNamed(registry));
+  return `warning: user "${user}" is unknown: not in login.users, named by no user: subject or client, and ` +
+    `${inStore}; ${closest === undefined ? "check the spelling" : `did you mean "${closest}"?`}`;
 }
 
 const listOf = (names: readonly string[]) =>
@@ -144,6 +190,8 @@ Exit codes: 0 when it printed an answer, allow or deny; 1 for a mistake in the a
         backend,
         object,
       });
+      const warning = unknownUserWarning(registry, user);
+      if (warning) io.stderr(`gatehouse explain: ${warning}\n`);
       io.stdout(`${formatExplanation(explanation)}\n`);
       return 0;
     } catch (error) {

@@ -1,9 +1,29 @@
 /** `gatehouse serve`: starts the gateway, reloads on SIGHUP, and drains on SIGINT and SIGTERM. */
 import { drainLogs } from "../log/buffered_stdout.ts";
-import { createLogger, levelFromEnv } from "../log/logger.ts";
+import { createLogger, levelFromEnv, type Logger } from "../log/logger.ts";
 import { exitOnUncaughtErrors } from "../log/uncaught_errors.ts";
 import { type RunningGateway, startGateway } from "../gateway.ts";
 import { type Command, parseCommandArgs } from "./args.ts";
+
+/**
+ * Routes console output (the runtime's own warnings, and libraries') into the log as JSON lines, so that
+ * every line on stdout and stderr parses as JSON; returns a function that restores the console.
+ */
+function logConsoleOutput(log: Logger): () => void {
+  const saved = { ...console };
+  const toLog = (level: "debug" | "info" | "warn" | "error") => (...args: unknown[]) =>
+    log[level]("console output", {
+      text: args.map((arg) => typeof arg === "string" ? arg : Deno.inspect(arg)).join(" "),
+    });
+  Object.assign(console, {
+    debug: toLog("debug"),
+    log: toLog("info"),
+    info: toLog("info"),
+    warn: toLog("warn"),
+    error: toLog("error"),
+  });
+  return () => Object.assign(console, saved);
+}
 
 export const serveCommand: Command = {
   help: `Usage: gatehouse serve [--registry PATH] [--listen HOST:PORT] [--data DIR]
@@ -26,6 +46,7 @@ Options:
     // Log lines are buffered and written off the request path; every exit below lets them all out first.
     const log = createLogger({ level: levelFromEnv(Deno.env.get("GATEHOUSE_LOG_LEVEL")) });
     const stopCatchingErrors = exitOnUncaughtErrors(log, { exit: Deno.exit });
+    const restoreConsole = logConsoleOutput(log);
     // Signal handlers go in before the gateway starts, so an early SIGHUP cannot kill it.
     const stopRequested = Promise.withResolvers<void>();
     let gateway: RunningGateway | undefined;
@@ -51,6 +72,7 @@ Options:
       Deno.removeSignalListener("SIGTERM", stop);
       Deno.removeSignalListener("SIGHUP", reload);
       stopCatchingErrors();
+      restoreConsole();
       await drainLogs();
     }
     return 0;

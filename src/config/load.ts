@@ -6,12 +6,13 @@ import type { z } from "zod";
 import { findShadowedRules } from "./shadowing.ts";
 import { type ConfigProblem, formatLocation, sortProblems } from "./errors.ts";
 import { interpolate, interpolateEnvOnly, type InterpolationSources } from "./interpolate.ts";
-import { type ConfigPath, parseSource, type SourceFile } from "./source.ts";
+import { type ConfigPath, formatPath, parseSource, type SourceFile } from "./source.ts";
 import {
   listenSchema,
   policyMappingSchema,
   type RawRegistry,
   registrySchema,
+  registryWording,
   ruleListSchema,
 } from "./schema.ts";
 import { checkReferences, type InterpolatedFile } from "./references.ts";
@@ -53,20 +54,13 @@ async function defaultReadDirNames(path: string): Promise<string[] | undefined> 
   }
 }
 
-/** `backends.api.stdio.args[2]`: how a path is named in messages. */
-export function formatPath(path: ConfigPath): string {
-  return path.map((segment, index) =>
-    typeof segment === "number" ? `[${segment}]` : index === 0 ? segment : `.${segment}`
-  ).join("");
-}
-
 /** Turns zod issues into positioned problems; messages never include the offending value. */
 export function schemaProblems(
   source: SourceFile,
-  error: z.ZodError,
+  issues: readonly z.core.$ZodIssue[],
   prefix: ConfigPath = [],
 ): ConfigProblem[] {
-  return error.issues.flatMap((issue) => {
+  return issues.flatMap((issue) => {
     const path = [
       ...prefix,
       ...issue.path.map((segment) => typeof segment === "number" ? segment : String(segment)),
@@ -146,7 +140,7 @@ export async function loadRegistry(
   problems.push(...interpolated.problems);
   if (options.listen !== undefined && isRecord(interpolated.value)) {
     // A bad --listen is the command line's mistake, not the file's: say so instead of pointing into it.
-    const listen = listenSchema.safeParse(options.listen);
+    const listen = listenSchema.safeParse(options.listen, { error: registryWording });
     if (listen.success) {
       const gateway = isRecord(interpolated.value.gateway) ? interpolated.value.gateway : {};
       interpolated.value.gateway = { ...gateway, listen: options.listen };
@@ -159,9 +153,27 @@ export async function loadRegistry(
       });
     }
   }
-  const checked = registrySchema.safeParse(interpolated.value);
+  const checked = registrySchema.safeParse(interpolated.value, { error: registryWording });
   if (!checked.success) {
-    problems.push(...withoutEchoes(schemaProblems(source, checked.error), interpolated.problems));
+    let issues = checked.error.issues;
+    if (options.listen !== undefined) {
+      // The listener is the command line's: point at --listen, not at a line of the file.
+      const offLoopback = (issue: z.core.$ZodIssue) =>
+        issue.code === "custom" && issue.params?.authNoneOffLoopback === true;
+      if (issues.some(offLoopback)) {
+        const auth = source.problemAt(["gateway", "auth"], "");
+        problems.push({
+          file: "--listen",
+          line: 0,
+          col: 0,
+          message: `${options.listen} is not a loopback address, and gateway.auth is "none" ` +
+            `(${formatLocation(auth)}), which is only allowed on a loopback listener (localhost, ` +
+            "127.x.x.x or ::1): give --listen 127.0.0.1:PORT, or use auth: oauth",
+        });
+        issues = issues.filter((issue) => !offLoopback(issue));
+      }
+    }
+    problems.push(...withoutEchoes(schemaProblems(source, issues), interpolated.problems));
   }
 
   const rawPoliciesDir = typeof rawGateway.policies_dir === "string"
@@ -246,8 +258,8 @@ function checkPolicyFile(
     return { file: { source, relativePath, policies: [], limits: [] }, problems: [] };
   }
   if (Array.isArray(value)) {
-    const checked = ruleListSchema.safeParse(value);
-    if (!checked.success) return { problems: schemaProblems(source, checked.error) };
+    const checked = ruleListSchema.safeParse(value, { error: registryWording });
+    if (!checked.success) return { problems: schemaProblems(source, checked.error.issues) };
     const policies = checked.data.map((rule, index) => ({ rule, path: [index] }));
     return { file: { source, relativePath, policies, limits: [] }, problems: [] };
   }
@@ -258,8 +270,8 @@ function checkPolicyFile(
       ],
     };
   }
-  const checked = policyMappingSchema.safeParse(value);
-  if (!checked.success) return { problems: schemaProblems(source, checked.error) };
+  const checked = policyMappingSchema.safeParse(value, { error: registryWording });
+  if (!checked.success) return { problems: schemaProblems(source, checked.error.issues) };
   return {
     file: {
       source,

@@ -30,6 +30,47 @@ function globError(pattern: string): string | undefined {
   }
 }
 
+/**
+ * How many single-character edits (insert, delete, replace, swap two neighbours) turn `a` into `b`:
+ * the optimal string alignment distance.
+ */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(rows[i - 1]![j]! + 1, row[j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+      }
+    }
+    rows.push(row);
+  }
+  return rows[a.length]![b.length]!;
+}
+
+/**
+ * The one of `candidates` that `name` most likely misspells (a third of its letters or fewer differ,
+ * ignoring case), or undefined.
+ */
+export function closestName(name: string, candidates: Iterable<string>): string | undefined {
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (!best || distance < best.distance) best = { candidate, distance };
+  }
+  if (!best) return undefined;
+  const allowed = Math.max(1, Math.floor(Math.max(name.length, best.candidate.length) / 3));
+  return best.distance <= allowed ? best.candidate : undefined;
+}
+
+/** `; did you mean "everything"?` when `name` looks like a misspelling of one of `candidates`, else "". */
+export function didYouMean(name: string, candidates: Iterable<string>): string {
+  const closest = closestName(name, candidates);
+  return closest === undefined ? "" : `; did you mean "${closest}"?`;
+}
+
 /** The rules and limits a file holds, with their paths, whatever shape the file has. */
 function entriesOf(
   file: InterpolatedFile,
@@ -43,6 +84,13 @@ function entriesOf(
   const list = (key: string, kind: string) =>
     Array.isArray(value[key]) ? value[key].map((item, index) => ({ item, path: [key, index], kind })) : [];
   return [...list("policies", "rule"), ...list("limits", "limit")];
+}
+
+function unknownService(service: string, services: Set<string>): string {
+  const closest = closestName(service, services);
+  return closest === undefined
+    ? `unknown service "${service}": define it under services:`
+    : `unknown service "${service}": did you mean "${closest}"?`;
 }
 
 /** What `checkReferences()` found: problems reject the registry, warnings do not. */
@@ -83,7 +131,7 @@ export function checkReferences(
         for (const service of value.services.filter((service) => !services.has(service))) {
           problems.push(registry.source.problemAt(
             ["backends", name, section, section === "stdio" ? "env" : "headers", key],
-            `unknown service "${service}": define it under services:`,
+            unknownService(service, services),
           ));
         }
       }
@@ -124,7 +172,10 @@ export function checkReferences(
         item.subjects.forEach((subject, position) => {
           const provider = typeof subject === "string" ? /^provider:(.+)$/.exec(subject)?.[1] : undefined;
           if (provider !== undefined && !providers.has(provider)) {
-            report([...path, "subjects", position], `unknown provider "${provider}" in subject`);
+            report(
+              [...path, "subjects", position],
+              `unknown provider "${provider}" in subject${didYouMean(provider, providers)}`,
+            );
           }
         });
       }
@@ -142,7 +193,12 @@ export function checkReferences(
           const where = [...path, "backends", position];
           if (!isGlob(pattern)) {
             if (!Object.hasOwn(backends, pattern)) {
-              warn(where, `unknown backend "${pattern}": this entry matches nothing`);
+              warn(
+                where,
+                `unknown backend "${pattern}": this entry matches nothing${
+                  didYouMean(pattern, backendNames)
+                }`,
+              );
             }
             return;
           }

@@ -7,7 +7,9 @@ import type { GrantType } from "./types.ts";
 
 /** The registry file's shape after interpolation: strict (unknown keys are errors), as users write it. */
 
-const durationSeconds = z.union([z.string(), z.number()])
+const durationSeconds = z.union([z.string(), z.number()], {
+  error: "expected a duration such as 30s, 10m, 1h or 30d",
+})
   .refine(
     (value) => parseDurationSeconds(value) !== undefined,
     "expected a duration such as 30s, 10m, 1h or 30d",
@@ -15,12 +17,90 @@ const durationSeconds = z.union([z.string(), z.number()])
   .transform((value) => parseDurationSeconds(value)!)
   .refine((seconds) => seconds > 0, "must be longer than zero");
 
-const sizeBytes = z.union([z.string(), z.number()])
+const sizeBytes = z.union([z.string(), z.number()], {
+  error: "expected a size such as 4MiB, 512KiB or a byte count",
+})
   .refine(
     (value) => parseSizeBytes(value) !== undefined,
     "expected a size such as 4MiB, 512KiB or a byte count",
   )
   .transform((value) => parseSizeBytes(value)!);
+
+/** What YAML calls the kind of a value, for messages: never the value itself, which may be a secret. */
+function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return "an empty value";
+  if (Array.isArray(value)) return "a list";
+  if (value instanceof Template) return "a string";
+  if (typeof value === "object") return "a mapping";
+  if (typeof value === "boolean") return "true or false";
+  if (typeof value === "number") return "a number";
+  return `a ${typeof value}`;
+}
+
+const EXPECTED_KIND: Record<string, string> = {
+  string: "a string",
+  number: "a number",
+  int: "a whole number",
+  boolean: "true or false",
+  array: "a list",
+  object: "a mapping",
+  record: "a mapping",
+};
+
+/** `a, b or c`. */
+function orList(items: readonly string[]): string {
+  return items.length > 1 ? `${items.slice(0, -1).join(", ")} or ${items.at(-1)}` : items.join("");
+}
+
+/**
+ * The registry's own words for what zod would say in its own (`Invalid option: expected one of
+ * "allow"|"deny"` becomes `must be "allow" or "deny"`). Messages written in the schema win over these;
+ * none of them quotes the offending value.
+ */
+export const registryWording: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case "invalid_type": {
+      const expected = EXPECTED_KIND[issue.expected] ?? issue.expected;
+      if (issue.input === undefined) return "missing required key";
+      if (issue.expected === "int" && typeof issue.input === "number") return "expected a whole number";
+      return `expected ${expected}, not ${kindOf(issue.input)}`;
+    }
+    case "invalid_value":
+      return `must be ${orList(issue.values.map((value) => JSON.stringify(value)))}`;
+    case "too_small":
+    case "too_big": {
+      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+      const least = issue.code === "too_small";
+      if (issue.origin === "array") {
+        return least && Number(bound) <= 1
+          ? "must not be empty"
+          : `list ${least ? "at least" : "at most"} ${bound} entries`;
+      }
+      if (issue.origin === "string") {
+        return least && Number(bound) <= 1
+          ? "must not be empty"
+          : `must be ${least ? "at least" : "at most"} ${bound} characters long`;
+      }
+      const strict = issue.inclusive === false;
+      return `must be ${
+        least ? (strict ? "more than" : "at least") : (strict ? "less than" : "at most")
+      } ${bound}`;
+    }
+    case "invalid_format":
+      return `is not a valid ${issue.format.replaceAll("_", " ")}`;
+    case "invalid_union": {
+      // Each alternative a type of its own (a string or a number): say which types would do.
+      const kinds = issue.errors.map((branch) =>
+        branch[0]?.code === "invalid_type" ? branch[0].expected : ""
+      );
+      if (issue.errors.length === 0 || kinds.includes("")) return "does not match any accepted form";
+      const expected = orList(kinds.map((kind) => EXPECTED_KIND[kind] ?? kind));
+      return `expected ${expected}, not ${kindOf(issue.input)}`;
+    }
+    default:
+      return undefined;
+  }
+};
 
 /** True for addresses only this machine can reach. */
 export function isLoopbackHost(hostname: string): boolean {
@@ -103,6 +183,7 @@ const gateway = z.strictObject({
       code: "custom",
       path: ["auth"],
       message: '"none" is only allowed on a loopback listener (localhost, 127.x.x.x or ::1)',
+      params: { authNoneOffLoopback: true },
     });
   }
 });

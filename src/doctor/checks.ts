@@ -13,7 +13,7 @@ import { urlOf } from "../http/server.ts";
 import { GITHUB } from "../login/providers.ts";
 import { checkStdioCommand } from "./command.ts";
 import { checkDataDir } from "./data_dir.ts";
-import { type NetworkOptions, probeDiscovery, probeReachable } from "./network.ts";
+import { type NetworkOptions, probeDiscovery, probeReachable, probeTokenEndpoint } from "./network.ts";
 import type { CheckRow, Verdict } from "./verdict.ts";
 
 export interface DoctorOptions {
@@ -119,12 +119,12 @@ function checkBackend(
 /** The gateway discovers a service's endpoints (RFC 8414, then OIDC) unless both are given. */
 function checkService(service: ServiceSettings, network: NetworkOptions): Promise<Verdict> {
   if (service.authorizationEndpoint && service.tokenEndpoint) {
-    return probeReachable(service.tokenEndpoint, {}, network);
+    return probeTokenEndpoint(service.tokenEndpoint, service.clientId, network);
   }
   return probeDiscovery(service.issuer!, ["oauth2", "oidc"], network);
 }
 
 function checkLoginProvider(provider: LoginProvider, network: NetworkOptions): Promise<Verdict> {
   if (provider.type === "oidc") return probeDiscovery(provider.issuer, ["oidc"], network);
-  return probeReachable(provider.tokenEndpoint ?? GITHUB.tokenEndpoint, {}, network);
+  return probeTokenEndpoint(provider.tokenEndpoint ?? GITHUB.tokenEndpoint, provider.clientId, network);
 }

@@ -72,6 +72,51 @@ export async function probeReachable(
   }
 }
 
+/** Answers that say no token endpoint is at a URL: nothing there, or nothing that takes a POST. */
+const NOT_A_TOKEN_ENDPOINT = new Set([404, 405, 410]);
+
+/**
+ * Whether `url` is a token endpoint: it gets a token request that cannot succeed (an authorization code
+ * grant with the client id and no code, no secret), which a token endpoint refuses with 400 or 401
+ * (RFC 6749 §5.2), or as GitHub does, with 200 and an error. A 404 (or 405, 410) means the URL is wrong, or
+ * that the service does not know the client id (GitHub answers so); a 5xx is a warning.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2
+ */
+export async function probeTokenEndpoint(
+  url: string,
+  clientId: string,
+  options: NetworkOptions,
+): Promise<Verdict> {
+  const started = performance.now();
+  let response: Response;
+  try {
+    response = await options.fetch(url, {
+      method: "POST",
+      headers: { accept: "application/json", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "authorization_code", client_id: clientId }),
+      redirect: "manual",
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+  } catch (error) {
+    return {
+      result: "FAIL",
+      detail: `${displayUrl(url)}: ${describeRequestError(error, options.timeoutMs)}`,
+    };
+  }
+  await response.body?.cancel().catch(() => {});
+  const answered = `${displayUrl(url)} answered a token request with HTTP ${response.status}`;
+  const elapsed = `${Math.round(performance.now() - started)} ms`;
+  if (NOT_A_TOKEN_ENDPOINT.has(response.status)) {
+    return {
+      result: "FAIL",
+      detail: `${answered}: no token endpoint there (check token_endpoint), or the service does not know ` +
+        "client_id",
+    };
+  }
+  if (response.status >= 500) return { result: "warn", detail: `${answered} (${elapsed})` };
+  return { result: "ok", detail: `${answered} (${elapsed})` };
+}
+
 const WELL_KNOWN = { oauth2: "oauth-authorization-server", oidc: "openid-configuration" } as const;
 
 /**

@@ -2,7 +2,6 @@
 // The authorization server's route groups are in routes/, one file each; this file mounts them.
 import { JSONRPC, jsonRpcErrorResponse } from "../core/jsonrpc.ts";
 import { type Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { RegistryHolder } from "../config/current.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Store } from "../store/store.ts";
@@ -99,20 +98,22 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
 
   // The one check of `gateway.max_body_size`, for every route (declared or chunked bodies): 413, as a
   // JSON-RPC error on the MCP endpoints and as an OAuth-style error elsewhere.
-  app.use(function limitBody(c, next) {
+  app.use(async function limitBody(c, next) {
     // The limit is part of the registry, so it can change on reload.
     const maxSize = c.get("snapshot").registry.gateway.maxBodyBytes;
-    const message = `Request body is larger than ${maxSize} bytes`;
-    return bodyLimit({
-      maxSize,
-      onError: (c) => {
-        const path = c.req.path;
-        if (path === "/mcp" || path.startsWith("/mcp/")) {
-          return jsonRpcErrorResponse(413, JSONRPC.invalidRequest, message);
-        }
-        throw new HttpError(413, "payload_too_large", message);
-      },
-    })(c, next);
+    const raw = c.req.raw;
+    if (!raw.body) return next();
+    const declared = raw.headers.get("content-length");
+    if (declared !== null && !raw.headers.has("transfer-encoding")) {
+      return Number(declared) > maxSize ? tooLarge(c.req.path, maxSize) : next();
+    }
+    // No declared length (chunked, or none): read the body up to the limit, and hand on a request that
+    // holds it. Not `new Request(raw, ...)` (as Hono's bodyLimit does): that reads the served request's
+    // signal, and Deno then prints a plain-text warning among the JSON log lines.
+    const body = await readAtMost(raw.body, maxSize);
+    if (!body) return tooLarge(c.req.path, maxSize);
+    c.req.raw = new Request(raw.url, { method: raw.method, headers: raw.headers, body });
+    return next();
   });
 
   mountHealthRoutes(app, { holder, store, now });
@@ -124,6 +125,42 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
   app.notFound(() => new HttpError(404, "not_found", "No such endpoint").toResponse());
   app.onError(createErrorHandler(log));
   return app;
+}
+
+/** The answer to a body over `gateway.max_body_size`: a JSON-RPC error on /mcp, an OAuth-style one elsewhere. */
+function tooLarge(path: string, maxSize: number): Response {
+  const message = `Request body is larger than ${maxSize} bytes`;
+  if (path === "/mcp" || path.startsWith("/mcp/")) {
+    return jsonRpcErrorResponse(413, JSONRPC.invalidRequest, message);
+  }
+  throw new HttpError(413, "payload_too_large", message);
+}
+
+/** The whole of `stream`, or undefined (and the rest cancelled) once it grows past `maxBytes`. */
+async function readAtMost(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return body;
 }
 
 /** Mounts the authorization server's route groups, in the order they have always matched. */

@@ -1,5 +1,6 @@
 /** Explains an access decision: the rule that decides it, or that none does. */
 import type { PolicyRule, Registry } from "../config/types.ts";
+import { ANONYMOUS } from "../core/caller.ts";
 import { type Decision, Policy, type PolicyObject, policyOf, type PolicySubject } from "./policy.ts";
 
 /** A question for `gatehouse explain`: may this user use this backend, or this object of it? */
@@ -30,6 +31,36 @@ export function subjectOf(registry: Registry, question: ExplainQuestion): Policy
     clientId: question.clientId,
     provider: question.provider,
   };
+}
+
+/**
+ * The user ids the registry itself names: local users, `user:` subjects of rules and limits, the users
+ * `client_credentials` clients act as, and `anonymous` under `auth: none`.
+ */
+export function userIdsNamed(registry: Registry): Set<string> {
+  const ids = new Set(Object.keys(registry.login.users));
+  for (const { subjects } of [...registry.policies, ...registry.limits]) {
+    for (const subject of subjects) if (subject.startsWith("user:")) ids.add(subject.slice("user:".length));
+  }
+  for (const client of Object.values(registry.clients)) ids.add(client.user);
+  if (registry.gateway.auth === "none") ids.add(ANONYMOUS.id);
+  return ids;
+}
+
+/**
+ * Whether the registry knows `user`: it names it (`userIdsNamed()`), or it is `PROVIDER:LOGIN` (or
+ * `PROVIDER:SUB`) of a login provider whose `allow.users` lists it. Accounts that signed in are in the
+ * store, which the registry cannot tell.
+ */
+export function registryKnowsUser(registry: Registry, user: string): boolean {
+  if (userIdsNamed(registry).has(user)) return true;
+  const separator = user.indexOf(":");
+  if (separator <= 0) return false;
+  const providers = registry.login.providers;
+  const name = user.slice(0, separator);
+  const provider = Object.hasOwn(providers, name) ? providers[name] : undefined;
+  const login = user.slice(separator + 1).toLowerCase();
+  return provider?.allow.users.some((entry) => entry.toLowerCase() === login) ?? false;
 }
 
 /** Answers a question with the registry's compiled policy, and names the rule that decided. */

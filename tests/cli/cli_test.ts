@@ -73,7 +73,7 @@ Deno.test("gatehouse check prints every problem as file:line:col, exits 1 and wr
     assert.equal(code, 1);
     const lines = stderr.trim().split("\n");
     assert.deepEqual(lines, [
-      'policies/bad.yaml:1:20: [0].effect: Invalid option: expected one of "allow"|"deny"',
+      'policies/bad.yaml:1:20: [0].effect: must be "allow" or "deny"',
       "registry.yaml:2:11: gateway.listen: expected HOST:PORT, such as 127.0.0.1:8740",
       'registry.yaml:3:3: gateway: unknown key "colour"',
       'registry.yaml:6:68: unknown service "nope": define it under services:',
@@ -127,8 +127,39 @@ Deno.test("gatehouse check prints warnings as file:line:col: warning: and exits 
     assert.equal(rejected.stdout, "");
     assert.deepEqual(rejected.stderr.trim().split("\n"), [
       'policies/team.yaml:1:67: warning: unknown backend "old-api": this entry matches nothing',
-      "policies/team.yaml:1:84: [0].tools: expected array, received number",
+      "policies/team.yaml:1:84: [0].tools: expected a list, not a number",
       "1 problem and 1 warning found",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("gatehouse check suggests the backend a rule misspells, and fails on it with --strict", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gatehouse-check-" });
+  try {
+    await Deno.writeTextFile(
+      join(dir, "registry.yaml"),
+      [
+        "backends:",
+        "  everything: { http: { url: http://127.0.0.1:9/mcp } }",
+        "policies:",
+        "  - { id: all, effect: allow, subjects: ['*'], backends: [everythng] }",
+      ].join("\n"),
+    );
+    const warning = 'registry.yaml:4:59: warning: unknown backend "everythng": this entry matches nothing; ' +
+      'did you mean "everything"?';
+    const lenient = await runGatehouse(["check", "registry.yaml"], { cwd: dir });
+    assert.equal(lenient.code, 0);
+    assert.equal(lenient.stderr, `${warning}\n`);
+    assert.match(lenient.stdout, /^registry\.yaml: ok \(.*, 1 warning\)\n$/);
+
+    const strict = await runGatehouse(["check", "--strict", "registry.yaml"], { cwd: dir });
+    assert.equal(strict.code, 1);
+    assert.equal(strict.stdout, "");
+    assert.deepEqual(strict.stderr.trim().split("\n"), [
+      warning,
+      "1 warning found; --strict fails on warnings",
     ]);
   } finally {
     await Deno.remove(dir, { recursive: true });

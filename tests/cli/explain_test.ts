@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { insertLocalUser } from "../../src/store/local_users.ts";
+import { insertProviderAccount } from "../../src/store/provider_accounts.ts";
+import { openStore } from "../../src/store/store.ts";
 import { runGatehouse } from "../helpers/gatehouse_process.ts";
 
 const HASH = "$argon2id$v=19$m=19456,t=2,p=1$ZmFrZXNhbHQ$ZmFrZWhhc2g";
@@ -41,6 +44,9 @@ const RULES = [
   '- { id: no-interns-files, effect: deny, subjects: ["group:interns"], backends: [files] }',
   '- { id: carol-files, effect: allow, subjects: ["user:carol"], backends: [files], tools: [file.read], prompts: ["[!x]*"], resources: ["file:///srv/a?.txt"] }',
 ].join("\n") + "\n";
+
+/** The users the registry above knows: in login.users, or named by a user: subject. */
+const KNOWN_USERS = new Set(["alice", "bob", "carol", "github:octocat"]);
 
 const rule = (effect: "allow" | "deny", id: string, where: string) => `${effect}: rule ${id} (${where})\n`;
 const inRules = (line: number) => `policies/10-rules.yaml:${line}:3`;
@@ -319,10 +325,16 @@ Deno.test("gatehouse explain prints allow or deny and the deciding rule, and exi
       answers.map(({ args }) => () => runGatehouse(["explain", ...args], { cwd: dir })),
       6,
     );
-    for (const [index, { name, stdout }] of answers.entries()) {
+    for (const [index, { name, args, stdout }] of answers.entries()) {
       await t.step(name, () => {
         const run = runs[index]!;
-        assert.equal(run.stderr, "");
+        // A user the registry does not know is answered for, with a warning on stderr.
+        const user = args[args.indexOf("--user") + 1]!;
+        if (KNOWN_USERS.has(user)) assert.equal(run.stderr, "");
+        else {assert.ok(
+            run.stderr.startsWith(`gatehouse explain: warning: user "${user}" is unknown: `),
+            run.stderr,
+          );}
         assert.equal(run.stdout, stdout);
         assert.equal(run.code, 0);
       });
@@ -380,7 +392,7 @@ Deno.test("gatehouse explain prints the problems of an invalid registry and exit
     assert.equal(stdout, "");
     assert.equal(
       stderr,
-      'policies/20-broken.yaml:1:25: [0].effect: Invalid option: expected one of "allow"|"deny"\n',
+      'policies/20-broken.yaml:1:25: [0].effect: must be "allow" or "deny"\n',
     );
   });
 });
@@ -396,5 +408,41 @@ Deno.test("gatehouse explain answers for a registry that only has warnings", asy
     });
     assert.equal(code, 0);
     assert.equal(stdout, rule("allow", "old-backend", "policies/20-old.yaml:1:3"));
+  });
+});
+
+Deno.test("gatehouse explain warns of a user who exists nowhere, and not of one the registry or the store knows", async () => {
+  await withRegistry(async (dir) => {
+    const explainFor = (user: string) =>
+      runGatehouse(["explain", "--user", user, "--backend", "search"], { cwd: dir });
+    const answer = rule("allow", "everyone-search", inRules(1));
+    const store = join(dir, "data", "gatehouse.db");
+
+    const misspelt = await explainFor("alcie");
+    assert.equal(misspelt.code, 0);
+    assert.equal(misspelt.stdout, answer);
+    assert.equal(
+      misspelt.stderr,
+      'gatehouse explain: warning: user "alcie" is unknown: not in login.users, named by no user: subject or ' +
+        `client, and no store yet (${store}); did you mean "alice"?\n`,
+    );
+    assert.equal((await explainFor("alice")).stderr, "", "a local user");
+    assert.equal((await explainFor("github:octocat")).stderr, "", "a user a rule names");
+    assert.equal((await Array.fromAsync(Deno.readDir(dir))).some((entry) => entry.name === "data"), false);
+
+    // The first-start admin and a provider account that signed in live in the store.
+    const opened = openStore(join(dir, "data"));
+    insertLocalUser(opened, { name: "admin", passwordHash: "$argon2id$x", groups: "[]", createdAt: 0 });
+    insertProviderAccount(opened, { userId: "github:mona", accountId: "583231", firstSeen: 0 });
+    opened.close();
+    assert.equal((await explainFor("admin")).stderr, "", "the first-start admin");
+    assert.equal((await explainFor("github:mona")).stderr, "", "a provider account");
+    const stranger = await explainFor("github:nobody");
+    assert.equal(stranger.stdout, answer);
+    assert.equal(
+      stranger.stderr,
+      'gatehouse explain: warning: user "github:nobody" is unknown: not in login.users, named by no user: ' +
+        `subject or client, and no account in the store (${store}); check the spelling\n`,
+    );
   });
 });

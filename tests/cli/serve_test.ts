@@ -108,7 +108,7 @@ Deno.test("gatehouse serve refuses an invalid registry with every problem and ex
     const { code, stderr } = await runGatehouse(["serve"], { cwd: dir });
     assert.equal(code, 1);
     assert.deepEqual(stderr.trim().split("\n"), [
-      'registry.yaml:2:9: gateway.auth: Invalid option: expected one of "oauth"|"none"',
+      'registry.yaml:2:9: gateway.auth: must be "oauth" or "none"',
       "registry.yaml:5:6: backends.x: give exactly one of stdio, http or sse",
     ]);
   } finally {

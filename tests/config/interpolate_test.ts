@@ -434,12 +434,26 @@ Deno.test("loadRegistry() lets LoadOptions.listen (--listen) win over gateway.li
   assert.deepEqual(withoutGateway.gateway.listen, { hostname: "localhost", port: 9000 });
 });
 
-Deno.test("loadRegistry() rejects auth: none when --listen moves it off loopback", async () => {
+Deno.test("loadRegistry() rejects auth: none when --listen moves it off loopback, naming the flag", async () => {
   const problems = await problemsOf({
     files: { "registry.yaml": yaml("gateway:", "  listen: 127.0.0.1:8740", "  auth: none") },
     options: { listen: "0.0.0.0:8740" },
   });
   assert.deepEqual(problems, [
+    problem(
+      0,
+      0,
+      '0.0.0.0:8740 is not a loopback address, and gateway.auth is "none" (registry.yaml:3:9), which is ' +
+        "only allowed on a loopback listener (localhost, 127.x.x.x or ::1): give --listen 127.0.0.1:PORT, " +
+        "or use auth: oauth",
+      "--listen",
+    ),
+  ]);
+  // Without the flag, the file's own listener is the cause: the problem points into the file.
+  const fromFile = await problemsOf({
+    files: { "registry.yaml": yaml("gateway:", "  listen: 0.0.0.0:8740", "  auth: none") },
+  });
+  assert.deepEqual(fromFile, [
     problem(
       3,
       9,

@@ -122,7 +122,7 @@ const cases: RejectionCase[] = [
   {
     name: "a number where a string is expected",
     files: { "registry.yaml": yaml("gateway:", "  listen: 8740") },
-    expected: [problem(2, 11, "gateway.listen: expected string, received number")],
+    expected: [problem(2, 11, "gateway.listen: expected a string, not a number")],
   },
   {
     name: "a string where a number is expected",
@@ -134,14 +134,14 @@ const cases: RejectionCase[] = [
         '    max_processes: "3"',
       ),
     },
-    expected: [problem(4, 20, "backends.files.max_processes: expected number, received string")],
+    expected: [problem(4, 20, "backends.files.max_processes: expected a number, not a string")],
   },
   {
     name: "a fraction where an integer is expected",
     files: {
       "registry.yaml": yaml("limits:", '  - { subjects: ["*"], requests_per_minute: 1.5 }'),
     },
-    expected: [problem(2, 45, "limits[0].requests_per_minute: expected int, received number")],
+    expected: [problem(2, 45, "limits[0].requests_per_minute: expected a whole number")],
   },
   {
     name: "a string where a boolean is expected",
@@ -155,7 +155,7 @@ const cases: RejectionCase[] = [
         '    read_only: "yes"',
       ),
     },
-    expected: [problem(6, 16, "policies[0].read_only: expected boolean, received string")],
+    expected: [problem(6, 16, "policies[0].read_only: expected true or false, not a string")],
   },
   {
     name: "a string where a list is expected",
@@ -167,37 +167,37 @@ const cases: RejectionCase[] = [
         "    tools: { include: search_* }",
       ),
     },
-    expected: [problem(4, 23, "backends.files.tools.include: expected array, received string")],
+    expected: [problem(4, 23, "backends.files.tools.include: expected a list, not a string")],
   },
   {
     name: "a mapping where a list of rules is expected",
     files: {
       "registry.yaml": yaml("policies:", '  readers: { effect: allow, subjects: ["*"], backends: ["*"] }'),
     },
-    expected: [problem(2, 3, "policies: expected array, received object")],
+    expected: [problem(2, 3, "policies: expected a list, not a mapping")],
   },
   {
     name: "an empty section",
     files: { "registry.yaml": yaml("gateway:") },
-    expected: [problem(1, 9, "gateway: expected object, received null")],
+    expected: [problem(1, 9, "gateway: expected a mapping, not an empty value")],
   },
   {
     name: "a registry that is a list",
     files: { "registry.yaml": yaml("- gateway: {}") },
-    expected: [problem(1, 1, "expected object, received array")],
+    expected: [problem(1, 1, "expected a mapping, not a list")],
   },
 
   // Bad enum values.
   {
     name: "a bad gateway.auth",
     files: { "registry.yaml": yaml("gateway:", "  auth: maybe") },
-    expected: [problem(2, 9, 'gateway.auth: Invalid option: expected one of "oauth"|"none"')],
+    expected: [problem(2, 9, 'gateway.auth: must be "oauth" or "none"')],
   },
   {
     name: "a bad gateway.status_page",
     files: { "registry.yaml": yaml("gateway:", "  status_page: everyone") },
     expected: [
-      problem(2, 16, 'gateway.status_page: Invalid option: expected one of "public"|"users"|"admins"'),
+      problem(2, 16, 'gateway.status_page: must be "public", "users" or "admins"'),
     ],
   },
   {
@@ -211,7 +211,7 @@ const cases: RejectionCase[] = [
       ),
     },
     expected: [
-      problem(4, 16, 'backends.files.isolation: Invalid option: expected one of "shared"|"user"|"session"'),
+      problem(4, 16, 'backends.files.isolation: must be "shared", "user" or "session"'),
     ],
   },
   {
@@ -225,7 +225,7 @@ const cases: RejectionCase[] = [
         '    backends: ["*"]',
       ),
     },
-    expected: [problem(3, 13, 'policies[0].effect: Invalid option: expected one of "allow"|"deny"')],
+    expected: [problem(3, 13, 'policies[0].effect: must be "allow" or "deny"')],
   },
   {
     name: "a bad grant type",
@@ -234,9 +234,14 @@ const cases: RejectionCase[] = [
       problem(
         2,
         39,
-        'clients.ci-bot.grant_types[0]: Invalid option: expected one of "client_credentials"|"authorization_code"|"refresh_token"',
+        'clients.ci-bot.grant_types[0]: must be "client_credentials", "authorization_code" or "refresh_token"',
       ),
     ],
+  },
+  {
+    name: "an empty list of grant types",
+    files: { "registry.yaml": yaml("clients:", "  ci-bot: { secret: s3, grant_types: [] }") },
+    expected: [problem(2, 38, "clients.ci-bot.grant_types: must not be empty")],
   },
   {
     name: "a bad provider type",
@@ -465,7 +470,7 @@ const cases: RejectionCase[] = [
   {
     name: "a duplicate YAML key",
     files: { "registry.yaml": yaml("gateway:", "  auth: oauth", "  auth: none") },
-    expected: [problem(3, 3, "Map keys must be unique")],
+    expected: [problem(3, 3, 'gateway: duplicate key "auth" (first written at line 2)')],
   },
   {
     name: "a YAML syntax error",
@@ -915,6 +920,53 @@ for (const { name, expected, ...fixture } of cases) {
   });
 }
 
+Deno.test("loadRegistry() words every problem in the registry's terms, never in zod's", () => {
+  // zod's own phrases: "Invalid option: expected one of "a"|"b"", "expected string, received number".
+  const zodWording = /Invalid (input|option|type)|expected one of|received|\|"|too_(small|big)/;
+  for (const { name, expected } of cases) {
+    for (const { message } of expected) assert.doesNotMatch(message, zodWording, name);
+  }
+});
+
+Deno.test("loadRegistry() words a value of the wrong kind where a duration is expected", async () => {
+  assert.deepEqual(
+    await problemsOf({ files: { "registry.yaml": yaml("gateway:", "  access_token_ttl: [1h]") } }),
+    [
+      problem(2, 21, "gateway.access_token_ttl: expected a duration such as 30s, 10m, 1h or 30d"),
+    ],
+  );
+});
+
+Deno.test("loadRegistry() reports a duplicate key together with every other problem", async () => {
+  const problems = await problemsOf({
+    files: {
+      "registry.yaml": yaml(
+        "gateway:",
+        "  auth: none",
+        "  colour: blue",
+        "  auth: oauth",
+        "backends:",
+        "  files: { stdio: { command: files-mcp } }",
+        "policies:",
+        '  - { id: all, effect: alow, subjects: ["*"], backends: [files] }',
+      ),
+      "policies/team.yaml": yaml(
+        "- id: team",
+        "  effect: allow",
+        "  effect: deny",
+        '  subjects: ["group:team"]',
+        "  backends: [files]",
+      ),
+    },
+  });
+  assert.deepEqual(problems, [
+    problem(3, 3, '[0]: duplicate key "effect" (first written at line 2)', "policies/team.yaml"),
+    problem(3, 3, 'gateway: unknown key "colour"'),
+    problem(4, 3, 'gateway: duplicate key "auth" (first written at line 2)'),
+    problem(8, 24, 'policies[0].effect: must be "allow" or "deny"'),
+  ]);
+});
+
 Deno.test("loadRegistry() rejects a registry file that does not exist", async () => {
   await withTempDir(async (dir) => {
     const result = await loadRegistry("missing.yaml", { cwd: dir, env: () => undefined });
@@ -999,7 +1051,7 @@ Deno.test("loadRegistry() reports every problem of a file at once, sorted by pos
     problem(7, 20, "backends.files.max_processes: must be at least 1"),
     problem(9, 77, 'unknown service "google": define it under services:'),
     problem(11, 42, 'unknown provider "corp" in subject'),
-    problem(13, 45, "limits[0].requests_per_minute: expected number, received string"),
+    problem(13, 45, "limits[0].requests_per_minute: expected a number, not a string"),
   ]);
   const lines = new ConfigError(problems).message.split("\n");
   assert.equal(lines.length, 8);

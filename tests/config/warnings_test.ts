@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type ConfigProblem, formatWarning } from "../../src/config/errors.ts";
-import { type Fixture, loadFixture, problem, yaml } from "./_helpers.ts";
+import { didYouMean } from "../../src/config/references.ts";
+import { type Fixture, loadFixture, problem, problemsOf, yaml } from "./_helpers.ts";
 
 /**
  * Registries that load, with the warnings they must bring. As in schema_errors_test.ts, each file is
@@ -23,7 +24,8 @@ const TWO_BACKENDS = [
 ];
 const SHADOWED = (rule: string, by: string, at: string) =>
   `rule "${rule}" is shadowed by the earlier deny rule "${by}" (${at}), which covers everything it covers`;
-const UNKNOWN = (name: string) => `unknown backend "${name}": this entry matches nothing`;
+const UNKNOWN = (name: string, closest?: string) =>
+  `unknown backend "${name}": this entry matches nothing${closest ? `; did you mean "${closest}"?` : ""}`;
 const NO_MATCH = (glob: string) => `backend glob "${glob}" matches no defined backend`;
 
 const cases: WarningCase[] = [
@@ -40,7 +42,7 @@ const cases: WarningCase[] = [
         "    backends: [search, serach]",
       ),
     },
-    expected: [problem(8, 24, UNKNOWN("serach"))],
+    expected: [problem(8, 24, UNKNOWN("serach", "search"))],
   },
   {
     name: "an unknown backend in a limit",
@@ -51,7 +53,7 @@ const cases: WarningCase[] = [
         '  - { subjects: ["*"], backends: [serach], requests_per_minute: 60 }',
       ),
     },
-    expected: [problem(5, 35, UNKNOWN("serach"))],
+    expected: [problem(5, 35, UNKNOWN("serach", "search"))],
   },
   {
     // Backends are looked up as own keys: "constructor" is not a backend just because objects have one.
@@ -273,10 +275,10 @@ Deno.test("loadRegistry() reports backend warnings with the problems of a reject
   });
   if (result.ok) assert.fail("expected the registry to be rejected");
   assert.deepEqual(result.problems, [
-    problem(6, 22, 'policies[1].effect: Invalid option: expected one of "allow"|"deny"'),
+    problem(6, 22, 'policies[1].effect: must be "allow" or "deny"'),
   ]);
   // Shadowing needs valid rules, so only what references find is reported.
-  assert.deepEqual(result.warnings, [problem(6, 57, UNKNOWN("serach"))]);
+  assert.deepEqual(result.warnings, [problem(6, 57, UNKNOWN("serach", "search"))]);
 });
 
 Deno.test("formatWarning() writes file:line:col: warning: message", () => {
@@ -284,4 +286,37 @@ Deno.test("formatWarning() writes file:line:col: warning: message", () => {
     formatWarning(problem(4, 52, UNKNOWN("files"), "policies/team.yaml")),
     'policies/team.yaml:4:52: warning: unknown backend "files": this entry matches nothing',
   );
+});
+
+Deno.test("didYouMean() suggests the closest name only when it is a likely misspelling", () => {
+  const backends = ["everything", "search", "files"];
+  assert.equal(didYouMean("everythng", backends), '; did you mean "everything"?');
+  assert.equal(didYouMean("Serach", backends), '; did you mean "search"?');
+  assert.equal(didYouMean("fils", backends), '; did you mean "files"?');
+  assert.equal(didYouMean("old-api", backends), "");
+  assert.equal(didYouMean("x", backends), "");
+  assert.equal(didYouMean("search", []), "");
+  assert.equal(didYouMean("crop", ["corp"]), '; did you mean "corp"?', "a swap of two letters is one edit");
+});
+
+Deno.test("loadRegistry() suggests the service or provider a misspelled reference means", async () => {
+  const problems = await problemsOf({
+    files: {
+      "registry.yaml": yaml(
+        "login:",
+        "  providers:",
+        "    corp: { type: oidc, issuer: https://id.example.test, client_id: gh, allow: { groups: [staff] } }",
+        "services:",
+        "  github: { issuer: https://github.example.test, client_id: gh }",
+        "backends:",
+        '  gh: { http: { url: https://gh.example.test/mcp, headers: { Authorization: "${service:gihtub}" } } }',
+        "policies:",
+        '  - { id: staff, effect: allow, subjects: ["provider:crop"], backends: [gh] }',
+      ),
+    },
+  });
+  assert.deepEqual(problems.map((problem) => problem.message), [
+    'unknown service "gihtub": did you mean "github"?',
+    'unknown provider "crop" in subject; did you mean "corp"?',
+  ]);
 });

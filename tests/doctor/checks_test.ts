@@ -98,6 +98,88 @@ Deno.test("runDoctorChecks() takes a stdio backend's PATH from its own env", asy
   }
 });
 
+Deno.test("runDoctorChecks() FAILs a token endpoint that answers 404, naming the URL and no secret", async () => {
+  const { registry, dir } = await registryOf({
+    gateway: { auth: "none" },
+    services: {
+      // A token endpoint answers a token request it cannot grant with 400 (RFC 6749 §5.2).
+      good: {
+        authorization_endpoint: "https://idp.example.test/authorize",
+        token_endpoint: "https://idp.example.test/token",
+        client_id: "gatehouse",
+        client_secret: "secret-value-5b1d",
+      },
+      // A mistyped path: the host answers 404.
+      typo: {
+        authorization_endpoint: "https://idp.example.test/authorize",
+        token_endpoint: "https://idp.example.test/tokn?tenant=secret-value-5b1d",
+        client_id: "gatehouse",
+        client_secret: "secret-value-5b1d",
+      },
+    },
+    login: {
+      providers: {
+        // GitHub answers 404 to a client id it does not know.
+        gh: {
+          type: "github",
+          client_id: "unknown-app",
+          client_secret: "secret-value-5b1d",
+          allow: { orgs: ["acme"] },
+        },
+      },
+    },
+  });
+  const requests: { url: string; method: string; body: string; authorization: string | null }[] = [];
+  const fakeFetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    const body = await request.text();
+    requests.push({
+      url: request.url,
+      method: request.method,
+      body,
+      authorization: request.headers.get("authorization"),
+    });
+    const { pathname } = new URL(request.url);
+    const known = pathname === "/token" ||
+      (pathname === "/login/oauth/access_token" &&
+        new URLSearchParams(body).get("client_id") !== "unknown-app");
+    return known
+      ? Response.json({ error: "invalid_grant" }, { status: 400 })
+      : Response.json({ error: "Not Found" }, { status: 404 });
+  };
+  try {
+    const rows = await runDoctorChecks(registry, { fetch: fakeFetch as typeof fetch, cwd: dir });
+    const rowOf = (check: string, target: string) =>
+      rows.find((row) => row.check === check && row.target === target)!;
+    assert.equal(rowOf("service", "good").result, "ok");
+    assert.match(
+      rowOf("service", "good").detail,
+      /^https:\/\/idp\.example\.test\/token answered a token request with HTTP 400/,
+    );
+    assert.deepEqual(rowOf("service", "typo"), {
+      check: "service",
+      target: "typo",
+      result: "FAIL",
+      detail:
+        "https://idp.example.test/tokn answered a token request with HTTP 404: no token endpoint there " +
+        "(check token_endpoint), or the service does not know client_id",
+    });
+    assert.equal(rowOf("login_provider", "gh").result, "FAIL");
+    assert.match(
+      rowOf("login_provider", "gh").detail,
+      /^https:\/\/github\.com\/login\/oauth\/access_token answered .* 404/,
+    );
+    assert.ok(!JSON.stringify(rows).includes("secret-value"), "no secret in a row");
+    // The probe is a POST with the client id only: no secret is sent anywhere.
+    for (const request of requests.filter((request) => !request.url.includes("/.well-known/"))) {
+      assert.equal(request.method, "POST");
+      assert.ok(!request.body.includes("secret") && request.authorization === null, JSON.stringify(request));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("checkPublicUrl() wants https off this machine and a public_url for a reachable oauth gateway", () => {
   const gateway = (publicUrl: string | undefined, hostname = "127.0.0.1", auth: "oauth" | "none" = "oauth") =>
     checkPublicUrl({ publicUrl, listen: { hostname, port: 8740 }, auth } as Registry["gateway"]).result;

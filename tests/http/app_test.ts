@@ -85,9 +85,18 @@ Deno.test("createApp() refuses bodies over gateway.max_body_size with 413", asyn
   env.app.post("/echo", async (c) => c.text(await c.req.text()));
   const small = await env.app.request("/echo", { method: "POST", body: "x".repeat(64) });
   assert.equal(small.status, 200);
+  assert.equal(await small.text(), "x".repeat(64), "the body read for the check is handed on");
   const large = await env.app.request("/echo", { method: "POST", body: "x".repeat(65) });
   assert.equal(large.status, 413);
   assert.equal((await large.json()).error, "payload_too_large");
+  // A declared length over the limit is refused before the body is read.
+  const declared = await env.app.request("/echo", {
+    method: "POST",
+    headers: { "content-length": "65" },
+    body: "x".repeat(65),
+  });
+  assert.equal(declared.status, 413);
+  assert.equal((await declared.json()).error, "payload_too_large");
 });
 
 Deno.test("createApp() hides an internal error's message from the client and logs it", async () => {

@@ -70,7 +70,7 @@ Deno.test("gateway times out a call to a hung backend while other backends keep 
   await withGateway({
     stuck: misbehaving("stuck", { timeout: "1s" }),
     steady: misbehaving("steady"),
-  }, async (_gateway, client) => {
+  }, async (gateway, client) => {
     const started = performance.now();
     let hungSettled = false;
     const hung = client.callTool({ name: "stuck__hang", arguments: {} }).finally(() => hungSettled = true);
@@ -99,6 +99,17 @@ Deno.test("gateway times out a call to a hung backend while other backends keep 
     await failed;
     const elapsedMs = performance.now() - started;
     assert.ok(elapsedMs >= 900 && elapsedMs < 5000, `timed out after ${Math.round(elapsedMs)} ms`);
+    // The operator hears of it at warn, with the backend, the method and the bound.
+    const logged = gateway.logs.filter((line) => line.msg === "backend call timed out");
+    assert.deepEqual(
+      logged.map(({ level, backend, method, timeout_seconds }) => ({
+        level,
+        backend,
+        method,
+        timeout_seconds,
+      })),
+      [{ level: "warn", backend: "stuck", method: "tools/call", timeout_seconds: 1 }],
+    );
     // The hung backend's process is still usable for other calls.
     const echoed = await within(
       BOUND_MS,

@@ -2,6 +2,7 @@
 // whether the backend timed out or could not be reached.
 import type { BackendSettings } from "../../config/types.ts";
 import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
+import type { Logger } from "../../log/logger.ts";
 
 /** The failed call, and whom to tell what its failure says of the backend. */
 export interface FailedCall {
@@ -9,6 +10,8 @@ export interface FailedCall {
   readonly method: string;
   /** The caller's signal: a call it aborted says nothing of the backend. */
   readonly signal: AbortSignal | undefined;
+  /** Where a timeout is logged (at warn: the backend is slower than its bound, an operator's matter). */
+  readonly log: Logger;
   /** The backend did not answer within its call timeout. */
   onTimeout(): void;
   /** The backend cannot be reached; `message` says why. */
@@ -32,6 +35,11 @@ export function translateCallError(error: unknown, call: FailedCall): Error {
   const { backend, method } = call;
   const message = error instanceof Error ? error.message : String(error);
   if (/timed? ?out/i.test(message)) {
+    call.log.warn("backend call timed out", {
+      backend: backend.name,
+      method,
+      timeout_seconds: backend.callTimeoutSeconds,
+    });
     call.onTimeout();
     return new JsonRpcError(
       JSONRPC.backendTimeout,

@@ -265,6 +265,7 @@ export class Upstream {
         backend: this.backend,
         method,
         signal: options.signal,
+        log: this.#log,
         onTimeout: () => this.#hooks.onTimeout?.(this, method),
         onUnreachable: (message) => this.#reachable(message),
       });
