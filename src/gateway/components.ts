@@ -56,6 +56,13 @@ export async function buildComponents(inputs: ComponentInputs) {
     audit,
     baseUrl,
     onRefresh: (service, outcome) => metrics.tokenRefreshes.inc({ service, outcome }),
+    onFailure: (user, service, message) =>
+      events.add("error", {
+        user,
+        backend: undefined,
+        service,
+        message: `connecting ${service}: ${message}`,
+      }),
   });
   const pool = new BackendPool(registry, {
     log,

@@ -1,5 +1,6 @@
 // A browser's sign-in at the gateway, as the page routes share it: the session cookie and its options, the
-// current session, and the sign-in page shown before a page that needs one.
+// current session, what a page shows of the signed-in user, and the sign-in page shown before a page that
+// needs one.
 import type { Context } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "./env.ts";
@@ -8,6 +9,7 @@ import type { LocalAccounts } from "../login/local.ts";
 import type { UpstreamLogins } from "../login/providers.ts";
 import { type BrowserSession, BrowserSessions } from "../login/sessions.ts";
 import { randomToken } from "../core/secrets.ts";
+import type { SignedInAccount } from "./pages/layout.ts";
 import { loginPage } from "./pages/sign_in.ts";
 import { html, loginCsrfCookie } from "./request_helpers.ts";
 
@@ -40,6 +42,13 @@ export interface BrowserSignIn {
   currentSession(c: Context<AppEnv>): Promise<BrowserSession | undefined>;
   /** The sign-in page, for a browser that must sign in before `returnTo`. */
   signInFirst(c: Context<AppEnv>, returnTo: string, formTargets?: readonly string[]): Response;
+}
+
+/** What a page shows of the signed-in user: the name, and the session's CSRF token for signing out. */
+export function accountOf(session: BrowserSession): SignedInAccount;
+export function accountOf(session: BrowserSession | undefined): SignedInAccount | undefined;
+export function accountOf(session: BrowserSession | undefined): SignedInAccount | undefined {
+  return session ? { user: session.identity.name, csrf: session.csrf } : undefined;
 }
 
 /** The browser sign-in helpers over `deps`; the cookie names follow the base URL's scheme as it changes. */

@@ -7,6 +7,8 @@ export interface RecentEvent {
   /** The user it concerns, when there is one (a user sees only their own events). */
   readonly user: string | undefined;
   readonly backend: string | undefined;
+  /** The third-party service it concerns, if any: the status page names the backends that need it. */
+  readonly service?: string;
   /** Plain text for people: never a secret (no tokens, links with tickets, or passwords). */
   readonly message: string;
 }

@@ -83,6 +83,7 @@ export class ServiceConnections {
   readonly #baseUrl: () => string;
   readonly #now: () => number;
   readonly #onRefresh: ((service: string, outcome: string) => void) | undefined;
+  readonly #onFailure: ((userId: string, service: string, message: string) => void) | undefined;
   readonly #pending = new Map<string, PendingConnect>();
   readonly #refreshing = new Map<string, Promise<string>>();
   readonly #endpoints = new ServiceEndpoints();
@@ -100,11 +101,14 @@ export class ServiceConnections {
       baseUrl: () => string;
       /** Told of every refresh of a user's token: "ok", "invalid_grant" or "error". */
       onRefresh?: (service: string, outcome: string) => void;
+      /** Told when a user's connection fails at the service, with what the error page says (no secret). */
+      onFailure?: (userId: string, service: string, message: string) => void;
     },
     now: () => number = Date.now,
   ) {
     this.#store = deps.store;
     this.#onRefresh = deps.onRefresh;
+    this.#onFailure = deps.onFailure;
     this.#registry = deps.registry;
     this.#vault = deps.vault;
     this.#log = deps.log;
@@ -216,7 +220,9 @@ export class ServiceConnections {
       throw new OAuthError("invalid_request", "This link was already used", 400);
     }
 
-    const server = await this.#endpoints.server(service);
+    const server = await this.#endpoints.server(service).catch((error: unknown) => {
+      throw this.#failed(signedInUser, serviceName, "discovery", error);
+    });
     const state = randomToken(24);
     const codeVerifier = oauth.generateRandomCodeVerifier();
     this.#sweep();
@@ -291,9 +297,7 @@ export class ServiceConnections {
       step = "token_response";
       result = await oauth.processAuthorizationCodeResponse(server, client, response);
     } catch (error) {
-      const message = connectFailure(serviceName, step, error);
-      this.#log.warn("service connection failed", { service: serviceName, step, reason: message, error });
-      throw new OAuthError("access_denied", message, 400);
+      throw this.#failed(pending.userId, serviceName, step, error);
     }
     await this.#save(pending.userId, serviceName, result, undefined);
     this.#log.info("service connected", { service: serviceName });
@@ -303,6 +307,14 @@ export class ServiceConnections {
       refresh_token_issued: result.refresh_token !== undefined,
     });
     this.onConnected?.(pending.userId, serviceName, pending.elicitationId);
+  }
+
+  /** A connection that failed at the service: logged, told to `onFailure`, and the error to answer with. */
+  #failed(userId: string, service: string, step: ConnectStep, error: unknown): OAuthError {
+    const message = connectFailure(service, step, error);
+    this.#log.warn("service connection failed", { service, step, reason: message, error });
+    this.#onFailure?.(userId, service, message);
+    return new OAuthError("access_denied", message, 400);
   }
 
   async #save(

@@ -113,13 +113,23 @@ export async function statusReport(sources: StatusSources, viewer: StatusViewer)
   const visible = new Set(backends.map((backend) => backend.name));
   const failure = sources.holder.lastFailure();
   const userId = viewer.kind === "user" ? viewer.subject.id : undefined;
+  // An event about a third-party service names the backends that need it, those this viewer may use.
+  const backendOf = (event: RecentEvent): string | null => {
+    if (event.backend !== undefined) return event.backend;
+    const service = event.service;
+    if (service === undefined) return null;
+    const names = Object.values(registry.backends)
+      .filter((backend) => backend.services.includes(service) && mayUse(backend.name))
+      .map((backend) => backend.name);
+    return names.length > 0 ? names.join(", ") : null;
+  };
   const events = (list: RecentEvent[]): StatusEvent[] =>
     list.filter((event) => admin || (userId !== undefined && event.user === userId))
       .slice(0, 20)
       .map((event) => ({
         at: iso(event.at),
         user: event.user ?? null,
-        backend: event.backend ?? null,
+        backend: backendOf(event),
         message: event.message,
       }));
   const stats = sources.front.stats();

@@ -148,3 +148,53 @@ export async function pkcePair(): Promise<{ verifier: string; challenge: string 
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
   return { verifier, challenge: base64Url(new Uint8Array(digest)) };
 }
+
+/** The two widths every page is looked at: a laptop, and a phone (390 CSS px, an iPhone 12 to 15). */
+export const VIEWPORTS = {
+  desktop: { width: 1280, height: 800 },
+  phone: { width: 390, height: 844 },
+} as const;
+
+/**
+ * Run in the page: the elements that reach past the right edge of the viewport (tag, class, right edge and
+ * text, for the failure message), and whether the page scrolls sideways. A string, as this module is
+ * type-checked without the DOM's types.
+ */
+const OVERFLOW_SCRIPT = `(() => {
+  const width = document.documentElement.clientWidth;
+  const elements = [];
+  for (const element of document.body.querySelectorAll("*")) {
+    const box = element.getBoundingClientRect();
+    if (box.width > 0 && box.right > width + 0.5) {
+      const text = (element.textContent ?? "").trim().slice(0, 40);
+      elements.push("<" + element.tagName.toLowerCase() + ' class="' + element.className + '"> ' +
+        Math.round(box.right) + "px: " + text);
+    }
+  }
+  return { scrollsSideways: document.documentElement.scrollWidth > width, elements };
+})()`;
+
+/** What of the page reaches past the viewport's right edge; a page that fits has nothing there. */
+export async function overflowOf(page: Page): Promise<{ scrollsSideways: boolean; elements: string[] }> {
+  return await page.evaluate(OVERFLOW_SCRIPT) as { scrollsSideways: boolean; elements: string[] };
+}
+
+/** Asserts that nothing of the page is wider than the viewport, and that it does not scroll sideways. */
+export async function assertFitsViewport(page: Page, what: string): Promise<void> {
+  const overflow = await overflowOf(page);
+  if (overflow.scrollsSideways || overflow.elements.length > 0) {
+    throw new Error(
+      `${what}: wider than the ${page.viewportSize()?.width} px viewport:\n${overflow.elements.join("\n")}`,
+    );
+  }
+}
+
+/** Run in the page: the computed value of a CSS property of the first element `selector` matches. */
+export async function computedStyle(page: Page, selector: string, property: string): Promise<string> {
+  return await page.locator(selector).first().evaluate(
+    (element, name) =>
+      // deno-lint-ignore no-explicit-any
+      (globalThis as any).getComputedStyle(element).getPropertyValue(name) as string,
+    property,
+  );
+}

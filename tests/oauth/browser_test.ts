@@ -9,11 +9,14 @@ import { join } from "node:path";
 import type { Page, Response as PageResponse } from "playwright-core";
 import { hashPassword } from "../../src/login/password.ts";
 import {
+  assertFitsViewport,
   type CallbackServer,
+  computedStyle,
   launchChromium,
   type LocalBrowser,
   pkcePair,
   startCallbackServer,
+  VIEWPORTS,
 } from "../helpers/browser.ts";
 import { JSON_HEADERS, startTestGateway, type TestGateway } from "../helpers/mcp_clients.ts";
 
@@ -383,5 +386,49 @@ Deno.test("/authorize in Chromium: a page of another origin cannot show the logi
     await check("consent page in a frame");
     await page.screenshot({ path: join(fixture.screenshots, "framed-consent.png") });
     assert.equal(fixture.callback.callbacks.length, 0, "nothing reached the client");
+  });
+});
+
+Deno.test("/authorize in Chromium: the consent page says a self-registered client's name is unverified and shows its redirect host prominently, at 1280 and 390 px", async () => {
+  await withBrowser(async (fixture) => {
+    const { page } = fixture;
+    // A name chosen to impersonate: nothing but the page's words says it is the client's own claim.
+    const clientId = await registerClient(fixture, "Gatehouse Official Admin Console");
+    const host = new URL(fixture.callback.origin).host;
+    await page.setViewportSize(VIEWPORTS.desktop);
+    await page.goto((await authorizationRequest(fixture, clientId)).url);
+    await signIn(page, PASSWORD);
+    assert.equal(await page.title(), "Allow access · Gatehouse");
+
+    const application = await page.locator("dt:text-is('Application') + dd").innerText();
+    assert.match(application, /Gatehouse Official Admin Console\s+unverified name/);
+    assert.match(
+      await page.locator("dt:text-is('Registered') + dd").innerText(),
+      /by the application itself \(dynamic client registration\)/,
+    );
+    assert.match(
+      await page.getByRole("note").innerText(),
+      new RegExp(`registered itself.*not verified.*${RegExp.escape(host)}`, "s"),
+    );
+    // The host the browser returns to: bold, larger than the text around it, and first in the details.
+    const returnsTo = page.locator("dt:text-is('Returns to') + dd");
+    assert.equal((await returnsTo.innerText()).trim(), host);
+    assert.equal(await page.locator("dl dt").first().innerText(), "Returns to");
+    const size = (style: string) => Number.parseFloat(style);
+    assert.ok(
+      size(await computedStyle(page, "dt:text-is('Returns to') + dd", "font-size")) >
+        size(await computedStyle(page, "dt:text-is('Application') + dd", "font-size")),
+      "the redirect host is larger than the text",
+    );
+    assert.ok(Number(await computedStyle(page, "dt:text-is('Returns to') + dd", "font-weight")) >= 600);
+    assert.ok(await page.getByRole("button", { name: "Sign out" }).isVisible(), "a way to sign out");
+    await assertFitsViewport(page, "consent page at 1280 px");
+
+    await page.setViewportSize(VIEWPORTS.phone);
+    await assertFitsViewport(page, "consent page at 390 px");
+    for (const name of ["Allow", "Deny", "Sign out"]) {
+      assert.ok(await page.getByRole("button", { name }).isVisible(), `${name} at 390 px`);
+    }
+    await page.screenshot({ path: join(fixture.screenshots, "consent-phone.png"), fullPage: true });
   });
 });

@@ -10,7 +10,7 @@ import {
   isPrivateAddress,
   type MetadataDocumentFetcher,
 } from "../../src/oauth/client_metadata_document.ts";
-import { ScriptedBrowser, signInAndApprove } from "../helpers/browser_session.ts";
+import { formFields, ScriptedBrowser, signInAndApprove } from "../helpers/browser_session.ts";
 
 const CLIENT_ID = "https://client.example.test/oauth/metadata.json";
 const REDIRECT = "http://127.0.0.1:47001/callback";
@@ -111,6 +111,28 @@ Deno.test("a client metadata document (CIMD) client signs in and gets tokens, th
     assert.equal(response.status, 200);
     assert.ok((await response.json()).access_token);
     assert.deepEqual(fetcher.fetched, [CLIENT_ID], "cached per its Cache-Control");
+  });
+});
+
+Deno.test("a client metadata document (CIMD) client's consent page says its name is the document's word, and where the document is", async () => {
+  const fetcher = fetcherFor({
+    [CLIENT_ID]: { client_id: CLIENT_ID, client_name: "Document Client", redirect_uris: [REDIRECT] },
+  });
+  await withGateway(fetcher, async (base) => {
+    const browser = new ScriptedBrowser();
+    const login = await (await browser.fetch(authorizeUrl(base))).text();
+    const signedIn = await browser.post(`${base}/login`, {
+      ...formFields(login),
+      username: "alice",
+      password: "pw-alice-123",
+    });
+    await signedIn.body?.cancel();
+    const page = await (await browser.fetch(authorizeUrl(base))).text();
+    const text = page.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ");
+    assert.match(text, /Application Document Client unverified name/);
+    assert.match(text, /Registered by its metadata document at client\.example\.test/);
+    assert.match(text, /Returns to 127\.0\.0\.1:47001/);
+    assert.match(text, /name is stated by a document at client\.example\.test and not verified/);
   });
 });
 

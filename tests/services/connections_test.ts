@@ -285,8 +285,12 @@ Deno.test("connections: /connections lists the service with a disconnect button 
 
       const page = await (await alice.browser.fetch(`${world.base}/connections`)).text();
       assert.match(page, /Signed in as <strong>alice<\/strong>/);
-      assert.match(page, /<strong>mock<\/strong>/);
-      assert.match(page, /token expires \d{4}-\d\d-\d\dT/);
+      assert.match(page, /<h2>mock<\/h2>/);
+      assert.match(page, /<dt>Granted scope<\/dt><dd><code>dummy<\/code><\/dd>/);
+      assert.match(
+        page,
+        /<dt>Token expires<\/dt><dd><time datetime="\d{4}-\d\d-\d\dT[^"]+"[^>]*>in 1 hour<\/time>/,
+      );
       assert.match(page, /action="\/connections\/mock\/disconnect"/);
       assert.match(page, />Disconnect<\/button>/);
       // Bob sees his own (none), and a browser without a session is asked to sign in.

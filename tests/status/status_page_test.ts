@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import type { Page } from "playwright-core";
 import { hashPassword } from "../../src/login/password.ts";
-import { launchChromium, type LocalBrowser } from "../helpers/browser.ts";
+import { assertFitsViewport, launchChromium, type LocalBrowser, VIEWPORTS } from "../helpers/browser.ts";
 import { ScriptedBrowser } from "../helpers/browser_session.ts";
 import { ROOT } from "../helpers/gatehouse_process.ts";
 import { misbehaving, startTestGateway, type TestGateway } from "../helpers/mcp_clients.ts";
@@ -90,11 +90,12 @@ Deno.test("status page: an admin sees everything, a plain user their backends, i
     const adminPage = await browser.newPage();
     await signInToStatus(adminPage, base, ROOT_USER);
     const adminText = await adminPage.textContent("body") ?? "";
-    assert.match(adminText, /signed in as root \(admin\)/);
+    assert.match(adminText, /Signed in as root \(admin\)/);
     assert.match(adminText, /The last edit was rejected/);
     assert.match(adminText, /registry\.yaml:3:3: .*no_such_key/, "the problem with its file:line:col");
+    // As rendered: at this width the column labels are the table's header, not in the cells.
     const row = async (page: Page, name: string) =>
-      (await page.locator(`tr[data-backend="${name}"]`).textContent()) ?? "";
+      await page.locator(`tr[data-backend="${name}"]`).innerText();
     assert.match(await row(adminPage, "healthy"), /stdio.*up/);
     assert.match(await row(adminPage, "broken"), /down.*gatehouse-test-no-such-command|down/);
     assert.match(
@@ -103,7 +104,7 @@ Deno.test("status page: an admin sees everything, a plain user their backends, i
       "admins see the last error",
     );
     assert.match(await row(adminPage, "hidden"), /stdio.*up/, "admins see every backend");
-    assert.match(await row(adminPage, "healthy"), /up9\d* ms|up9/, "with its tools count (9)");
+    assert.match(await row(adminPage, "healthy"), /\bup\s+9\s/, "with its tools count (9)");
     assert.match(adminText, /Recent errors/);
     assert.match(adminText, /open 2025-era session/);
     assert.equal(
@@ -120,14 +121,14 @@ Deno.test("status page: an admin sees everything, a plain user their backends, i
     })).newPage();
     await signInToStatus(plainPage, base, PLAIN_USER);
     const plainText = await plainPage.textContent("body") ?? "";
-    assert.match(plainText, /signed in as pat/);
+    assert.match(plainText, /Signed in as pat/);
     assert.doesNotMatch(plainText, /\(admin\)/);
     assert.match(plainText, /The last edit was rejected/);
     assert.doesNotMatch(plainText, /no_such_key/, "problems are for admins");
     assert.match(await row(plainPage, "healthy"), /up/);
     assert.match(await row(plainPage, "broken"), /down/);
     assert.equal(
-      await plainPage.locator('td:text-is("hidden")').count(),
+      await plainPage.locator('tr[data-backend="hidden"]').count(),
       0,
       "a backend pat may not use is not shown",
     );
@@ -152,5 +153,67 @@ Deno.test("status page: an admin sees everything, a plain user their backends, i
   }
   for (const name of ["status-admin.png", "status-user.png"]) {
     assert.ok((await Deno.stat(join(ARTIFACTS, name))).size > 1000, `${name} was saved`);
+  }
+});
+
+/** Where each cell of a backend's row is on the screen, and what text of it is rendered. */
+async function cellsOf(page: Page, backend: string) {
+  const cells = page.locator(`tr[data-backend="${backend}"] td`);
+  const found = [];
+  for (let index = 0; index < await cells.count(); index++) {
+    const cell = cells.nth(index);
+    const box = await cell.boundingBox();
+    assert.ok(box, `cell ${index} of ${backend} is rendered`);
+    found.push({ box, text: (await cell.innerText()).trim() });
+  }
+  return found;
+}
+
+Deno.test("status page in Chromium: at 390 px each backend is a stack of labelled fields, nothing cut; at 1280 px a table", async () => {
+  const gateway: TestGateway = await startTestGateway(await statusRegistry());
+  let browser: LocalBrowser | undefined;
+  try {
+    const base = gateway.gateway.url;
+    browser = await launchChromium();
+    const page = await browser.newPage();
+    await page.setViewportSize(VIEWPORTS.phone);
+    await signInToStatus(page, base, ROOT_USER);
+    await page.waitForSelector('tr[data-backend="broken"]');
+
+    await assertFitsViewport(page, "status page at 390 px");
+    const labels = ["Transport", "State", "Tools", "Latency", "Processes", "Last error"];
+    const phoneCells = await cellsOf(page, "healthy");
+    assert.equal(phoneCells.length, 7, "name and six fields");
+    for (const [index, label] of labels.entries()) {
+      const cell = phoneCells[index + 1]!;
+      assert.ok(cell.text.startsWith(label), `"${cell.text}" is labelled ${label}`);
+      assert.ok(
+        cell.box.x >= 0 && cell.box.x + cell.box.width <= VIEWPORTS.phone.width,
+        `${label} on screen`,
+      );
+      assert.ok(cell.box.y > phoneCells[index]!.box.y, `${label} is below the field before it`);
+    }
+    assert.match(phoneCells[1]!.text, /^Transport\s+stdio$/);
+    assert.equal(await page.locator("thead").first().isVisible(), false, "no header row over stacked fields");
+    assert.ok(await page.getByRole("button", { name: "Sign out" }).isVisible(), "a way to sign out");
+    await page.screenshot({ path: join(ARTIFACTS, "status-phone.png"), fullPage: true });
+
+    await page.setViewportSize(VIEWPORTS.desktop);
+    await assertFitsViewport(page, "status page at 1280 px");
+    const desktopCells = await cellsOf(page, "healthy");
+    assert.deepEqual(
+      desktopCells.map((cell) => cell.box.y),
+      desktopCells.map(() => desktopCells[0]!.box.y),
+      "one row: every field beside the name",
+    );
+    assert.equal(desktopCells[1]!.text, "stdio", "the labels are the table's header, not in the cells");
+    assert.deepEqual(
+      (await page.locator("thead").first().innerText()).split(/\s+/).filter(Boolean),
+      ["Backend", ...labels.flatMap((label) => label.split(" "))],
+    );
+    assert.deepEqual(browser.offLoopbackRequests, [], "the page loads nothing from outside");
+  } finally {
+    await browser?.close().catch(() => {});
+    await gateway.close();
   }
 });

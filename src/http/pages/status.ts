@@ -1,17 +1,31 @@
-// The status page's HTML (no scripts, no outside assets, reloads itself).
-import { escapeHtml, layout } from "./layout.ts";
+// The status page's HTML (no scripts, no outside assets, reloads itself): tables on a wide screen, each
+// row a stack of labelled fields on a phone.
+import { escapeHtml, layout, type SignedInAccount } from "./layout.ts";
+import { timeHtml } from "./time.ts";
 import type { StatusEvent, StatusReport } from "../../status/status.ts";
 
 /** The page reloads itself this often (seconds). */
 export const STATUS_REFRESH_SECONDS = 15;
 
+/** Below this width a table's rows become stacks of labelled fields (390 px phones, with room to spare). */
+const STACK_BELOW = "40rem";
+
 const STYLE = `
 main.wide{max-width:60rem;margin:2vh auto;padding:1.2rem}
 table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e4e6eb;vertical-align:top}
-.scroll{overflow-x:auto}.state{font-weight:600;padding:.1rem .45rem;border-radius:4px}
+.state{font-weight:600;padding:.1rem .45rem;border-radius:4px}
 .up{background:#dff5e3;color:#11652a}.down{background:#fde2e1;color:#9b1c1c}.starting{background:#fff4d6;color:#7a5300}.idle{background:#eceef2;color:#3d4452}
-.muted{color:#5c6370}.problem{color:#9b1c1c;font-family:ui-monospace,monospace;font-size:.85rem;white-space:pre-wrap}
+.problem{color:#9b1c1c;font-family:ui-monospace,monospace;font-size:.85rem;white-space:pre-wrap;overflow-wrap:anywhere}
 h2{font-size:1.05rem;margin:1.4rem 0 .4rem}
+td .label{display:none}
+@media (max-width:${STACK_BELOW}){
+main.wide{margin:0;border-radius:0;padding:1rem}
+table.stack,table.stack tbody,table.stack tr{display:block}
+table.stack thead{display:none}
+table.stack tr{padding:.4rem 0;border-bottom:1px solid #c9ccd3}
+table.stack td{display:grid;grid-template-columns:6.5rem minmax(0,1fr);gap:.5rem;border:0;padding:.15rem 0;overflow-wrap:anywhere}
+table.stack td .label{display:block;font-weight:600;color:#3d4452;font-family:system-ui,sans-serif;font-size:.9rem;white-space:normal}
+}
 `;
 
 function duration(seconds: number): string {
@@ -23,29 +37,52 @@ function duration(seconds: number): string {
   return `${minutes}m ${seconds % 60}s`;
 }
 
-const cell = (value: unknown) =>
-  `<td>${value === null || value === undefined ? "–" : escapeHtml(String(value))}</td>`;
+/** A cell: its column's label (shown only when the row is stacked on a narrow screen), then the value. */
+const cell = (label: string, value: unknown, options: { className?: string; html?: string } = {}) =>
+  `<td${options.className ? ` class="${options.className}"` : ""}><span class="label">${
+    escapeHtml(label)
+  }</span><span>${
+    options.html ?? (value === null || value === undefined ? "–" : escapeHtml(String(value)))
+  }</span></td>`;
+
+/** A table whose rows stack into labelled fields on a narrow screen. */
+const stackingTable = (labels: readonly string[], rows: string) =>
+  `<table class="stack"><thead><tr>${
+    labels.map((label) => `<th scope="col">${escapeHtml(label)}</th>`).join("")
+  }</tr></thead><tbody>${rows}</tbody></table>`;
+
+const EVENT_LABELS = ["When (UTC)", "User", "Backend", "What"] as const;
 
 function eventTable(title: string, events: readonly StatusEvent[], empty: string): string {
+  const [when, user, backend, what] = EVENT_LABELS;
   const rows = events.map((event) =>
-    `<tr>${cell(event.at.replace("T", " ").slice(0, 19))}${cell(event.user)}${cell(event.backend)}${
-      cell(event.message)
-    }</tr>`
+    `<tr>${cell(when, event.at.replace("T", " ").slice(0, 19))}${cell(user, event.user)}${
+      cell(backend, event.backend)
+    }${cell(what, event.message)}</tr>`
   ).join("");
   return `<h2>${escapeHtml(title)}</h2>` +
-    (rows
-      ? `<div class="scroll"><table><tr><th>When (UTC)</th><th>User</th><th>Backend</th><th>What</th></tr>${rows}</table></div>`
-      : `<p class="muted">${escapeHtml(empty)}</p>`);
+    (rows ? stackingTable(EVENT_LABELS, rows) : `<p class="muted">${escapeHtml(empty)}</p>`);
 }
 
-/** `/status`: server-rendered, no scripts or outside assets, readable on a phone, reloading itself. */
-export function statusPage(report: StatusReport): string {
+/**
+ * `/status`: server-rendered, no scripts or outside assets, readable on a phone, reloading itself. A viewer
+ * signed in at the gateway (`account`) is named at the top, with the sign-out button.
+ */
+export function statusPage(
+  report: StatusReport,
+  options: { now: number; timeZone?: string; account?: Omit<SignedInAccount, "note"> },
+): string {
   const admin = report.viewer.admin;
+  const account = options.account ? { ...options.account, note: admin ? "admin" : undefined } : undefined;
+  // Without a session (`auth: none`, or a public page) the line says who the page is shown as.
+  const viewer = account
+    ? ""
+    : ` · ${
+      report.viewer.user ? `signed in as <strong>${escapeHtml(report.viewer.user)}</strong>` : "not signed in"
+    }${admin ? " (admin)" : ""}`;
   const header = `<h1>Gatehouse status</h1><p class="muted">Version ${escapeHtml(report.version)} · up ${
     duration(report.uptime_seconds)
-  } · ${
-    report.viewer.user ? `signed in as <strong>${escapeHtml(report.viewer.user)}</strong>` : "not signed in"
-  }${admin ? " (admin)" : ""}</p>`;
+  }${viewer}</p>`;
 
   const failure = report.registry.last_error;
   const registry =
@@ -58,22 +95,22 @@ export function statusPage(report: StatusReport): string {
         (failure.problems ? `<div class="problem">${escapeHtml(failure.problems.join("\n"))}</div>` : "")
       : "");
 
+  const labels = ["Backend", "Transport", "State", "Tools", "Latency", "Processes"];
+  if (admin) labels.push("Last error");
   const backendRows = report.backends.map((backend) =>
-    `<tr data-backend="${escapeHtml(backend.name)}"><td><strong>${escapeHtml(backend.name)}</strong></td>${
-      cell(backend.transport)
-    }` +
-    `<td><span class="state ${escapeHtml(backend.state)}">${escapeHtml(backend.state)}</span></td>` +
-    `${cell(backend.tools)}${cell(backend.latency_ms === null ? null : `${backend.latency_ms} ms`)}${
-      cell(backend.processes)
-    }` +
-    (admin ? `<td class="problem">${escapeHtml(backend.last_error ?? "")}</td>` : "") + `</tr>`
+    `<tr data-backend="${escapeHtml(backend.name)}">${
+      cell("Backend", null, { html: `<strong>${escapeHtml(backend.name)}</strong>` })
+    }${cell("Transport", backend.transport)}${
+      cell("State", null, {
+        html: `<span class="state ${escapeHtml(backend.state)}">${escapeHtml(backend.state)}</span>`,
+      })
+    }${cell("Tools", backend.tools)}${
+      cell("Latency", backend.latency_ms === null ? null : `${backend.latency_ms} ms`)
+    }${cell("Processes", backend.processes)}` +
+    (admin ? cell("Last error", backend.last_error, { className: "problem" }) : "") + `</tr>`
   ).join("");
   const backends = `<h2>Backends</h2>` +
-    (backendRows
-      ? `<div class="scroll"><table><tr><th>Backend</th><th>Transport</th><th>State</th><th>Tools</th><th>Latency</th><th>Processes</th>${
-        admin ? "<th>Last error</th>" : ""
-      }</tr>${backendRows}</table></div>`
-      : `<p class="muted">No backends you may use.</p>`);
+    (backendRows ? stackingTable(labels, backendRows) : `<p class="muted">No backends you may use.</p>`);
 
   const renamed = report.renamed.length > 0
     ? `<h2>Shortened names</h2><ul>${
@@ -105,7 +142,9 @@ export function statusPage(report: StatusReport): string {
           report.connections.map((connection) =>
             `<li><strong>${escapeHtml(connection.service)}</strong>${
               connection.expires_at
-                ? ` <span class="muted">token expires ${escapeHtml(connection.expires_at)}</span>`
+                ? ` <span class="muted">token expires ${
+                  timeHtml(Date.parse(connection.expires_at), options)
+                }</span>`
                 : ""
             }</li>`
           ).join("")
@@ -117,5 +156,6 @@ export function statusPage(report: StatusReport): string {
     wide: true,
     refreshSeconds: STATUS_REFRESH_SECONDS,
     style: STYLE,
+    account,
   });
 }

@@ -5,20 +5,23 @@ import type { AppEnv } from "../env.ts";
 import { OAuthError } from "../../core/oauth_error.ts";
 import { timingSafeEqual } from "../../core/secrets.ts";
 import type { ServiceConnections } from "../../services/connections.ts";
-import type { BrowserSignIn } from "../browser_session.ts";
+import { accountOf, type BrowserSignIn } from "../browser_session.ts";
 import { connectionsPage } from "../pages/connections.ts";
-import { errorPage } from "../pages/layout.ts";
+import { errorPage, noticePage } from "../pages/layout.ts";
 import { formOf, html } from "../request_helpers.ts";
 
 export interface ConnectionRouteDependencies {
   connections: Pick<ServiceConnections, "authorizationOrigin" | "start" | "finish" | "list" | "disconnect">;
   /** Who is signed in, and the sign-in page for who is not. */
   browser: Pick<BrowserSignIn, "currentSession" | "signInFirst">;
+  /** The clock, for "expires in 1 hour". */
+  now?: () => number;
 }
 
 /** Mounts `/connect/:service` and its callback, `/connections` and `/connections/:service/disconnect`. */
 export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDependencies): void {
   const { connections, browser } = deps;
+  const now = deps.now ?? Date.now;
   // After signing in, the browser goes on to the service's authorization endpoint (CSP form-action).
   const serviceRedirectTargets = (service: string) => {
     const origin = connections.authorizationOrigin(service);
@@ -39,7 +42,11 @@ export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDe
       return c.redirect(await connections.start(service, ticket, session.identity.id), 303);
     } catch (error) {
       if (error instanceof OAuthError) {
-        return html(c, errorPage("Cannot connect", error.message), error.status === 403 ? 403 : 400);
+        return html(
+          c,
+          errorPage("Cannot connect", error.message, accountOf(session)),
+          error.status === 403 ? 403 : 400,
+        );
       }
       throw error;
     }
@@ -51,13 +58,20 @@ export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDe
       await connections.finish(service, new URL(c.req.url), session?.identity.id);
     } catch (error) {
       if (error instanceof OAuthError) {
-        return html(c, errorPage("Cannot connect", error.message), error.status === 403 ? 403 : 400);
+        return html(
+          c,
+          errorPage("Cannot connect", error.message, accountOf(session)),
+          error.status === 403 ? 403 : 400,
+        );
       }
       throw error;
     }
     return html(
       c,
-      errorPage("Connected", `Your ${service} account is connected. Return to your client and try again.`),
+      noticePage("Connected", `Your ${service} account is connected. Return to your client and try again.`, {
+        account: accountOf(session),
+        next: { href: "/connections", label: "Your connections" },
+      }),
       200,
     );
   });
@@ -67,9 +81,9 @@ export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDe
     return html(
       c,
       connectionsPage({
-        user: session.identity.name,
-        csrf: session.csrf,
+        account: accountOf(session),
         connections: connections.list(session.identity.id),
+        now: now(),
       }),
     );
   });
@@ -77,7 +91,11 @@ export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDe
     const form = await formOf(c);
     const session = await browser.currentSession(c);
     if (!session || !timingSafeEqual(session.csrf, form.get("csrf") ?? "")) {
-      return html(c, errorPage("Cannot continue", "The form expired; reload the page."), 403);
+      return html(
+        c,
+        errorPage("Cannot continue", "The form expired; reload the page.", accountOf(session)),
+        403,
+      );
     }
     await connections.disconnect(session.identity.id, c.req.param("service"));
     return c.redirect("/connections", 303);

@@ -14,8 +14,8 @@ import {
 import { SCOPE_DESCRIPTIONS } from "../../oauth/scopes.ts";
 import { OAuthError } from "../../core/oauth_error.ts";
 import { randomToken, timingSafeEqual } from "../../core/secrets.ts";
-import type { BrowserSignIn } from "../browser_session.ts";
-import { errorPage } from "../pages/layout.ts";
+import { accountOf, type BrowserSignIn } from "../browser_session.ts";
+import { errorPage, noticePage } from "../pages/layout.ts";
 import { consentPage, loginPage } from "../pages/sign_in.ts";
 import { clientAddressOf, formOf, html, loginCsrfCookie } from "../request_helpers.ts";
 
@@ -112,14 +112,14 @@ function mountAuthorize(app: Hono<AppEnv>, deps: SignInRouteDependencies): void 
     return html(
       c,
       consentPage({
-        clientName: request.client.name,
+        client: { name: request.client.name, kind: request.client.kind, id: request.client.clientId },
         redirectHost: redirectHostOf(request.redirectUri),
         resource: request.resource,
         scopes: request.scope.split(" ").map((scope) => ({
           scope,
           description: SCOPE_DESCRIPTIONS[scope as keyof typeof SCOPE_DESCRIPTIONS] ?? scope,
         })),
-        user: session.identity.name,
+        account: accountOf(session),
         fields: { request: handle, csrf: session.csrf },
       }),
       200,
@@ -291,7 +291,10 @@ function mountConsentAnswer(app: Hono<AppEnv>, deps: SignInRouteDependencies): v
   });
 }
 
-/** `POST /logout`: ends this browser's session, asked for only by a form of that session. */
+/**
+ * `POST /logout`: ends this browser's session, here and in the store, asked for only by a form of that
+ * session (the sign-out button of every page a signed-in user sees).
+ */
 function mountSignOut(app: Hono<AppEnv>, deps: SignInRouteDependencies): void {
   const { sessions, browser } = deps;
   app.post("/logout", async (c) => {
@@ -299,12 +302,26 @@ function mountSignOut(app: Hono<AppEnv>, deps: SignInRouteDependencies): void {
     const session = await browser.currentSession(c);
     // A sign-out is a state change: only a form of this session may ask for it (no logout CSRF).
     if (session && !timingSafeEqual(session.csrf, form.get("csrf") ?? "")) {
-      return html(c, errorPage("Cannot sign out", "The form expired; reload the page and try again."), 403);
+      return html(
+        c,
+        errorPage("Cannot sign out", "The form expired; use the Sign out button above.", accountOf(session)),
+        403,
+      );
     }
     if (session) {
       await sessions.end(getCookie(c, browser.sessionCookie()));
       setCookie(c, browser.sessionCookie(), "", { ...browser.cookieOptions(), maxAge: 0 });
     }
-    return html(c, errorPage("Signed out", "You are signed out of Gatehouse."), 200);
+    // Signing out of the browser ends no grant: applications keep their tokens until revoked.
+    return html(
+      c,
+      noticePage(
+        "Signed out",
+        "You are signed out of Gatehouse. Applications you allowed keep their access until it expires " +
+          "or is revoked.",
+        { next: { href: "/connections", label: "Sign in again" } },
+      ),
+      200,
+    );
   });
 }

@@ -35,6 +35,7 @@ export function consentAnswer(relay: RelayRequest, method: string, consent: Cons
   deps.events?.add("consent", {
     user: session.caller.id,
     backend: undefined,
+    service: consent.service,
     message: `asked to connect ${consent.service} (${method})`,
   });
   const message = `Connect your ${consent.service} account to continue: open ${consent.url} then retry.`;
