@@ -7,21 +7,19 @@
 # /config holds registry.yaml and its policies/ directory; /data holds the SQLite store, keys and secrets/.
 # The container listens on 0.0.0.0, which is not loopback, so the registry needs `auth: oauth`.
 #
-# stdio backends run as child processes of gatehouse inside this container, so the commands they use must
-# exist in the image. This image has none (no Node.js, no npx). Extend it for the backends you run:
+# examples/docker runs it with docker compose, next to a backend in a container of its own.
 #
-#   FROM gatehouse
-#   USER root
-#   RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm \
-#    && rm -rf /var/lib/apt/lists/*
-#   USER gatehouse
+# stdio backends run as child processes of gatehouse inside this container, so the commands they use must
+# exist in the image. This image has none (no Node.js, no Python): run such servers in their own containers
+# and reach them over HTTP, or extend the image (docs/deployment.md, "Node-based and Python-based servers").
 
 # ---- build: compile a single binary for the platform this image is built on ----
 FROM denoland/deno:2.9.6 AS build
 WORKDIR /src
 COPY deno.json deno.lock main.ts ./
 COPY src/ ./src/
-# Fetch the locked dependencies; fail rather than update deno.lock.
+# Fetch the locked dependencies, which are the serving ones only (the tests pin theirs in tests/deno.lock);
+# fail rather than update deno.lock.
 RUN deno install --frozen
 # Exactly the permission and V8 flags of `deno task start`; the password worker by name (it is loaded by
 # a URL the compiler cannot follow). No --target: the build platform's binary.

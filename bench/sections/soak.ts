@@ -14,6 +14,7 @@ import {
   freePort,
   openFileCount,
   residentMemory,
+  ROOT,
   type RunningProcess,
   spawnProcess,
   waitForPort,
@@ -22,6 +23,8 @@ import { megabytes, ms, newSection, printLine, type SectionResult, type Table } 
 import type { BenchSettings, SoakSettings } from "../settings.ts";
 
 const EVERYTHING = "npm:@modelcontextprotocol/server-everything@2026.8.31";
+/** server-everything is a test package: its lockfile is the tests' (serving's deno.lock never holds it). */
+const TESTS_LOCK = `--lock=${ROOT}tests/deno.lock`;
 const MB = 1024 * 1024;
 
 /** Bound on one MCP request or token grant: a stuck gateway fails calls instead of stalling the run. */
@@ -392,7 +395,7 @@ function soakRegistry(
     backends: {
       // One process per user: as many children as users, for the whole run.
       [STDIO.name]: {
-        stdio: { command: Deno.execPath(), args: ["run", "-A", EVERYTHING, "stdio"] },
+        stdio: { command: Deno.execPath(), args: ["run", "-A", TESTS_LOCK, EVERYTHING, "stdio"] },
         isolation: "user",
       },
       [STDIO_SESSION.name]: { stdio: echo, isolation: "session" },
@@ -425,7 +428,7 @@ async function startEverything(
   const process = spawnProcess(
     `server-everything ${mode}`,
     Deno.execPath(),
-    ["run", "-A", EVERYTHING, mode],
+    ["run", "-A", TESTS_LOCK, EVERYTHING, mode],
     {
       env: { PORT: String(port) },
     },

@@ -2,7 +2,7 @@
  * Real-browser helpers: Debian's Chromium driven by Playwright (never a browser Playwright downloads),
  * a loopback server standing in for an OAuth client's redirect URI, and PKCE values.
  */
-import type { BrowserContext, BrowserType, Page } from "playwright-core";
+import type { BrowserContext, BrowserType, Page } from "npm:playwright-core@1.65.1";
 import { within } from "./mcp_clients.ts";
 
 /** Debian's Chromium; `.ci/run` installs it on a fresh machine. */
@@ -43,7 +43,7 @@ let loading: Promise<BrowserType> | undefined;
 
 /** playwright-core's Chromium, loaded once, when a test first needs it. */
 function loadChromium(): Promise<BrowserType> {
-  loading ??= import("playwright-core").then((module) => module.chromium);
+  loading ??= import("npm:playwright-core@1.65.1").then((module) => module.chromium);
   return loading;
 }
 

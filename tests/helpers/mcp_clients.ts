@@ -8,8 +8,8 @@ import {
   type ListChangedHandlers,
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
-import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport as StreamableHTTPClientTransportV1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { Client as ClientV1 } from "npm:@modelcontextprotocol/sdk@1.32.2/client/index.js";
+import { StreamableHTTPClientTransport as StreamableHTTPClientTransportV1 } from "npm:@modelcontextprotocol/sdk@1.32.2/client/streamableHttp.js";
 import { join } from "node:path";
 import { type RunningGateway, startGateway } from "../../src/gateway.ts";
 import { createLogger } from "../../src/log/logger.ts";
@@ -20,10 +20,18 @@ export { eventually };
 export const EVERYTHING_PACKAGE = "npm:@modelcontextprotocol/server-everything@2026.8.31";
 const FIXTURE = join(ROOT, "tests", "fixtures", "misbehaving_server.ts");
 const CONFIG = join(ROOT, "deno.json");
+/** Pins server-everything's dependencies: it is a test dependency, so deno.lock does not hold it. */
+const TESTS_LOCK = join(ROOT, "tests", "deno.lock");
 
 /** A stdio backend running server-everything. */
 export function everythingStdio(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { stdio: { command: Deno.execPath(), args: ["run", "-A", EVERYTHING_PACKAGE, "stdio"] }, ...extra };
+  return {
+    stdio: {
+      command: Deno.execPath(),
+      args: ["run", "-A", `--lock=${TESTS_LOCK}`, EVERYTHING_PACKAGE, "stdio"],
+    },
+    ...extra,
+  };
 }
 
 /** A stdio backend running tests/fixtures/misbehaving_server.ts, answering as `name`. */
@@ -224,7 +232,7 @@ export interface HttpBackend {
 export async function startEverythingHttp(mode: "streamableHttp" | "sse"): Promise<HttpBackend> {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", EVERYTHING_PACKAGE, mode],
+    args: ["run", "-A", `--lock=${TESTS_LOCK}`, EVERYTHING_PACKAGE, mode],
     env: { PORT: String(port) },
     stdin: "null",
     stdout: "null",

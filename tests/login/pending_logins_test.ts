@@ -3,7 +3,7 @@
  * OpenID provider (oauth2-mock-server) on 127.0.0.1; and the per-address start throttle on its own.
  */
 import assert from "node:assert/strict";
-import { OAuth2Server } from "oauth2-mock-server";
+import { OAuth2Server } from "npm:oauth2-mock-server@9.3.0";
 import { loadRegistry } from "../../src/config/load.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { UpstreamLogins } from "../../src/login/providers.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { base64url, decodeJwt } from "jose";
-import { type MutableToken, OAuth2Server } from "oauth2-mock-server";
+import { type MutableToken, OAuth2Server } from "npm:oauth2-mock-server@9.3.0";
 import type { AuditLog, AuditRow } from "../../src/audit/audit.ts";
 import { formFields, ScriptedBrowser } from "../helpers/browser_session.ts";
 import { startTestGateway, type TestGateway, within } from "../helpers/mcp_clients.ts";

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Page, Response as PageResponse } from "playwright-core";
+import type { Page, Response as PageResponse } from "npm:playwright-core@1.65.1";
 import { hashPassword } from "../../src/login/password.ts";
 import {
   assertFitsViewport,

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { OAuth2Server } from "oauth2-mock-server";
+import { OAuth2Server } from "npm:oauth2-mock-server@9.3.0";
 import { hashPassword } from "../../src/login/password.ts";
 import { formFields, ScriptedBrowser } from "../helpers/browser_session.ts";
 import { ROOT } from "../helpers/gatehouse_process.ts";

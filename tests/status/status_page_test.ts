@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import type { Page } from "playwright-core";
+import type { Page } from "npm:playwright-core@1.65.1";
 import { hashPassword } from "../../src/login/password.ts";
 import { assertFitsViewport, launchChromium, type LocalBrowser, VIEWPORTS } from "../helpers/browser.ts";
 import { ScriptedBrowser } from "../helpers/browser_session.ts";
