@@ -89,6 +89,7 @@ Deno.test("gatehouse serve answers 503 and is not ready while its disk is full, 
     assert.equal(notReady.body.store.unwritable?.reason, "disk_full");
     assert.ok((notReady.body.store.unwritable?.failed_writes ?? 0) >= 4);
     await refusedWhileFull("full again");
+    await eventually(() => logged(gatehouse!, "error", "store cannot be written") === 1, 5_000);
     assert.equal(logged(gatehouse, "error", "store cannot be written"), 1, "one error line per burst");
     assert.equal(logged(gatehouse, "error", "request failed"), 0, "no per-request error lines");
 
@@ -108,6 +109,7 @@ Deno.test("gatehouse serve answers 503 and is not ready while its disk is full, 
     await refusedWhileFull("second burst");
     await refusedWhileFull("second burst again");
     assert.equal((await readyz(gatehouse.url)).status, 503);
+    await eventually(() => logged(gatehouse!, "error", "store cannot be written") === 2, 5_000);
     assert.equal(logged(gatehouse, "error", "store cannot be written"), 2, "one more line for the new burst");
     await Deno.remove(filler);
     await eventually(async () => (await readyz(gatehouse!.url)).status === 200, 5_000);
