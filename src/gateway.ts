@@ -21,6 +21,7 @@ import type { Logger } from "./log/logger.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import type { BackendPool } from "./mcp/backends/pool.ts";
 import type { McpFront } from "./mcp/front/http_entry.ts";
+import { preloadSdks } from "./mcp/sdk.ts";
 import type { MetadataDocumentFetcher } from "./oauth/client_metadata_document.ts";
 import { statusReport } from "./status/status.ts";
 import { openStore, type Store } from "./store/store.ts";
@@ -113,6 +114,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   registerGauges({ metrics, server, pool, front, startedAt });
   // The first start's admin is made off the start path (argon2id in a worker takes longer than the rest of
   // the start): its password reaches the log once its account exists, a moment after "listening".
+  // The MCP SDKs load now, in the background: readiness does not wait for them, requests never read them.
+  preloadSdks((error) =>
+    log.warn("loading the MCP SDK failed; the first MCP request tries again", { error })
+  );
   const bootstrapping = parts.accounts.bootstrapAdmin(log).catch((error) =>
     log.error('first start: creating user "admin" failed', { error })
   );

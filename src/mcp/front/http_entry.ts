@@ -128,7 +128,7 @@ export class McpFront {
     Deno.unrefTimer(Number(this.#sweep));
   }
 
-  /** Imports the server SDK once (an idle gateway never pays its memory) and makes the 2026-07-28 handler. */
+  /** The server SDK (imported once, see sdk.ts) and the 2026-07-28 handler made with it; a failure is not kept. */
   #loadSdk(): Promise<{ sdk: ServerSdk; modern: McpHttpHandler }> {
     return this.#sdk ??= loadServerSdk().then((sdk) => {
       const modern = sdk.createMcpHandler((context) => this.#modernServer(sdk, context.authInfo?.extra), {
@@ -137,6 +137,9 @@ export class McpFront {
       });
       this.#modern = modern;
       return { sdk, modern };
+    }, (error) => {
+      this.#sdk = undefined;
+      throw error;
     });
   }
 
@@ -380,7 +383,7 @@ export class McpFront {
     clearInterval(this.#sweep);
     await this.#sessions.closeAll();
     // A load under way makes its handler: wait for it, so that the handler is closed too.
-    await this.#sdk;
+    await this.#sdk?.catch(() => {});
     await this.#modern?.close();
   }
 }
