@@ -114,9 +114,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   registerGauges({ metrics, server, pool, front, startedAt });
   // The first start's admin is made off the start path (argon2id in a worker takes longer than the rest of
   // the start): its password reaches the log once its account exists, a moment after "listening".
-  // The MCP SDKs load now, in the background: readiness does not wait for them, requests never read them.
-  preloadSdks((error) =>
-    log.warn("loading the MCP SDK failed; the first MCP request tries again", { error })
+  // The MCP SDKs load a moment after start, in the background: readiness does not wait for them, and
+  // requests (a first one excepted) never read them from disk.
+  const preloading = preloadSdks(
+    SDK_PRELOAD_DELAY_MS,
+    (error) => log.warn("loading the MCP SDK failed; the first MCP request tries again", { error }),
   );
   const bootstrapping = parts.accounts.bootstrapAdmin(log).catch((error) =>
     log.error('first start: creating user "admin" failed', { error })
@@ -180,7 +182,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         housekeeping,
         passwords: parts.passwords,
         store,
-        startupWork: bootstrapping,
+        startupWork: Promise.all([bootstrapping, preloading]).then(() => {}),
       }),
   };
 }
@@ -194,6 +196,9 @@ async function loadOrThrow(registryPath: string, loadOptions: LoadOptions, log: 
   }
   return loaded.registry;
 }
+
+/** How long after listening the MCP SDKs start loading (see mcp/sdk.ts). */
+const SDK_PRELOAD_DELAY_MS = 100;
 
 /** Listens on `gateway.listen`; a taken address says so plainly. */
 function bind(

@@ -20,7 +20,7 @@ export async function shutdownGateway(parts: {
   housekeeping: { stop(): void };
   passwords: { close(): void };
   store: Store;
-  /** Work the start left running (the first start's admin): finished before the store closes. */
+  /** Work the start left running (the first start's admin, the MCP SDKs loading): finished before the store closes. */
   startupWork?: Promise<void>;
 }): Promise<void> {
   const { holder, log, watcher, server, front, pool, housekeeping, passwords, store } = parts;

@@ -1,8 +1,8 @@
 /**
- * The MCP SDK packages, imported once, off the start path: `startGateway()` asks for both as soon as it
- * listens (`preloadSdks()`), so that being ready never waits for them, and no request ever needs to read
- * them from disk (under a flood of connections the process may have no file descriptor left to do so).
- * A failed import is not kept: the next caller tries again.
+ * The MCP SDK packages, imported once, off the start path: `startGateway()` asks for both a moment after
+ * it listens (`preloadSdks()`; their ~70 ms of loading would otherwise hold up the first answers), so that
+ * later requests never need to read them from disk (under a flood of connections the process may have no
+ * file descriptor left to do so). A failed import is not kept: the next caller tries again.
  */
 /** `@modelcontextprotocol/server`: the front's transports, handler and servers. */
 export type ServerSdk = typeof import("@modelcontextprotocol/server");
@@ -30,7 +30,12 @@ export function loadClientSdk(): Promise<ClientSdk> {
   });
 }
 
-/** Imports both SDKs now, in the background; `onError` hears of a failure (the first use tries again). */
-export function preloadSdks(onError: (error: unknown) => void): void {
-  Promise.all([loadServerSdk(), loadClientSdk()]).catch(onError);
+/**
+ * Imports both SDKs after `delayMs` (or sooner, when a request asks for one first); resolves when done,
+ * also on failure, which `onError` hears of (the first use then tries again).
+ */
+export function preloadSdks(delayMs: number, onError: (error: unknown) => void): Promise<void> {
+  return new Promise<void>((resolve) => setTimeout(resolve, delayMs))
+    .then(() => Promise.all([loadServerSdk(), loadClientSdk()]))
+    .then(() => {}, onError);
 }
