@@ -1,6 +1,7 @@
 // The gateway's HTTP surface: middleware (registry snapshot, log, CORS, body limit), health, /mcp, /metrics.
 // The authorization server's route groups are in routes/, one file each; this file mounts them.
 import { JSONRPC, jsonRpcErrorResponse } from "../core/jsonrpc.ts";
+import { readAtMost } from "../core/streams.ts";
 import { type Context, Hono } from "hono";
 import type { RegistryHolder } from "../config/current.ts";
 import type { Logger } from "../log/logger.ts";
@@ -134,33 +135,6 @@ function tooLarge(path: string, maxSize: number): Response {
     return jsonRpcErrorResponse(413, JSONRPC.invalidRequest, message);
   }
   throw new HttpError(413, "payload_too_large", message);
-}
-
-/** The whole of `stream`, or undefined (and the rest cancelled) once it grows past `maxBytes`. */
-async function readAtMost(
-  stream: ReadableStream<Uint8Array>,
-  maxBytes: number,
-): Promise<Uint8Array<ArrayBuffer> | undefined> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = stream.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return body;
 }
 
 /** Mounts the authorization server's route groups, in the order they have always matched. */

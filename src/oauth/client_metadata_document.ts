@@ -1,5 +1,6 @@
 // Fetches and checks client ID metadata documents (CIMD, draft-ietf-oauth-client-id-metadata-document):
 // a stranger chooses the URL, so the request goes to one checked public address, bounded in time and size.
+import { readAtMost } from "../core/streams.ts";
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { Readable } from "node:stream";
@@ -123,26 +124,9 @@ export async function fetchClientMetadataDocument(
 }
 
 async function readBounded(response: Response, maxBytes: number): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw new OAuthError("invalid_client", "The client metadata document is too large");
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
+  if (!response.body) return "";
+  const bytes = await readAtMost(response.body, maxBytes);
+  if (!bytes) throw new OAuthError("invalid_client", "The client metadata document is too large");
   return new TextDecoder().decode(bytes);
 }
 
