@@ -5,10 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { dirname, join, normalize, relative } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const SRC = join(ROOT, "src");
+import { ROOT, sourceFiles, SRC } from "./_sources.ts";
 
 /** The layers, bottom first: a folder (or top-level file) may import only its own layer and lower ones. */
 const LAYERS: readonly (readonly string[])[] = [
@@ -29,16 +26,6 @@ function layerOf(top: string): number {
   const index = LAYERS.findIndex((layer) => layer.includes(top));
   if (index < 0) throw new Error(`src/${top} belongs to no layer: add it to LAYERS and ARCHITECTURE.md`);
   return index;
-}
-
-async function sourceFiles(dir: string): Promise<string[]> {
-  const files: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory) files.push(...await sourceFiles(path));
-    else if (entry.name.endsWith(".ts")) files.push(path);
-  }
-  return files.sort();
 }
 
 const files = await sourceFiles(SRC);

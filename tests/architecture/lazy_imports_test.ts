@@ -1,23 +1,12 @@
 /**
- * The MCP SDK packages stay out of the gateway's start (some 15 MB resident together): src/ imports
- * only their types, and src/mcp/sdk.ts alone loads them, on first use.
+ * The MCP SDK packages stay off the gateway's start path (some 15 MB resident together): src/ imports
+ * only their types, and src/mcp/sdk.ts alone loads them (a moment after start).
  */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { ROOT, sourceFiles, SRC } from "./_sources.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const SDK_LOADER = join(ROOT, "src", "mcp", "sdk.ts");
-
-async function sourceFiles(dir: string): Promise<string[]> {
-  const files: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory) files.push(...await sourceFiles(path));
-    else if (entry.name.endsWith(".ts")) files.push(path);
-  }
-  return files.sort();
-}
+const SDK_LOADER = join(SRC, "mcp", "sdk.ts");
 
 /** The imports and re-exports of `text` that bring an SDK package's code, not only its types. */
 function sdkValueImports(text: string): string[] {
@@ -52,7 +41,7 @@ Deno.test("sdkValueImports() tells value imports from type imports", () => {
 
 Deno.test("lazy imports: only src/mcp/sdk.ts loads an MCP SDK package", async () => {
   const loading: string[] = [];
-  for (const file of await sourceFiles(join(ROOT, "src"))) {
+  for (const file of await sourceFiles(SRC)) {
     if (file === SDK_LOADER) continue;
     const found = sdkValueImports(await Deno.readTextFile(file));
     loading.push(...found.map((line) => `${relative(ROOT, file)}: ${line}`));

@@ -46,6 +46,13 @@ async function consentLink(world: World): Promise<string> {
   }
 }
 
+/** Signs alice in on `page` and follows her consent link through the mock service, back to the callback. */
+async function connectMock(page: Page, world: World): Promise<void> {
+  await signInToConnections(page, world.base);
+  await page.goto(await consentLink(world));
+  await page.waitForURL((url) => url.pathname === "/connect/mock/callback");
+}
+
 async function withChromium(work: (browser: LocalBrowser) => Promise<void>): Promise<void> {
   const browser = await launchChromium();
   try {
@@ -60,9 +67,7 @@ Deno.test('/connect callback in Chromium: "Connected" is a success, not in the e
   await withWorld(async (world) => {
     await withChromium(async (browser) => {
       const page = await browser.newPage();
-      await signInToConnections(page, world.base);
-      await page.goto(await consentLink(world));
-      await page.waitForURL((url) => url.pathname === "/connect/mock/callback");
+      await connectMock(page, world);
       assert.equal(await page.getByRole("heading", { level: 1 }).innerText(), "Connected");
       const message = page.getByRole("status");
       assert.match(await message.innerText(), /Your mock account is connected/);
@@ -88,9 +93,7 @@ Deno.test("/connections in Chromium: the scope is labelled, the expiry relative 
   await withWorld(async (world) => {
     await withChromium(async (browser) => {
       const page = await browser.newPage();
-      await signInToConnections(page, world.base);
-      await page.goto(await consentLink(world));
-      await page.waitForURL((url) => url.pathname === "/connect/mock/callback");
+      await connectMock(page, world);
       const connectedAt = Date.now();
       await page.goto(`${world.base}/connections`);
 
