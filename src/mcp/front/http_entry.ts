@@ -86,7 +86,7 @@ export class McpFront {
   readonly #sessions: LegacySessions;
   readonly #deps: ProxyDependencies;
   readonly #stopping = new AbortController();
-  /** The server SDK, loaded by the first request that needs it, and the 2026-07-28 handler made with it. */
+  /** The server SDK (preloaded after start, see sdk.ts) and the 2026-07-28 handler made with it. */
   #sdk: Promise<{ sdk: ServerSdk; modern: McpHttpHandler }> | undefined;
   /** That handler, once made: its `subscriptions/listen` streams hear of changes. */
   #modern: McpHttpHandler | undefined;
@@ -277,7 +277,7 @@ export class McpFront {
   ): Promise<Response | undefined> {
     if (request.method === "GET") {
       const lastEventId = request.headers.get("last-event-id");
-      return lastEventId ? await this.#fast.resume(entry.session, lastEventId) : undefined;
+      return lastEventId ? this.#fast.resume(entry.session, lastEventId) : undefined;
     }
     if (request.method !== "POST") return undefined;
     if (this.#fast.take(entry.session, body)) return new Response(null, { status: 202 });
