@@ -69,9 +69,10 @@ const ACTIVE = `(
   OR EXISTS (SELECT 1 FROM access_token_grants AS a WHERE a.family_id = f.family_id
     AND a.expires_at > :now AND a.jti NOT IN (SELECT jti FROM revoked_access_tokens)))`;
 
-/** Revokes (by jti) the access tokens of `access_token_grants` matching the condition that follows. */
-const REVOKE_ACCESS = `INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at)
-  SELECT jti, expires_at FROM access_token_grants`;
+/** Revokes (by jti) the access tokens of `access_token_grants` matching `condition`. */
+const revokeAccess = (condition: string) =>
+  `INSERT INTO revoked_access_tokens (jti, expires_at)
+  SELECT jti, expires_at FROM access_token_grants WHERE ${condition} ON CONFLICT (jti) DO NOTHING`;
 
 const statements = preparedStatements({
   // Authorization codes
@@ -97,14 +98,15 @@ const statements = preparedStatements({
   // Access tokens
   insertAccessToken: `INSERT INTO access_token_grants (jti, family_id, expires_at, client_id, user_id)
     VALUES (?, ?, ?, ?, ?)`,
-  revokeAccessToken: "INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?)",
-  revokeLiveAccessToken: `${REVOKE_ACCESS} WHERE jti = ? AND expires_at > ?`,
-  revokeLiveAccessTokensOfFamily: `${REVOKE_ACCESS} WHERE family_id = ? AND expires_at > ?`,
-  revokeLiveAccessTokensOfUser: `${REVOKE_ACCESS} WHERE user_id = ? AND expires_at > ?`,
-  revokeLiveAccessTokensOfClient: `${REVOKE_ACCESS} WHERE client_id = ? AND expires_at > ?`,
-  revokeAccessTokensOfClientFamilies: `${REVOKE_ACCESS} WHERE family_id IN (
+  revokeAccessToken:
+    "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
+  revokeLiveAccessToken: revokeAccess("jti = ? AND expires_at > ?"),
+  revokeLiveAccessTokensOfFamily: revokeAccess("family_id = ? AND expires_at > ?"),
+  revokeLiveAccessTokensOfUser: revokeAccess("user_id = ? AND expires_at > ?"),
+  revokeLiveAccessTokensOfClient: revokeAccess("client_id = ? AND expires_at > ?"),
+  revokeAccessTokensOfClientFamilies: revokeAccess(`family_id IN (
     SELECT family_id FROM refresh_tokens WHERE client_id = ?
-    UNION SELECT family_id FROM authorization_codes WHERE client_id = ? AND family_id IS NOT NULL)`,
+    UNION SELECT family_id FROM authorization_codes WHERE client_id = ? AND family_id IS NOT NULL)`),
   liveRevocations: "SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at > ?",
   deleteExpiredRevocations: "DELETE FROM revoked_access_tokens WHERE expires_at <= ?",
   deleteExpiredAccessTokens: "DELETE FROM access_token_grants WHERE expires_at <= ?",

@@ -292,4 +292,48 @@ export const MIGRATIONS: readonly Migration[] = [
         json_extract(identity, '$.userId')) WHERE json_type(identity, '$.userId') IS NOT NULL;
     `,
   },
+  {
+    version: 15,
+    name: "shared_state",
+    sql: `
+      -- What several replicas on one store share beyond the tables above.
+      -- 2025-era MCP sessions, so that any replica can resume one it did not open (only the hash of the
+      -- session id is kept; the caller must be the one who opened it).
+      CREATE TABLE mcp_sessions (
+        session_hash TEXT PRIMARY KEY,           -- SHA-256 of the Mcp-Session-Id
+        endpoint TEXT NOT NULL,                  -- "" for /mcp, else the backend of /mcp/{backend}
+        user_id TEXT NOT NULL,
+        client_id TEXT,
+        state TEXT NOT NULL,                     -- JSON: protocol version, client info and capabilities, ...
+        created_at INTEGER NOT NULL,             -- epoch ms
+        seen_at INTEGER NOT NULL                 -- epoch ms, written at most once a minute
+      ) STRICT;
+      CREATE INDEX mcp_sessions_seen ON mcp_sessions(seen_at);
+
+      -- Rate-limit token buckets (limits:), shared by every replica: tokens left as of updated_at.
+      CREATE TABLE rate_buckets (
+        bucket TEXT PRIMARY KEY,
+        tokens REAL NOT NULL,
+        updated_at INTEGER NOT NULL              -- epoch ms
+      ) STRICT;
+      CREATE INDEX rate_buckets_updated ON rate_buckets(updated_at);
+
+      -- Sign-in throttles: one row per counted attempt (failed password, provider start, registration).
+      CREATE TABLE throttle_events (
+        scope TEXT NOT NULL,                     -- which throttle
+        key TEXT NOT NULL,                       -- account name or client network
+        at INTEGER NOT NULL                      -- epoch ms
+      ) STRICT;
+      CREATE INDEX throttle_events_key ON throttle_events(scope, key, at);
+
+      -- Token signing keys when the store is shared (one key set for every replica); sealed with the
+      -- vault key. The newest unretired key signs; every key listed here verifies.
+      CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        sealed TEXT NOT NULL,                    -- base64url(iv || ciphertext) of the private JWK
+        created_at INTEGER NOT NULL,             -- epoch ms
+        retired_at INTEGER                       -- epoch ms: no longer signs, still verifies
+      ) STRICT;
+    `,
+  },
 ];

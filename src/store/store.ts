@@ -13,10 +13,44 @@ import {
 
 export { StoreOpenError, StoreUnwritableError, type WriteHealthState } from "./write_health.ts";
 
-/** The one owner of the SQLite connection; table families get it through `db`. */
+/**
+ * A prepared statement: `?` placeholders given in order, or `:name` ones given as one object; rows as plain
+ * objects (integers as numbers).
+ */
+export interface SqlStatement {
+  run(...values: SqlParameters): { changes: number | bigint };
+  get(...values: SqlParameters): SqlRow | undefined;
+  all(...values: SqlParameters): SqlRow[];
+}
+
+export type SqlRow = Record<string, unknown>;
+export type SqlValue = string | number | bigint | null | Uint8Array;
+export type SqlParameters = SqlValue[] | [Readonly<Record<string, SqlValue>>];
+
+/**
+ * The one connection table families use, the same for SQLite and PostgreSQL: synchronous, one statement at
+ * a time (see `postgres/connection.ts` for how PostgreSQL is made so).
+ */
+export interface SqlConnection {
+  prepare(sql: string): SqlStatement;
+  exec(sql: string): void;
+  readonly isOpen: boolean;
+  readonly isTransaction: boolean;
+}
+
+/** Which database a store is: SQL that differs between them is written once per dialect. */
+export type SqlDialect = "sqlite" | "postgres";
+
+/** The one owner of the store's connection; table families get it through `db`. */
 export interface Store {
-  readonly db: DatabaseSync;
-  /** Path of the database file, or ":memory:". */
+  readonly db: SqlConnection;
+  readonly dialect: SqlDialect;
+  /**
+   * Whether other gateway processes (replicas) serve from this store at the same time (PostgreSQL): state
+   * kept in memory for speed on one replica (rate limits, throttles) is kept in the store instead.
+   */
+  readonly shared: boolean;
+  /** Path of the database file, or ":memory:"; for PostgreSQL its URL without the password. */
   readonly path: string;
   /** Runs `work` in a transaction (IMMEDIATE, so writers queue instead of failing mid-way). */
   transaction<T>(work: () => T): T;
@@ -137,7 +171,10 @@ export function openStore(
   };
 
   return {
-    db,
+    // node:sqlite's statements take more than SqlConnection asks for (and the same values).
+    db: db as unknown as SqlConnection,
+    dialect: "sqlite",
+    shared: false,
     path,
     transaction,
     schemaVersion: () => userVersion(db),
