@@ -91,9 +91,18 @@ export class SessionEventStore implements EventStore {
     return found;
   }
 
-  getStreamIdForEventId(eventId: string): Promise<string | undefined> {
+  /**
+   * Whether `eventId`'s stream is one this store knows (its later events replayable). Events live only
+   * in the memory of the process that sent them: another replica's, or this process's before a restart,
+   * are unknown here.
+   */
+  holds(eventId: string): boolean {
     const streamId = streamOf(eventId);
-    return Promise.resolve(streamId !== undefined && this.#streams.has(streamId) ? streamId : undefined);
+    return streamId !== undefined && this.#streams.has(streamId);
+  }
+
+  getStreamIdForEventId(eventId: string): Promise<string | undefined> {
+    return Promise.resolve(this.holds(eventId) ? streamOf(eventId) : undefined);
   }
 
   async replayEventsAfter(

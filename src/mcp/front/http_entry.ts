@@ -4,12 +4,7 @@
  * stream, DELETE, resumable SSE), 2026-07-28 clients are served statelessly. Both reach the same relay.
  */
 import { JSONRPC, jsonRpcErrorResponse } from "../../core/jsonrpc.ts";
-import type {
-  ClientCapabilities,
-  JSONRPCRequest,
-  McpHttpHandler,
-  McpServer,
-} from "@modelcontextprotocol/server";
+import type { ClientCapabilities, McpHttpHandler, McpServer } from "@modelcontextprotocol/server";
 import type { Registry } from "../../config/types.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { Store } from "../../store/store.ts";
@@ -19,11 +14,9 @@ import type { Metrics } from "../../metrics/metrics.ts";
 import type { RecentEvents } from "../../metrics/events.ts";
 import type { Caller } from "../../core/caller.ts";
 import type { BackendPool } from "../backends/pool.ts";
-import { ANY_RESULT } from "../backends/call_origin.ts";
 import { ParkedCalls } from "../era/parked.ts";
-import { SessionEventStore } from "../event_store.ts";
 import { ListCache } from "../list_cache.ts";
-import { announcedCapabilities, createModernProxyServer, createProxyServer } from "../relay/capabilities.ts";
+import { announcedCapabilities, createModernProxyServer } from "../relay/capabilities.ts";
 import { admitRequests } from "../relay/guard.ts";
 import { isKnownMethod } from "../relay/method_table.ts";
 import { loadServerSdk, type ServerSdk } from "../sdk.ts";
@@ -31,12 +24,18 @@ import { FrontSession, type ProxyDependencies, type ProxyScope, scopeKey } from 
 import { fastCallOf, FastCalls } from "./fast_calls.ts";
 import { type LegacySession, LegacySessions } from "./legacy_sessions.ts";
 import { FrontNotifications } from "./notifications.ts";
+import { openLegacySession, type SessionContext } from "./session_open.ts";
+import { SEEN_INTERVAL_MS, SessionRecords } from "./session_records.ts";
+import { SessionResumer, withoutForeignLastEventId } from "./session_resume.ts";
 
 export interface FrontOptions {
   registry: () => Registry;
   pool: BackendPool;
   log: Logger;
-  /** Where the lists of backends awaiting consent are kept across restarts (in memory when absent). */
+  /**
+   * Where the lists of backends awaiting consent are kept across restarts, and the 2025-era sessions any
+   * replica can resume (in memory, this process only, when absent).
+   */
   store?: Store;
   /** Where policy denials and rate-limit refusals are recorded. */
   audit?: AuditLog;
@@ -84,6 +83,8 @@ function envelopeCapabilities(body: unknown): ClientCapabilities | undefined {
 export class McpFront {
   readonly #options: FrontOptions;
   readonly #sessions: LegacySessions;
+  readonly #context: SessionContext;
+  readonly #resumer: SessionResumer | undefined;
   readonly #deps: ProxyDependencies;
   readonly #stopping = new AbortController();
   /** The server SDK (preloaded after start, see sdk.ts) and the 2026-07-28 handler made with it. */
@@ -97,7 +98,8 @@ export class McpFront {
 
   constructor(options: FrontOptions) {
     this.#options = options;
-    this.#sessions = new LegacySessions(options.pool, options.log);
+    const records = options.store ? new SessionRecords(options.store, options.log) : undefined;
+    this.#sessions = new LegacySessions(options.pool, options.log, records);
     this.#deps = {
       registry: options.registry,
       pool: options.pool,
@@ -114,6 +116,8 @@ export class McpFront {
       lastKnownLists: new Map(),
       stopping: this.#stopping.signal,
     };
+    this.#context = { deps: this.#deps, sessions: this.#sessions, records };
+    this.#resumer = records && new SessionResumer(records, this.#context);
     this.#notifications = new FrontNotifications({
       sessions: () => this.#sessions.sessions(),
       // No handler before the first MCP request, and so no listen stream to tell.
@@ -124,7 +128,10 @@ export class McpFront {
     options.pool.onBroadcast((backend, key, notification) =>
       this.#notifications.backendNotified(backend, key, notification)
     );
-    this.#sweep = setInterval(() => this.#sessions.closeIdle(), 60_000);
+    this.#sweep = setInterval(() => {
+      this.#sessions.closeIdle();
+      this.#sessions.writeSeen();
+    }, SEEN_INTERVAL_MS);
     Deno.unrefTimer(Number(this.#sweep));
   }
 
@@ -219,7 +226,12 @@ export class McpFront {
 
     const { sdk, modern } = await this.#loadSdk();
     const sessionId = request.headers.get("mcp-session-id");
-    const entry = sessionId ? this.#sessions.find(sessionId, caller, scope) : undefined;
+    // A session this process does not hold may be resumed from the store (session_resume.ts); one it
+    // holds is served without touching the store.
+    const entry = sessionId
+      ? this.#sessions.find(sessionId, caller, scope) ??
+        await this.#resumer?.resume(sdk, request.url, sessionId, caller, scope)
+      : undefined;
     if (entry) {
       const fast = await this.#fastAnswer(entry, request, parsedBody, sdk.SUPPORTED_PROTOCOL_VERSIONS);
       if (fast) return fast;
@@ -255,14 +267,16 @@ export class McpFront {
 
     if (sessionId) {
       if (!entry) return jsonRpcError(404, JSONRPC.sessionNotFound, "Session not found");
-      return await entry.transport.handleRequest(request, { parsedBody });
+      return await entry.transport.handleRequest(withoutForeignLastEventId(request, entry.events), {
+        parsedBody,
+      });
     }
     const isInitialize = request.method === "POST" && !Array.isArray(parsedBody) &&
       (parsedBody as { method?: unknown } | undefined)?.method === "initialize";
     if (!isInitialize) {
       return jsonRpcError(400, JSONRPC.transportRefused, "Bad Request: Mcp-Session-Id header is required");
     }
-    return await this.#openSession(sdk, request, parsedBody, scope, caller);
+    return await openLegacySession(sdk, this.#context, request, parsedBody, scope, caller);
   }
 
   /**
@@ -308,50 +322,9 @@ export class McpFront {
     });
   }
 
-  async #openSession(
-    sdk: ServerSdk,
-    request: Request,
-    parsedBody: unknown,
-    scope: ProxyScope,
-    caller: Caller,
-  ): Promise<Response> {
-    const { log } = this.#options;
-    const id = crypto.randomUUID();
-    const session = new FrontSession(id, caller, scope, "legacy");
-    const events = new SessionEventStore();
-    const transport = new sdk.WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => id,
-      eventStore: events,
-      onsessionclosed: (closedId) => this.#sessions.forget(closedId),
-    });
-    session.owner = {
-      sessionId: id,
-      userId: caller.id,
-      request: (outgoing, signal) => {
-        if (!session.server) return Promise.reject(new Error("Session is closed"));
-        return session.server.request(outgoing as JSONRPCRequest, ANY_RESULT, { signal });
-      },
-      notify: async (notification) => await session.server?.notification(notification),
-      clientCapabilities: (parsedBody as { params?: { capabilities?: ClientCapabilities } }).params
-        ?.capabilities,
-    };
-    const deps = this.#deps;
-    const server = createProxyServer(sdk, deps, session, announcedCapabilities(deps, session));
-    server.onclose = () => this.#sessions.forget(id);
-    await server.connect(transport);
-    this.#sessions.add(session, transport, events);
-    const response = await transport.handleRequest(request, { parsedBody });
-    if (!response.ok) {
-      await this.#sessions.close(id);
-      return response;
-    }
-    log.info("MCP session opened", {
-      session_era: "legacy",
-      scope: scopeKey(scope) || "/mcp",
-      user: caller.name,
-    });
-    this.#sessions.closeOverCap(caller, id, this.#options.registry().gateway.maxSessionsPerUser);
-    return response;
+  /** Deletes the store's records of 2025-era sessions no replica saw for an hour; returns how many. */
+  pruneSessionRecords(): number {
+    return this.#context.records?.prune() ?? 0;
   }
 
   /** A user connected a service (see FrontNotifications.consentCompleted). */

@@ -1,6 +1,8 @@
 /**
  * The 2025-era sessions (Mcp-Session-Id) this gateway holds: found only by their own user on their own
- * endpoint, capped per user, closed when idle, and forgotten with their backend connections.
+ * endpoint, capped per user, closed when idle, and forgotten with their backend connections. With a store,
+ * each is recorded there too (session_records.ts): ending a session deletes its record, while letting it go
+ * here (idle, shutdown, ended on another replica) leaves it to whichever replica the client reaches next.
  */
 import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/server";
 import type { SessionEventStore } from "../event_store.ts";
@@ -8,30 +10,39 @@ import type { Logger } from "../../log/logger.ts";
 import type { BackendPool } from "../backends/pool.ts";
 import type { Caller } from "../../core/caller.ts";
 import { type FrontSession, type ProxyScope, scopeKey } from "../session.ts";
-
-/** A legacy session with no request for this long is closed. */
-export const SESSION_IDLE_MS = 60 * 60 * 1000;
+import { SESSION_IDLE_MS, type SessionRecords } from "./session_records.ts";
 
 export interface LegacySession {
   readonly session: FrontSession;
   readonly transport: WebStandardStreamableHTTPServerTransport;
   /** Its replay buffer, shared by the SDK's streams and the fast calls' (fast_calls.ts). */
   readonly events: SessionEventStore;
+  /** Its key in the store (session_records.ts); undefined when it is not recorded. */
+  readonly recordKey: string | undefined;
   lastSeenAt: number;
+  /** When its `seen_at` was last written (SessionRecords.seen). */
+  seenWrittenAt: number;
 }
 
 export class LegacySessions {
   readonly #entries = new Map<string, LegacySession>();
   readonly #pool: BackendPool;
   readonly #log: Logger;
+  readonly #records: SessionRecords | undefined;
 
-  constructor(pool: BackendPool, log: Logger) {
+  constructor(pool: BackendPool, log: Logger, records?: SessionRecords) {
     this.#pool = pool;
     this.#log = log;
+    this.#records = records;
   }
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Whether this process holds the session `id`, whoever's it is. */
+  has(id: string): boolean {
+    return this.#entries.has(id);
   }
 
   /** The open sessions' front state. */
@@ -51,12 +62,22 @@ export class LegacySessions {
     return entry;
   }
 
+  /** Holds a session opened here or resumed; `recordKey` is its key in the store, if it is recorded. */
   add(
     session: FrontSession,
     transport: WebStandardStreamableHTTPServerTransport,
     events: SessionEventStore,
+    recordKey?: string,
   ): void {
-    this.#entries.set(session.id, { session, transport, events, lastSeenAt: Date.now() });
+    // Written at the next sweep: a resumed session's record may be nearly an hour old.
+    this.#entries.set(session.id, {
+      session,
+      transport,
+      events,
+      recordKey,
+      lastSeenAt: Date.now(),
+      seenWrittenAt: 0,
+    });
   }
 
   /**
@@ -72,7 +93,7 @@ export class LegacySessions {
       .slice(0, mine.length - max);
     for (const [id] of oldest) {
       this.#log.info("MCP session closed: over max_sessions_per_user", { user: caller.name, max });
-      void this.close(id);
+      void this.end(id);
     }
   }
 
@@ -85,15 +106,41 @@ export class LegacySessions {
     this.#pool.releaseSession(id);
   }
 
+  /** Closes a session here only: its record stays for whichever replica the client reaches next. */
   async close(id: string): Promise<void> {
     const entry = this.#entries.get(id);
     this.forget(id);
     await entry?.transport.close().catch(() => {});
   }
 
+  /** Ends a session everywhere (DELETE, over its user's cap): its record is deleted, then it is closed. */
+  async end(id: string): Promise<void> {
+    const key = this.#entries.get(id)?.recordKey;
+    if (key !== undefined) this.#records?.ended(key);
+    await this.close(id);
+  }
+
   closeIdle(now = Date.now()): void {
     for (const [id, entry] of this.#entries) {
-      if (now - entry.lastSeenAt > SESSION_IDLE_MS) void this.close(id);
+      if (now - entry.lastSeenAt <= SESSION_IDLE_MS) continue;
+      if (entry.recordKey !== undefined) this.#records?.idle(entry.recordKey);
+      void this.close(id);
+    }
+  }
+
+  /**
+   * Writes when the sessions used since the last time were seen (one batch, off any request's path), and
+   * closes here those whose record is gone: ended on another replica, or expired there.
+   */
+  writeSeen(now = Date.now()): void {
+    if (!this.#records) return;
+    const used = [...this.#entries.values()].filter((entry) =>
+      entry.recordKey !== undefined && entry.lastSeenAt > entry.seenWrittenAt
+    );
+    const gone = new Set(this.#records.seen(used.map((entry) => entry.recordKey!), now));
+    for (const entry of used) {
+      entry.seenWrittenAt = now;
+      if (gone.has(entry.recordKey!)) void this.close(entry.session.id);
     }
   }
 
