@@ -141,6 +141,7 @@ async function startServer(): Promise<Server> {
     }).output();
     if (output.success) {
       started = { bin, dir, dataDir, port, asOwner };
+      await watchOver(started);
       return started;
     }
     failure = `${decode(output.stderr)}${readTail(log)}`;
@@ -164,6 +165,28 @@ function stopServer(started: Server | undefined, dir: string): void {
   } catch {
     // Gone already.
   }
+}
+
+/**
+ * Starts a watchdog, detached from this process, that stops the server and removes its directory once this
+ * process is gone: a test run ended by a signal (Ctrl-C, a CI timeout) never runs its unload handlers.
+ */
+async function watchOver(running: Server): Promise<void> {
+  const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+  const stop = [
+    ...running.asOwner,
+    join(running.bin, "pg_ctl"),
+    "stop",
+    "-m",
+    "immediate",
+    "-D",
+    running.dataDir,
+  ]
+    .map(quote).join(" ");
+  const watchdog = `while kill -0 ${Deno.pid} 2>/dev/null; do sleep 1; done; ` +
+    `if [ -d ${quote(running.dataDir)} ]; then ${stop}; rm -rf ${quote(running.dir)}; fi`;
+  // The shell returns at once; the watchdog runs on in the background with no tie to this process.
+  await run([], "sh", ["-c", `(${watchdog}) </dev/null >/dev/null 2>&1 &`]);
 }
 
 /** Runs `program` (as the server's owner) and fails with its output when it fails. */
