@@ -131,5 +131,5 @@ export function withoutForeignLastEventId(request: Request, events: SessionEvent
   if (lastEventId === null || events.holds(lastEventId)) return request;
   const headers = new Headers(request.headers);
   headers.delete("last-event-id");
-  return new Request(request.url, { method: "GET", headers, signal: request.signal });
+  return new Request(request.url, { method: "GET", headers });
 }
