@@ -123,7 +123,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const bootstrapping = parts.accounts.bootstrapAdmin(log).catch((error) =>
     log.error('first start: creating user "admin" failed', { error })
   );
-  const housekeeping = startHousekeeping({ holder, authorizationServer, sessions, audit, log });
+  const housekeeping = startHousekeeping({
+    holder,
+    authorizationServer,
+    sessions,
+    audit,
+    log,
+    pruneMcpSessions: () => front.pruneSessionRecords(),
+  });
 
   const app = createApp({
     holder,

@@ -1,4 +1,7 @@
-/** Periodic clean-up: expired grants and sign-in sessions every 10 minutes, audit rows past retention hourly. */
+/**
+ * Periodic clean-up: expired grants, sign-in sessions and records of MCP sessions every 10 minutes, audit
+ * rows past retention hourly.
+ */
 import type { AuditLog } from "../audit/audit.ts";
 import type { RegistryHolder } from "../config/current.ts";
 import type { Logger } from "../log/logger.ts";
@@ -15,6 +18,8 @@ export function startHousekeeping(parts: {
   sessions: BrowserSessions;
   audit: AuditLog;
   log: Logger;
+  /** Deletes the records of 2025-era MCP sessions no replica saw for an hour; returns how many (McpFront). */
+  pruneMcpSessions?: () => number;
 }): { stop(): void } {
   const { holder, authorizationServer, sessions, audit, log } = parts;
   const pruneAudit = () => {
@@ -22,7 +27,16 @@ export function startHousekeeping(parts: {
     const pruned = audit.prune(retentionSeconds * 1000);
     if (pruned > 0) log.info("audit rows past their retention deleted", { rows: pruned });
   };
+  const pruneMcpSessions = () => {
+    try {
+      const pruned = parts.pruneMcpSessions?.() ?? 0;
+      if (pruned > 0) log.debug("records of expired MCP sessions deleted", { rows: pruned });
+    } catch (error) {
+      log.warn("deleting the records of expired MCP sessions failed", { error });
+    }
+  };
   const purge = setInterval(() => {
+    pruneMcpSessions();
     authorizationServer.purgeExpired();
     sessions.purgeExpired();
   }, PURGE_INTERVAL_MS);
