@@ -15,10 +15,22 @@ export interface StoredAuditEntry {
 const statements = preparedStatements({
   insert: "INSERT INTO audit (at, kind, subject, detail) VALUES (?, ?, ?, ?)",
   recent: "SELECT id, at, kind, subject, detail FROM audit ORDER BY id DESC LIMIT ?",
-  recentOfKinds: `SELECT id, at, kind, subject, detail FROM audit
-    WHERE kind IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT ?`,
-  latestPerClient: `SELECT json_extract(detail, '$.client_id') AS client_id, MAX(at) AS at FROM audit
-    WHERE kind = ? GROUP BY 1`,
+  // The kinds come as one JSON array; each database reads it with its own JSON functions. (PostgreSQL: the
+  // parameter is text, cast after: a parameter typed json would be sent JSON-encoded once more.)
+  recentOfKinds: {
+    sqlite: `SELECT id, at, kind, subject, detail FROM audit
+      WHERE kind IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT ?`,
+    postgres: `SELECT id, at, kind, subject, detail FROM audit
+      WHERE kind IN (SELECT json_array_elements_text(CAST(CAST(? AS text) AS json))) ORDER BY id DESC LIMIT ?`,
+  },
+  // Only a string client_id counts (SQLite's json_extract keeps a number a number; ->> would make it text).
+  latestPerClient: {
+    sqlite: `SELECT json_extract(detail, '$.client_id') AS client_id, MAX(at) AS at FROM audit
+      WHERE kind = ? GROUP BY 1`,
+    postgres: `SELECT CASE WHEN json_typeof(CAST(detail AS json) -> 'client_id') = 'string'
+        THEN CAST(detail AS json) ->> 'client_id' END AS client_id, MAX(at) AS at FROM audit
+      WHERE kind = ? GROUP BY 1`,
+  },
   deleteBefore: "DELETE FROM audit WHERE at < ?",
 });
 

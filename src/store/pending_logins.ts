@@ -15,8 +15,15 @@ const statements = preparedStatements({
   insert:
     `INSERT INTO pending_logins (state_hash, provider, code_verifier, nonce, return_to, binding_hash, address,
     created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  keepNewestOfBrowser: `DELETE FROM pending_logins WHERE binding_hash = ? AND rowid NOT IN (
-    SELECT rowid FROM pending_logins WHERE binding_hash = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)`,
+  // Among sign-ins of the same millisecond the one inserted last counts as newest: SQLite's rowid grows with
+  // each insert; PostgreSQL has no rowid, and the inserting transaction's id (xmin) grows the same way.
+  keepNewestOfBrowser: {
+    sqlite: `DELETE FROM pending_logins WHERE binding_hash = ? AND rowid NOT IN (
+      SELECT rowid FROM pending_logins WHERE binding_hash = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)`,
+    postgres: `DELETE FROM pending_logins WHERE binding_hash = ? AND state_hash NOT IN (
+      SELECT state_hash FROM pending_logins WHERE binding_hash = ?
+      ORDER BY created_at DESC, CAST(CAST(xmin AS text) AS bigint) DESC LIMIT ?)`,
+  },
   take: `DELETE FROM pending_logins WHERE state_hash = ? AND binding_hash = ? AND provider = ?
     RETURNING code_verifier, nonce, return_to`,
 });
