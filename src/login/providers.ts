@@ -19,7 +19,7 @@ import {
   verifiedEmailOf,
 } from "./allow_lists.ts";
 import { PendingLogins } from "./pending_logins.ts";
-import { type StartLimits, StartThrottle } from "./throttle.ts";
+import { type StartLimits, StartThrottle, type ThrottleCounters } from "./throttle.ts";
 
 /** The outcome of starting a sign-in: where to send the browser, or how long its address must wait. */
 export type StartedSignIn =
@@ -51,14 +51,25 @@ export class UpstreamLogins {
   constructor(
     registry: () => Registry,
     log: Logger,
-    options: { store: Store; audit?: AuditLog; now?: () => number; startLimits?: StartLimits },
+    options: {
+      store: Store;
+      audit?: AuditLog;
+      now?: () => number;
+      startLimits?: StartLimits;
+      /** Where sign-in starts are counted (in memory unless replicas share the store). */
+      throttleCounters?: ThrottleCounters;
+    },
   ) {
     this.#registry = registry;
     this.#log = log;
     this.#audit = options.audit;
     this.#now = options.now ?? Date.now;
     this.#store = options.store;
-    this.#starts = new StartThrottle({ limits: options.startLimits, now: this.#now });
+    this.#starts = new StartThrottle({
+      limits: options.startLimits,
+      now: this.#now,
+      counters: options.throttleCounters,
+    });
     this.#pending = new PendingLogins(this.#store, this.#now);
   }
 

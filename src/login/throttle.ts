@@ -1,5 +1,6 @@
 // Sliding-window throttles: failed password sign-ins per account and address, and provider sign-in starts
-// per address. Counts live in memory (they matter for minutes; a flood must not cost disk writes).
+// per address. Counts live in memory (they matter for minutes; a flood must not cost disk writes), or in the
+// store when replicas share it (`shared_throttle.ts`).
 
 /** How many failed password sign-ins are let through, and over what time. */
 export interface ThrottleLimits {
@@ -20,7 +21,7 @@ export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = Object.freeze({
 });
 
 /** Refusals are written to the audit log at most this often per account or address. */
-const REPORT_INTERVAL_MS = 60_000;
+export const REPORT_INTERVAL_MS = 60_000;
 
 /** How many provider sign-ins one client address may start, and over what time. */
 export interface StartLimits {
@@ -60,8 +61,49 @@ export interface Admission {
   succeeded(): void;
 }
 
+/** Attempt times by key in a sliding window: one throttle's counts. */
+export interface AttemptLog {
+  /** Seconds until `key` may try again, or undefined when it may now. */
+  retryAfterSeconds(key: string, now: number): number | undefined;
+  add(key: string, now: number): void;
+  clear(key: string): void;
+  /** Takes back the attempt counted at `at` (an attempt that turned out right). */
+  remove(key: string, at: number): void;
+  /** Forgets what has left the window. */
+  sweep(now: number): void;
+  /** How many keys are remembered (for tests of the bound). */
+  readonly size: number;
+}
+
+/** Which refusals to write to the audit log: the first per key, then one a minute. */
+export interface RefusalReporter {
+  next(key: string, now: number): { report: boolean; unreported: number };
+  sweep(now: number): void;
+  readonly size: number;
+}
+
+/**
+ * Where the throttles keep their counts: this process's memory (`MEMORY_THROTTLE_COUNTERS`, one gateway),
+ * or the store (`StoreThrottleCounters` in `shared_throttle.ts`, replicas sharing it).
+ */
+export interface ThrottleCounters {
+  /** The attempts one throttle counts; `scope` names them in the store. */
+  attempts(scope: string, limit: number, windowMs: number, maxEntries: number): AttemptLog;
+  /** The refusals of one throttle, reported once a minute per key. */
+  reports(scope: string, maxEntries: number): RefusalReporter;
+  /** Runs `work` with no other gateway counting meanwhile (a store transaction; in memory it just runs). */
+  atomically<T>(work: () => T): T;
+}
+
+export const MEMORY_THROTTLE_COUNTERS: ThrottleCounters = Object.freeze({
+  attempts: (_scope: string, limit: number, windowMs: number, maxEntries: number) =>
+    new SlidingWindowLog(limit, windowMs, maxEntries),
+  reports: (_scope: string, maxEntries: number) => new RefusalReports(maxEntries),
+  atomically: <T>(work: () => T): T => work(),
+});
+
 /** Attempt times by key in a sliding window, each list oldest first and never longer than the limit. */
-export class SlidingWindowLog {
+export class SlidingWindowLog implements AttemptLog {
   readonly #entries = new Map<string, number[]>();
   readonly #limit: number;
   readonly #windowMs: number;
@@ -123,7 +165,7 @@ export class SlidingWindowLog {
  * Which refusals to write to the audit log: the first per key, then one a minute, each with the number not
  * written since; at most `maxEntries` keys remembered.
  */
-export class RefusalReports {
+export class RefusalReports implements RefusalReporter {
   /** When a refusal was last reported, and how many were not since, by key. */
   readonly #reported = new Map<string, { at: number; unreported: number }>();
   readonly #maxEntries: number;
@@ -163,28 +205,31 @@ export class RefusalReports {
  * takes a while): many attempts sent at once cannot all slip past the limit. One that turns out right takes
  * its count back, and clears its account's failures.
  *
- * The counts live in memory rather than in the store: they matter for minutes, a restart forgetting them
- * gives back one window at most, and keeping them in memory means a flood of bad passwords costs no disk
- * writes (each store write is a synchronous, fully synced transaction; refusals reach the audit log at most
- * once a minute per account or address). Memory stays bounded by `maxEntries` per kind, swept of expired
- * entries as the window passes.
+ * On one gateway the counts live in memory rather than in the store: they matter for minutes, a restart
+ * forgetting them gives back one window at most, and keeping them in memory means a flood of bad passwords
+ * costs no disk writes (each SQLite write is a synchronous, fully synced transaction; refusals reach the
+ * audit log at most once a minute per account or address). Memory stays bounded by `maxEntries` per kind,
+ * swept of expired entries as the window passes. Replicas sharing a store count there instead (`counters`),
+ * or each would let through its own window's worth.
  */
 export class SignInThrottle {
-  readonly #accounts: SlidingWindowLog;
-  readonly #addresses: SlidingWindowLog;
+  readonly #accounts: AttemptLog;
+  readonly #addresses: AttemptLog;
   readonly #limits: ThrottleLimits;
   readonly #now: () => number;
+  readonly #counters: ThrottleCounters;
   /** Keyed by scope and account or address. */
-  readonly #reported: RefusalReports;
+  readonly #reported: RefusalReporter;
   #nextSweepAt: number;
 
-  constructor(options: { limits?: ThrottleLimits; now?: () => number } = {}) {
+  constructor(options: { limits?: ThrottleLimits; now?: () => number; counters?: ThrottleCounters } = {}) {
     this.#limits = options.limits ?? DEFAULT_THROTTLE_LIMITS;
     this.#now = options.now ?? Date.now;
+    this.#counters = options.counters ?? MEMORY_THROTTLE_COUNTERS;
     const { failuresPerAccount, failuresPerAddress, windowMs, maxEntries } = this.#limits;
-    this.#accounts = new SlidingWindowLog(failuresPerAccount, windowMs, maxEntries);
-    this.#addresses = new SlidingWindowLog(failuresPerAddress, windowMs, maxEntries);
-    this.#reported = new RefusalReports(2 * maxEntries);
+    this.#accounts = this.#counters.attempts("password_account", failuresPerAccount, windowMs, maxEntries);
+    this.#addresses = this.#counters.attempts("password_address", failuresPerAddress, windowMs, maxEntries);
+    this.#reported = this.#counters.reports("password_refusal", 2 * maxEntries);
     this.#nextSweepAt = this.#now() + windowMs;
   }
 
@@ -194,6 +239,11 @@ export class SignInThrottle {
    */
   admit(account: string, network: string): Throttled | Admission {
     const now = this.#tick();
+    // Checked and counted as one step, so that attempts at several replicas at once cannot all slip past.
+    return this.#counters.atomically(() => this.#admit(account, network, now));
+  }
+
+  #admit(account: string, network: string, now: number): Throttled | Admission {
     const byAddress = this.#addresses.retryAfterSeconds(network, now);
     const byAccount = this.#accounts.retryAfterSeconds(account, now);
     if (byAddress === undefined && byAccount === undefined) {
@@ -235,18 +285,20 @@ export class SignInThrottle {
  * no one address can fill the store with pending sign-ins; other addresses are never held back by it.
  */
 export class StartThrottle {
-  readonly #starts: SlidingWindowLog;
-  readonly #reported: RefusalReports;
+  readonly #starts: AttemptLog;
+  readonly #reported: RefusalReporter;
   readonly #limits: StartLimits;
   readonly #now: () => number;
+  readonly #counters: ThrottleCounters;
   #nextSweepAt: number;
 
-  constructor(options: { limits?: StartLimits; now?: () => number } = {}) {
+  constructor(options: { limits?: StartLimits; now?: () => number; counters?: ThrottleCounters } = {}) {
     this.#limits = options.limits ?? DEFAULT_START_LIMITS;
     this.#now = options.now ?? Date.now;
+    this.#counters = options.counters ?? MEMORY_THROTTLE_COUNTERS;
     const { startsPerAddress, windowMs, maxEntries } = this.#limits;
-    this.#starts = new SlidingWindowLog(startsPerAddress, windowMs, maxEntries);
-    this.#reported = new RefusalReports(maxEntries);
+    this.#starts = this.#counters.attempts("provider_start", startsPerAddress, windowMs, maxEntries);
+    this.#reported = this.#counters.reports("provider_start_refusal", maxEntries);
     this.#nextSweepAt = this.#now() + windowMs;
   }
 
@@ -258,12 +310,14 @@ export class StartThrottle {
       this.#reported.sweep(now);
       this.#nextSweepAt = now + this.#limits.windowMs;
     }
-    const retryAfterSeconds = this.#starts.retryAfterSeconds(network, now);
-    if (retryAfterSeconds === undefined) {
-      this.#starts.add(network, now);
-      return undefined;
-    }
-    return { retryAfterSeconds, ...this.#reported.next(network, now) };
+    return this.#counters.atomically(() => {
+      const retryAfterSeconds = this.#starts.retryAfterSeconds(network, now);
+      if (retryAfterSeconds === undefined) {
+        this.#starts.add(network, now);
+        return undefined;
+      }
+      return { retryAfterSeconds, ...this.#reported.next(network, now) };
+    });
   }
 
   /** How many addresses are remembered (for tests of the bound). */

@@ -44,6 +44,85 @@ export type Admission =
     readonly first: boolean;
   };
 
+/** One bucket a request takes from: a limit's, for one user (and backend). */
+export interface BucketDraw {
+  /** Names the bucket: the limit, the user and, for limits naming backends, the backend. */
+  readonly key: string;
+  /** The limit's requests per minute: the bucket's size and its refill rate a minute. */
+  readonly perMinute: number;
+}
+
+interface LimitDraw extends BucketDraw {
+  readonly limit: RateLimit;
+}
+
+/** A bucket that could not give what was asked. */
+export interface ShortBucket {
+  /** Its place in the draws. */
+  readonly index: number;
+  /** The tokens it holds now. */
+  readonly tokens: number;
+  /** Whether this refusal is the one a minute to report (per bucket, across every gateway sharing it). */
+  readonly first: boolean;
+}
+
+/**
+ * Where the buckets live: this process's memory (`MemoryTokenBuckets`, one gateway) or the store
+ * (`StoreTokenBuckets` in `shared_buckets.ts`, replicas sharing it).
+ */
+export interface TokenBuckets {
+  /** Takes `count` from every bucket of `draws`, or from none when one is short: then that one (the first). */
+  take(draws: readonly BucketDraw[], count: number, now: number): ShortBucket | undefined;
+}
+
+/** A limit's bucket refills at its size a minute; a refusal is reported at most this often per bucket. */
+export const REPORT_INTERVAL_MS = 60_000;
+
+const ADMITTED: Admission = Object.freeze({ ok: true });
+
+/**
+ * Token buckets per limit, user (and backend, for limits naming backends): each holds up to
+ * `requests_per_minute` requests and refills at that rate, so a burst of a minute's worth passes and the
+ * steady rate is the limit. The buckets are in memory unless `buckets` says otherwise.
+ */
+export class RateLimiter {
+  readonly #buckets: TokenBuckets;
+  readonly #now: () => number;
+
+  constructor(options: { buckets?: TokenBuckets; now?: () => number } = {}) {
+    this.#buckets = options.buckets ?? new MemoryTokenBuckets();
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Takes `count` requests from every bucket that applies, or none when one of them is short. */
+  take(registry: Registry, subject: PolicySubject, scope: LimitScope, count = 1): Admission {
+    const draws: LimitDraw[] = [];
+    for (const limit of limitsOf(registry)) {
+      if (!limit.subjects.matches(subject)) continue;
+      if (limit.backends) {
+        if (scope.backend === undefined || !limit.backends.test(scope.backend)) continue;
+      } else if (scope.kind === "routed") continue;
+      draws.push({
+        key: `${limit.key}\n${subject.id}\n${limit.backends ? scope.backend : ""}`,
+        perMinute: limit.limit.requestsPerMinute,
+        limit: limit.limit,
+      });
+    }
+    if (draws.length === 0) return ADMITTED;
+    const now = this.#now();
+    const short = this.#buckets.take(draws, count, now);
+    if (short === undefined) return ADMITTED;
+    const { limit } = draws[short.index]!;
+    const perMs = limit.requestsPerMinute / 60_000;
+    return {
+      ok: false,
+      retryAfterSeconds: Math.max(1, Math.ceil((count - short.tokens) / perMs / 1000)),
+      limit,
+      first: short.first,
+    };
+  }
+}
+
 interface Bucket {
   tokens: number;
   updatedAt: number;
@@ -53,46 +132,22 @@ interface Bucket {
 
 const MAX_BUCKETS = 50_000;
 
-/**
- * Token buckets per limit, user (and backend, for limits naming backends): each holds up to
- * `requests_per_minute` requests and refills at that rate, so a burst of a minute's worth passes and the
- * steady rate is the limit.
- */
-export class RateLimiter {
+/** The buckets of one gateway, in its memory: at most `MAX_BUCKETS`, those idle a minute forgotten first. */
+export class MemoryTokenBuckets implements TokenBuckets {
   readonly #buckets = new Map<string, Bucket>();
-  readonly #now: () => number;
 
-  constructor(now: () => number = Date.now) {
-    this.#now = now;
-  }
-
-  /** Takes `count` requests from every bucket that applies, or none when one of them is short. */
-  take(registry: Registry, subject: PolicySubject, scope: LimitScope, count = 1): Admission {
-    const now = this.#now();
-    const applicable: { limit: CompiledLimit; bucket: Bucket }[] = [];
-    for (const limit of limitsOf(registry)) {
-      if (!limit.subjects.matches(subject)) continue;
-      if (limit.backends) {
-        if (scope.backend === undefined || !limit.backends.test(scope.backend)) continue;
-      } else if (scope.kind === "routed") continue;
-      const key = `${limit.key}\n${subject.id}\n${limit.backends ? scope.backend : ""}`;
-      const bucket = this.#bucket(key, limit.limit.requestsPerMinute, now);
-      applicable.push({ limit, bucket });
-    }
-    for (const { limit, bucket } of applicable) {
+  take(draws: readonly BucketDraw[], count: number, now: number): ShortBucket | undefined {
+    const buckets: Bucket[] = [];
+    for (const draw of draws) buckets.push(this.#bucket(draw.key, draw.perMinute, now));
+    for (let index = 0; index < buckets.length; index++) {
+      const bucket = buckets[index]!;
       if (bucket.tokens >= count) continue;
-      const perMs = limit.limit.requestsPerMinute / 60_000;
-      const first = now - bucket.reportedAt >= 60_000;
+      const first = now - bucket.reportedAt >= REPORT_INTERVAL_MS;
       if (first) bucket.reportedAt = now;
-      return {
-        ok: false,
-        retryAfterSeconds: Math.max(1, Math.ceil((count - bucket.tokens) / perMs / 1000)),
-        limit: limit.limit,
-        first,
-      };
+      return { index, tokens: bucket.tokens, first };
     }
-    for (const { bucket } of applicable) bucket.tokens -= count;
-    return { ok: true };
+    for (const bucket of buckets) bucket.tokens -= count;
+    return undefined;
   }
 
   #bucket(key: string, perMinute: number, now: number): Bucket {

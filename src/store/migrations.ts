@@ -312,9 +312,10 @@ export const MIGRATIONS: readonly Migration[] = [
 
       -- Rate-limit token buckets (limits:), shared by every replica: tokens left as of updated_at.
       CREATE TABLE rate_buckets (
-        bucket TEXT PRIMARY KEY,
+        bucket TEXT PRIMARY KEY,                 -- limit, user (and backend)
         tokens REAL NOT NULL,
-        updated_at INTEGER NOT NULL              -- epoch ms
+        updated_at INTEGER NOT NULL,             -- epoch ms
+        reported_at INTEGER                      -- epoch ms: the last refusal written to the audit log
       ) STRICT;
       CREATE INDEX rate_buckets_updated ON rate_buckets(updated_at);
 

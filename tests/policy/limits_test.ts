@@ -19,7 +19,7 @@ const bob = { id: "bob", groups: [], clientId: undefined, provider: undefined };
 
 Deno.test("limits: a token bucket per user: a minute's worth at once, then the rate, with a retry hint", () => {
   let now = 1_000_000;
-  const limiter = new RateLimiter(() => now);
+  const limiter = new RateLimiter({ now: () => now });
   const endpoint = { kind: "endpoint", backend: undefined } as const;
   for (let request = 1; request <= 6; request++) {
     assert.deepEqual(limiter.take(registry, bob, endpoint), { ok: true }, `request ${request}`);
@@ -51,7 +51,7 @@ Deno.test("limits: a token bucket per user: a minute's worth at once, then the r
 
 Deno.test("limits: backend limits count on /mcp/{backend} and on calls routed there, not elsewhere", () => {
   const now = 5_000_000;
-  const limiter = new RateLimiter(() => now);
+  const limiter = new RateLimiter({ now: () => now });
   const routedA = { kind: "routed", backend: "a" } as const;
   assert.deepEqual(limiter.take(registry, alice, routedA), { ok: true });
   assert.deepEqual(limiter.take(registry, alice, { kind: "endpoint", backend: "a" }), { ok: true });
