@@ -94,6 +94,20 @@ import {
   listServiceConnections,
   saveServiceToken,
 } from "../../src/store/service_tokens.ts";
+import {
+  claimBucketReport,
+  clearThrottleEvents,
+  countThrottleKeys,
+  deleteThrottleEvent,
+  insertThrottleEvent,
+  latestThrottleEvent,
+  pruneRateBuckets,
+  pruneThrottleEvents,
+  pruneThrottleEventsOfKey,
+  readBucket,
+  recentThrottleEvents,
+  takeBucketTokens,
+} from "../../src/store/shared_counters.ts";
 import type { Store } from "../../src/store/store.ts";
 import { forEachStore } from "../helpers/stores.ts";
 
@@ -965,5 +979,89 @@ forEachStore(
     assert.equal(deleteUnseenMcpSessions(store, T), 1);
     assert.ok(findLiveMcpSession(store, "new", 0));
     assert.equal(count(store, "mcp_sessions"), 1);
+  },
+);
+
+// --- shared counters: rate_buckets ---
+
+forEachStore(
+  "takeBucketTokens() takes from a bucket that refills at its capacity a minute, never past it",
+  (store) => {
+    const take = (count: number, now: number, bucket = "limit:everyone:bob") =>
+      takeBucketTokens(store, { bucket, capacity: 6, count, now });
+    assert.equal(take(7, T), undefined, "more than a new bucket holds: nothing taken, nothing stored");
+    assert.equal(readBucket(store, "limit:everyone:bob"), undefined);
+    assert.equal(take(1, T), 5, "a new bucket starts full");
+    assert.equal(take(5, T), 0);
+    assert.equal(take(1, T + 9_999), undefined, "less than one token back");
+    assert.deepEqual(readBucket(store, "limit:everyone:bob"), {
+      tokens: 0,
+      updatedAt: T,
+      reportedAt: undefined,
+    });
+    assert.equal(take(1, T + 10_000), 0, "one token every 10 s");
+    assert.equal(take(1, T + 5_000), undefined, "an earlier clock refills nothing");
+    assert.equal(readBucket(store, "limit:everyone:bob")?.updatedAt, T + 10_000, "and never moves time back");
+    assert.equal(take(2, T + 10 * MINUTE), 4, "refilled up to its capacity only");
+    assert.equal(take(6, T, "limit:everyone:alice"), 0, "each bucket on its own");
+    assert.equal(typeof take(1, T + 10 * MINUTE), "number");
+  },
+);
+
+forEachStore(
+  "claimBucketReport() lets one caller report a refusal per interval; pruneRateBuckets() drops idle buckets",
+  (store) => {
+    const claim = (now: number, due: number, bucket = "b") =>
+      claimBucketReport(store, { bucket, capacity: 6, now, due });
+    assert.equal(claim(T, T - MINUTE), true, "a missing bucket is claimed (and stored full)");
+    assert.deepEqual(readBucket(store, "b"), { tokens: 6, updatedAt: T, reportedAt: T });
+    assert.equal(claim(T + 1, T + 1 - MINUTE), false, "reported within the interval");
+    assert.equal(claim(T + MINUTE, T), true, "reported again once the last report is due");
+    takeBucketTokens(store, { bucket: "busy", capacity: 6, count: 1, now: T + 2 * MINUTE });
+    takeBucketTokens(store, { bucket: "idle", capacity: 6, count: 1, now: T });
+    assert.equal(pruneRateBuckets(store, T), 1, "idle only: b was reported after the cutoff");
+    assert.equal(readBucket(store, "idle"), undefined);
+    assert.equal(pruneRateBuckets(store, T + MINUTE), 1);
+    assert.ok(readBucket(store, "busy"));
+  },
+);
+
+// --- shared counters: throttle_events ---
+
+forEachStore(
+  "insertThrottleEvent() and recentThrottleEvents() count attempts per scope and key, newest first",
+  (store) => {
+    for (const at of [T, T + 1, T + 2, T + 3]) insertThrottleEvent(store, "password", "alice", at);
+    insertThrottleEvent(store, "password", "bob", T + 5);
+    insertThrottleEvent(store, "registration", "alice", T + 6);
+    assert.deepEqual(recentThrottleEvents(store, "password", "alice", T, 10), [T + 3, T + 2, T + 1]);
+    assert.deepEqual(recentThrottleEvents(store, "password", "alice", 0, 2), [T + 3, T + 2]);
+    assert.equal(latestThrottleEvent(store, "password", "alice"), T + 3);
+    assert.equal(latestThrottleEvent(store, "password", "carol"), undefined);
+    assert.equal(countThrottleKeys(store, "password"), 2);
+    assert.equal(countThrottleKeys(store, "provider_start"), 0);
+  },
+);
+
+forEachStore(
+  "deleteThrottleEvent() takes back one attempt; the clear and prune functions delete what they name",
+  (store) => {
+    insertThrottleEvent(store, "password", "alice", T);
+    insertThrottleEvent(store, "password", "alice", T);
+    insertThrottleEvent(store, "password", "alice", T + MINUTE);
+    deleteThrottleEvent(store, "password", "alice", T);
+    assert.deepEqual(
+      recentThrottleEvents(store, "password", "alice", 0, 10),
+      [T + MINUTE, T],
+      "one of the two",
+    );
+    pruneThrottleEventsOfKey(store, "password", "alice", T);
+    assert.deepEqual(recentThrottleEvents(store, "password", "alice", 0, 10), [T + MINUTE]);
+    insertThrottleEvent(store, "password", "bob", T);
+    insertThrottleEvent(store, "registration", "bob", T);
+    assert.equal(pruneThrottleEvents(store, "password", T), 1);
+    clearThrottleEvents(store, "password", "alice");
+    assert.equal(countThrottleKeys(store, "password"), 0);
+    assert.equal(countThrottleKeys(store, "registration"), 1);
   },
 );
