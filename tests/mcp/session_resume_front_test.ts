@@ -197,3 +197,38 @@ Deno.test("McpFront: a restart keeps the sessions' records, DELETE ends a sessio
     );
   }, () => replicas.close());
 });
+
+Deno.test("McpFront records the version it negotiated, and a replica resumes the session with it", async () => {
+  const replicas = await Replicas.create();
+  await withCleanup(async () => {
+    const [a, b] = [await replicas.start(), await replicas.start()];
+    // A version the gateway does not speak: it answers with its own, and that is what the session speaks.
+    const opened = await fetch(a.mcpUrl, {
+      method: "POST",
+      headers: JSON_HEADERS,
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: {
+          protocolVersion: "2024-01-01",
+          capabilities: {},
+          clientInfo: { name: "old", version: "1" },
+        },
+      }),
+    });
+    const negotiated = ((await messagesOf(opened))[0]?.result as { protocolVersion: string }).protocolVersion;
+    const sessionId = opened.headers.get("mcp-session-id")!;
+    assert.notEqual(negotiated, "2024-01-01");
+    const row = a.gateway.store.db.prepare("SELECT state FROM mcp_sessions").get() as { state: string };
+    assert.deepEqual(JSON.parse(row.state), {
+      protocolVersion: negotiated,
+      clientInfo: { name: "old", version: "1" },
+      clientCapabilities: {},
+    });
+    const listed = await postRaw(b.mcpUrl, sessionId, TOOLS_LIST);
+    assert.equal(listed.status, 200);
+    await listed.body?.cancel();
+    assert.equal(b.logs.find((line) => line.msg === "MCP session resumed")?.protocol_version, negotiated);
+  }, () => replicas.close());
+});
