@@ -7,7 +7,8 @@ import { AuditLog } from "../audit/audit.ts";
 import { ConfigError } from "../config/errors.ts";
 import { loadRegistry } from "../config/load.ts";
 import type { Registry } from "../config/types.ts";
-import { DATABASE_FILE, openStore, type Store } from "../store/store.ts";
+import { openConfiguredStore } from "../store/open.ts";
+import { DATABASE_FILE, type Store } from "../store/store.ts";
 import { type CliIo, UsageError } from "./args.ts";
 
 /** Something the store or registry does not have (an unknown id, no database): exit 1, no pointer to --help. */
@@ -40,16 +41,19 @@ async function openAdminContext(values: { registry?: string; data?: string }): P
   const result = await loadRegistry(values.registry ?? "registry.yaml", { dataDir: values.data });
   if (!result.ok) throw new ConfigError(result.problems);
   const { registry } = result;
-  const database = join(registry.gateway.dataDir, DATABASE_FILE);
-  try {
-    if (!Deno.statSync(database).isFile) throw new Deno.errors.NotFound();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    throw new AdminError(
-      `Cannot open the store: "${database}" does not exist (has the gateway started with this data directory? --data DIR names another)`,
-    );
+  if (registry.gateway.store === undefined) {
+    const database = join(registry.gateway.dataDir, DATABASE_FILE);
+    try {
+      if (!Deno.statSync(database).isFile) throw new Deno.errors.NotFound();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      throw new AdminError(
+        `Cannot open the store: "${database}" does not exist (has the gateway started with this data directory? --data DIR names another)`,
+      );
+    }
   }
-  const store = openStore(registry.gateway.dataDir);
+  // On PostgreSQL, what the command changes is announced to the replicas (revocations, for one).
+  const store = await openConfiguredStore(registry.gateway);
   return { registry, store, audit: new AuditLog(store) };
 }
 

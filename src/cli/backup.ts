@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { ConfigError } from "../config/errors.ts";
 import { loadRegistry } from "../config/load.ts";
 import { backupDatabase } from "../store/backup.ts";
+import { redactedUrl } from "../store/postgres/store.ts";
 import { DATABASE_FILE } from "../store/store.ts";
 import { type Command, parseCommandArgs, UsageError } from "./args.ts";
 
@@ -14,6 +15,12 @@ consistent snapshot, taken beside a running gateway without stopping it. FILE is
 and never overwritten: if it exists, nothing is written and the exit code is 1. The copy is a single
 file that passed integrity_check; to restore it, stop the gateway and put it in place of gatehouse.db
 (removing gatehouse.db-wal and gatehouse.db-shm).
+
+When the registry names a PostgreSQL store (gateway.store), this command copies nothing and says so:
+back that database up with PostgreSQL's own tools, while the replicas serve, for example
+  pg_dump --format=custom --file=FILE "$DATABASE_URL"
+and restore it with pg_restore into an empty database, all replicas stopped. (The signing key is in that
+database, sealed with gateway.vault_key: keep the vault key with the backup, apart from it.)
 
 The store holds clients, grants, refresh tokens, sessions, consents, the audit log and users' third-party
 tokens (encrypted). The keys are files beside it (signing-key.json, vault.key unless gateway.vault_key is
@@ -37,6 +44,14 @@ Options:
     } else {
       const loaded = await loadRegistry(values.registry ?? "registry.yaml");
       if (!loaded.ok) throw new ConfigError(loaded.problems);
+      if (loaded.registry.gateway.store !== undefined) {
+        io.stderr(
+          `gatehouse backup: the store is PostgreSQL (${redactedUrl(loaded.registry.gateway.store)}); ` +
+            `back it up with pg_dump, e.g. pg_dump --format=custom --file=${target} "$DATABASE_URL" ` +
+            `(see gatehouse backup --help)\n`,
+        );
+        return 1;
+      }
       dataDir = loaded.registry.gateway.dataDir;
     }
     let written;

@@ -10,7 +10,9 @@ import { explain, type Explanation, registryKnowsUser, userIdsNamed } from "../p
 import type { PolicyObject } from "../policy/policy.ts";
 import { findLocalUser } from "../store/local_users.ts";
 import { findProviderAccountId } from "../store/provider_accounts.ts";
-import { DATABASE_FILE, openStore } from "../store/store.ts";
+import { openConfiguredStore } from "../store/open.ts";
+import { redactedUrl } from "../store/postgres/store.ts";
+import { DATABASE_FILE } from "../store/store.ts";
 import { type Command, parseCommandArgs, UsageError } from "./args.ts";
 
 /** `allow: rule ID (file:line:col)`, `deny: rule ID (...)` or the default deny: the first word is the answer. */
@@ -77,16 +79,20 @@ function providerOf(registry: Registry, user: string, given: string | undefined)
  * Whether the store in `dataDir` has an account with this id (the first-start admin, or a provider account
  * that signed in), or why it cannot tell. A store that does not exist has no accounts; none is created.
  */
-function storeAccount(dataDir: string, user: string): "found" | "absent" | "no store" | { unread: string } {
-  const path = join(dataDir, DATABASE_FILE);
-  try {
-    Deno.statSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return "no store";
-    return { unread: error instanceof Error ? error.message : String(error) };
+async function storeAccount(
+  gateway: Registry["gateway"],
+  user: string,
+): Promise<"found" | "absent" | "no store" | { unread: string }> {
+  if (gateway.store === undefined) {
+    try {
+      Deno.statSync(join(gateway.dataDir, DATABASE_FILE));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return "no store";
+      return { unread: error instanceof Error ? error.message : String(error) };
+    }
   }
   try {
-    const store = openStore(dataDir);
+    const store = await openConfiguredStore(gateway);
     try {
       const found = findLocalUser(store, user) ?? findProviderAccountId(store, user);
       return found === undefined ? "absent" : "found";
@@ -99,11 +105,13 @@ function storeAccount(dataDir: string, user: string): "found" | "absent" | "no s
 }
 
 /** A warning when the user exists nowhere: not in the registry, and no account in the store. */
-function unknownUserWarning(registry: Registry, user: string): string | undefined {
+async function unknownUserWarning(registry: Registry, user: string): Promise<string | undefined> {
   if (registryKnowsUser(registry, user)) return undefined;
-  const account = storeAccount(registry.gateway.dataDir, user);
+  const account = await storeAccount(registry.gateway, user);
   if (account === "found") return undefined;
-  const store = join(registry.gateway.dataDir, DATABASE_FILE);
+  const store = registry.gateway.store === undefined
+    ? join(registry.gateway.dataDir, DATABASE_FILE)
+    : redactedUrl(registry.gateway.store);
   const inStore = account === "absent"
     ? `no account in the store (${store})`
     : account === "no store"
@@ -190,7 +198,7 @@ Exit codes: 0 when it printed an answer, allow or deny; 1 for a mistake in the a
         backend,
         object,
       });
-      const warning = unknownUserWarning(registry, user);
+      const warning = await unknownUserWarning(registry, user);
       if (warning) io.stderr(`gatehouse explain: ${warning}\n`);
       io.stdout(`${formatExplanation(explanation)}\n`);
       return 0;

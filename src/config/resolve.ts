@@ -83,6 +83,7 @@ export function resolveRegistry(input: ResolveInput): Registry {
     publicUrl: rawGateway.public_url?.replace(/\/+$/, ""),
     listen,
     dataDir: input.dataDir,
+    store: rawGateway.store,
     policiesDir: input.policiesDir,
     auth,
     allowedOrigins: (rawGateway.allowed_origins ?? []).map((origin) => new URL(origin).origin),

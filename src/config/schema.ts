@@ -140,6 +140,8 @@ const gateway = z.strictObject({
   public_url: httpUrl.optional(),
   listen: listenSchema.optional(),
   data_dir: nonEmpty.optional(),
+  // Several replicas on one PostgreSQL database: its URL, usually \${env:...} or \${secret:...}.
+  store: z.string().regex(/^postgres(?:ql)?:\/\/\S+$/i, "expected a postgres:// URL").optional(),
   policies_dir: nonEmpty.optional(),
   auth: z.enum(["oauth", "none"]).optional(),
   allowed_origins: z.array(httpUrl).optional(),
@@ -178,6 +180,12 @@ const gateway = z.strictObject({
   // A bearer token that lets a scraper read /metrics from outside this machine, usually ${secret:...}.
   metrics_token: nonEmpty.optional(),
 }).superRefine((gateway, context) => {
+  // Replicas on one store must agree on what they sign and seal: one issuer, one vault key.
+  for (const [key, why] of [["public_url", "the issuer"], ["vault_key", "usually ${secret:...}"]] as const) {
+    if (gateway.store === undefined || gateway[key] !== undefined) continue;
+    const message = `replicas on one store need gateway.${key}, the same on every replica (${why})`;
+    context.addIssue({ code: "custom", path: ["store"], message });
+  }
   if (gateway.auth === "none" && gateway.listen && !isLoopbackHost(gateway.listen.hostname)) {
     context.addIssue({
       code: "custom",

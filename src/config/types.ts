@@ -29,6 +29,8 @@ export interface GatewaySettings {
   readonly publicUrl: string | undefined;
   readonly listen: { readonly hostname: string; readonly port: number };
   readonly dataDir: string;
+  /** A PostgreSQL URL shared by several replicas; undefined: SQLite in the data directory. */
+  readonly store: string | undefined;
   readonly policiesDir: string;
   readonly auth: "oauth" | "none";
   /** With `auth: none`, browser Origins allowed on /mcp, normalised to `scheme://host[:port]`. */

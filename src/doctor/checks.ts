@@ -13,6 +13,7 @@ import { urlOf } from "../http/server.ts";
 import { GITHUB } from "../login/providers.ts";
 import { checkStdioCommand } from "./command.ts";
 import { checkDataDir } from "./data_dir.ts";
+import { checkPostgresStore } from "./store.ts";
 import { type NetworkOptions, probeDiscovery, probeReachable, probeTokenEndpoint } from "./network.ts";
 import type { CheckRow, Verdict } from "./verdict.ts";
 
@@ -60,7 +61,13 @@ export async function runDoctorChecks(registry: Registry, options: DoctorOptions
     ...Object.values(registry.login.providers).map((provider) =>
       row("login_provider", provider.name, checkLoginProvider(provider, network))
     ),
-    checkDataDir(registry.gateway.dataDir),
+    checkDataDir(registry.gateway.dataDir).then((rows) =>
+      // On PostgreSQL there is no database file in the data directory: the store row says what there is.
+      registry.gateway.store === undefined ? rows : rows.filter((row) => row.check !== "database")
+    ),
+    ...(registry.gateway.store === undefined
+      ? []
+      : [checkPostgresStore(registry.gateway.store, network.timeoutMs).then((row) => [row])]),
   ];
   return (await Promise.all(pending)).flat();
 }

@@ -17,6 +17,9 @@ export function warnOnRestartOnlyChanges(holder: RegistryHolder, log: Logger): v
     if (before.dataDir !== after.dataDir) {
       log.warn("gateway.data_dir changed: it takes effect at the next restart");
     }
+    if (before.store !== after.store) {
+      log.warn("gateway.store changed: it takes effect at the next restart");
+    }
   });
 }
 

@@ -1,6 +1,7 @@
 // The access tokens revoked before they expire (RFC 7009), held in memory so that checking a bearer token
-// reads no SQLite; the rows stay in `store/grants.ts`, the one record of a revocation.
-import { dataVersion } from "../store/data_version.ts";
+// reads no store; the rows stay in `store/grants.ts`, the one record of a revocation. Another process's
+// revocations are seen through `Store.changedElsewhere()`: SQLite's data_version, or, on PostgreSQL, the
+// announcement another replica makes with each revocation (LISTEN/NOTIFY).
 import { accessTokenRevocationsRevision, liveAccessTokenRevocations } from "../store/grants.ts";
 import type { Store } from "../store/store.ts";
 
@@ -67,13 +68,13 @@ export class RevokedAccessTokens {
     // A clock set back (sinceCheckMs < 0) must not postpone the check until it catches up.
     if (sinceCheckMs >= 0 && sinceCheckMs < this.#checkIntervalMs) return;
     this.#checkedAtMs = now;
-    if (dataVersion(this.#store) !== this.#dataVersion) return this.#load(now, revision);
+    if (this.#store.changedElsewhere() !== this.#dataVersion) return this.#load(now, revision);
     if (now >= this.#nextExpiryMs) this.#dropExpired(now);
   }
 
   #load(now: number, revision: number | undefined): void {
     // The version is read before the rows: a commit in between is then seen by the next check.
-    const version = dataVersion(this.#store);
+    const version = this.#store.changedElsewhere();
     const expiries = new Map<string, number>();
     let nextExpiryMs = Infinity;
     for (const { jti, expiresAt } of liveAccessTokenRevocations(this.#store, now)) {

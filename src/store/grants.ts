@@ -299,7 +299,7 @@ export function insertAccessToken(
 
 /**
  * Per store: how many writes that can add to `revoked_access_tokens` this connection ran. Another
- * connection's writes do not move it (`PRAGMA data_version` does, see `data_version.ts`).
+ * connection's writes do not move it (`Store.changedElsewhere()` does).
  */
 const revocationRevisions = new WeakMap<Store, number>();
 
@@ -309,7 +309,10 @@ const revocationRevisions = new WeakMap<Store, number>();
  */
 function revoking<T>(store: Store, write: (prepared: ReturnType<typeof statements>) => T): T {
   try {
-    return write(statements(store));
+    const result = write(statements(store));
+    // Other replicas reload their revocations (PostgreSQL sends it when the transaction commits).
+    store.announce("revocations");
+    return result;
   } finally {
     revocationRevisions.set(store, (revocationRevisions.get(store) ?? 0) + 1);
   }

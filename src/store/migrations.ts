@@ -5,6 +5,11 @@ export interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
+  /**
+   * The step for PostgreSQL where the SQLite text cannot be mapped to it (see `postgres/sql.ts`), such as
+   * data fixes with SQLite's own functions for rows no PostgreSQL store can hold.
+   */
+  readonly postgres?: string;
 }
 
 /** Append only: never edit a migration that has shipped. */
@@ -291,6 +296,8 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE browser_sessions SET identity = json_set(json_remove(identity, '$.userId'), '$.id',
         json_extract(identity, '$.userId')) WHERE json_type(identity, '$.userId') IS NOT NULL;
     `,
+    // PostgreSQL stores began after this fix: every identity they hold was written with "id".
+    postgres: "SELECT 1;",
   },
   {
     version: 15,

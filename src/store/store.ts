@@ -65,6 +65,18 @@ export interface Store {
    * notices space coming back without waiting for traffic; returns whether the store is writable.
    */
   checkWritable(): boolean;
+  /**
+   * A number that moves when another process changed the store: SQLite's `data_version` (any commit of
+   * another connection); PostgreSQL: each announcement of another replica (and each reconnection).
+   */
+  changedElsewhere(): number;
+  /**
+   * Tells the other processes on this store that `topic` changed (PostgreSQL: NOTIFY, sent when the
+   * current transaction commits). SQLite has no other serving process to tell: nothing happens.
+   */
+  announce(topic: string, detail?: string): void;
+  /** Calls `listener` when another process announces `topic` (and with "" after a reconnection); returns the unsubscribe. */
+  onAnnouncement(topic: string, listener: (detail: string) => void): () => void;
   close(): void;
 }
 
@@ -157,6 +169,8 @@ export function openStore(
 
   const retryIntervalMs = options.retryIntervalMs ?? 1000;
   let lastRetryAt = -Infinity;
+  // Moves when another connection commits. @see https://sqlite.org/pragma.html#pragma_data_version
+  let dataVersion: ReturnType<DatabaseSync["prepare"]> | undefined;
   const checkWritable = (): boolean => {
     if (health.state().writable) return true;
     if (!db.isOpen || db.isTransaction || now() - lastRetryAt < retryIntervalMs) return false;
@@ -180,6 +194,12 @@ export function openStore(
     schemaVersion: () => userVersion(db),
     writeHealth: () => health.state(),
     checkWritable,
+    changedElsewhere: () => {
+      dataVersion ??= db.prepare("PRAGMA data_version");
+      return (dataVersion.get() as { data_version: number }).data_version;
+    },
+    announce: () => {},
+    onAnnouncement: () => () => {},
     close() {
       if (db.isOpen) db.close();
     },

@@ -3,13 +3,14 @@
 import type { Logger } from "../log/logger.ts";
 
 /** Why the store cannot be written. */
-export type UnwritableReason = "disk_full" | "read_only" | "io_error" | "quota_exceeded";
+export type UnwritableReason = "disk_full" | "read_only" | "io_error" | "quota_exceeded" | "unreachable";
 
 const REASON_TEXT: Record<UnwritableReason, string> = {
   disk_full: "the disk is full",
   read_only: "the file system or database is read-only",
   io_error: "a disk I/O error (a full disk quota reports this too)",
   quota_exceeded: "the disk quota is exceeded",
+  unreachable: "the database cannot be reached",
 };
 
 /** A short phrase for logs and messages: `the disk is full`. */
@@ -36,6 +37,28 @@ const ERRNO_REASONS: Readonly<Record<string, UnwritableReason>> = {
   EIO: "io_error",
 };
 
+// PostgreSQL: SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html) and the client's and
+// the system's codes for a database that cannot be reached or written.
+const POSTGRES_REASONS: Readonly<Record<string, UnwritableReason>> = {
+  "25006": "read_only", // read_only_sql_transaction (a standby, or default_transaction_read_only)
+  "53100": "disk_full", // disk_full
+  "53300": "unreachable", // too_many_connections
+  "57P01": "unreachable", // admin_shutdown
+  "57P02": "unreachable", // crash_shutdown
+  "57P03": "unreachable", // cannot_connect_now
+  ECONNREFUSED: "unreachable",
+  ECONNRESET: "unreachable",
+  ETIMEDOUT: "unreachable",
+  EHOSTUNREACH: "unreachable",
+  ENETUNREACH: "unreachable",
+  ENOTFOUND: "unreachable",
+  EPIPE: "unreachable",
+  CONNECTION_CLOSED: "unreachable",
+  CONNECTION_ENDED: "unreachable",
+  CONNECTION_DESTROYED: "unreachable",
+  CONNECT_TIMEOUT: "unreachable",
+};
+
 /**
  * Why `error` (or an error in its `cause` chain) says the store cannot be written, or undefined when it
  * is some other failure (a constraint, a bug, a busy lock).
@@ -56,6 +79,9 @@ export function unwritableReason(error: unknown): UnwritableReason | undefined {
       if (match) return match[1];
     }
     if (typeof code === "string" && Object.hasOwn(ERRNO_REASONS, code)) return ERRNO_REASONS[code];
+    if (typeof code === "string" && Object.hasOwn(POSTGRES_REASONS, code)) return POSTGRES_REASONS[code];
+    // Connection exceptions (class 08).
+    if (typeof code === "string" && /^08[0-9A-Z]{3}$/.test(code)) return "unreachable";
     current = current.cause;
   }
   return undefined;
@@ -67,7 +93,12 @@ export class StoreUnwritableError extends Error {
   readonly reason: UnwritableReason;
 
   constructor(reason: UnwritableReason, options?: ErrorOptions) {
-    super(`Cannot write the store: ${describeUnwritable(reason)}`, options);
+    super(
+      reason === "unreachable"
+        ? `Cannot use the store: ${describeUnwritable(reason)}`
+        : `Cannot write the store: ${describeUnwritable(reason)}`,
+      options,
+    );
     this.name = "StoreUnwritableError";
     this.reason = reason;
   }

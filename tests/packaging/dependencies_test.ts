@@ -22,7 +22,7 @@ const PINNED_TEST_PACKAGES = TEST_ONLY_PACKAGES.filter((name) =>
 );
 
 /** What a gatehouse process runs: main.ts, and the password worker that it loads by URL. */
-const SERVING_ENTRY_POINTS = ["main.ts", "src/login/password_worker.ts"];
+const SERVING_ENTRY_POINTS = ["main.ts", "src/login/password_worker.ts", "src/store/postgres/worker.ts"];
 
 /** The parts of a deno.lock (version 5) read here; npm packages are keyed `name@version[_peer@version]`. */
 interface Lockfile {
@@ -75,7 +75,7 @@ async function servingPackages(): Promise<string[]> {
   return [...new Set(reached.flatMap((packages) => [...packages]))].sort();
 }
 
-Deno.test("deno.lock holds exactly the npm packages that main.ts and the password worker reach", async () => {
+Deno.test("deno.lock holds exactly the npm packages that main.ts and its workers reach", async () => {
   const serving = await servingPackages();
   assert.ok(serving.some((key) => packageName(key) === "hono"), `reached: ${serving.join(", ")}`);
   const locked = Object.keys((await readLockfile("deno.lock")).npm).sort();
