@@ -2,23 +2,29 @@
  * Several replicas on one PostgreSQL store act as one gateway (product §10), end to end: real `gatehouse
  * serve` processes, each with its own data_dir, all with `gateway.store` naming one fresh database. A user
  * signed in on one is served by another (access token, refresh, revocation), a client registered on one is
- * known to the others, and every replica publishes the same signing key.
+ * known to the others, every replica publishes the same signing key, and a 2025-era session opened on one
+ * continues on another after the first is killed (tests/mcp/session_resume_test.ts on PostgreSQL).
  */
 import assert from "node:assert/strict";
 import { decodeJwt, decodeProtectedHeader } from "jose";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { eventually } from "../helpers/gatehouse_process.ts";
 import { formFields, ScriptedBrowser } from "../helpers/browser_session.ts";
 import {
   ALLOW_EVERYONE,
+  JSON_HEADERS,
   messagesOf,
   misbehaving,
   openRawSession,
   postRaw,
   textOf,
+  withCleanup,
+  within,
 } from "../helpers/mcp_clients.ts";
 import { freshDatabase } from "../helpers/postgres.ts";
 import {
   aliceHashOnce,
+  basic,
   mcpInitialize,
   obtainCode,
   pkce,
@@ -190,5 +196,101 @@ Deno.test("replicas on PostgreSQL: every replica publishes the same signing key,
       const other = urls[(index + 1) % urls.length]!;
       assert.equal((await mcpInitialize(`${other}/mcp`, tokens.access_token)).status, 200);
     }
+  });
+});
+
+const AGENTS = {
+  alice: { id: "alice-agent", secret: "alice-agent-secret-for-replica-tests", user: "alice" },
+  bob: { id: "bob-agent", secret: "bob-agent-secret-for-replica-tests", user: "bob" },
+} as const;
+/** Bound on one MCP exchange: a hang fails the test instead of stalling it. */
+const MCP_BOUND_MS = 15_000;
+const TOOLS_LIST = { jsonrpc: "2.0", id: 9, method: "tools/list" };
+
+async function agentToken(base: string, agent: { id: string; secret: string }): Promise<string> {
+  const answer = await tokenCall(base, { grant_type: "client_credentials" }, basic(agent.id, agent.secret));
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  return answer.body.access_token!;
+}
+
+/** POSTs one message in session `sessionId` with `token`, to `url`. */
+function postInSession(url: string, token: string, sessionId: string, message: unknown): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: {
+      ...JSON_HEADERS,
+      authorization: `Bearer ${token}`,
+      "mcp-session-id": sessionId,
+      "mcp-protocol-version": "2025-11-25",
+    },
+    body: JSON.stringify(message),
+  });
+}
+
+Deno.test("replicas on PostgreSQL: a 2025-era session opened on A continues on B after A is killed", async () => {
+  const replicas = await startReplicas(2, await freshDatabase(), {
+    gateway: { auth: "oauth" },
+    clients: Object.fromEntries(
+      Object.values(AGENTS).map((agent) => [agent.id, {
+        secret: agent.secret,
+        grant_types: ["client_credentials"],
+        user: agent.user,
+      }]),
+    ),
+    backends: { mis: misbehaving("mis") },
+    policies: [ALLOW_EVERYONE],
+  });
+  const [processA, processB] = replicas.processes;
+  const [a, b] = replicas.urls as [string, string];
+  // The load balancer: the client's requests go to whichever replica `target` names.
+  let target = a;
+  const balanced = (input: string | URL | Request, init?: RequestInit) =>
+    fetch(String(input instanceof Request ? input.url : input).replace(a, target), init);
+  let client: Client | undefined;
+  await withCleanup(async () => {
+    const [aliceToken, bobToken] = await Promise.all([
+      agentToken(a, AGENTS.alice),
+      agentToken(b, AGENTS.bob),
+    ]);
+    const transport = new StreamableHTTPClientTransport(new URL(`${a}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${aliceToken}` } },
+      fetch: balanced,
+    });
+    client = new Client({ name: "replica-test", version: "1.0.0" }, { capabilities: {} });
+    await within(MCP_BOUND_MS, client.connect(transport), "connect to A");
+    const sessionId = transport.sessionId!;
+    assert.ok(sessionId);
+    const first = await within(
+      MCP_BOUND_MS,
+      client.callTool({ name: "mis__echo", arguments: { message: "on A" } }),
+      "a call on A",
+    );
+    assert.equal(textOf(first), "mis: on A");
+
+    target = b;
+    await processA!.stop("SIGKILL");
+
+    const stranger = await postInSession(`${b}/mcp`, bobToken, sessionId, TOOLS_LIST);
+    assert.equal(stranger.status, 404, "another user's token with that id");
+    await stranger.body?.cancel();
+
+    const second = await within(
+      MCP_BOUND_MS,
+      client.callTool({ name: "mis__echo", arguments: { message: "on B" } }),
+      "a call on B",
+    );
+    assert.equal(textOf(second), "mis: on B");
+    assert.equal(transport.sessionId, sessionId, "the same session, no new initialize");
+    await processB!.waitForLine((line) => line.includes('"MCP session resumed"'));
+    assert.equal(processB!.lines.some((line) => line.includes('"MCP session opened"')), false);
+
+    // DELETE on B ends it in the store: no replica knows it any more.
+    await within(MCP_BOUND_MS, transport.terminateSession(), "DELETE on B");
+    const ended = await postInSession(`${b}/mcp`, aliceToken, sessionId, TOOLS_LIST);
+    assert.equal(ended.status, 404);
+    await ended.body?.cancel();
+  }, async () => {
+    await client?.close().catch(() => {});
+    await replicas.stop();
   });
 });
