@@ -138,12 +138,14 @@ export class LocalAccounts {
     if (Object.keys(users).length > 0 || Object.keys(providers).length > 0) return;
     if (hasLocalUsers(this.#store)) return;
     const password = randomToken(18);
-    insertLocalUser(this.#store, {
+    const created = insertLocalUser(this.#store, {
       name: "admin",
       passwordHash: await this.#verifier.hash(password),
       groups: JSON.stringify(["admin"]),
       createdAt: Date.now(),
     });
+    // Replicas starting together on one store: the first one's admin stands; its log has the password.
+    if (!created) return;
     // The one secret the log ever carries, once, by design: there is no other way to hand it over.
     log.warn(`first start: created user "admin" with password ${password} (only its hash is kept)`);
   }

@@ -1,7 +1,7 @@
 // The `local_users` table: people who sign in with a password kept in the store (the first-start admin).
 // Times are epoch ms.
 import type { Store } from "./store.ts";
-import { preparedStatements } from "./_statements.ts";
+import { changes, preparedStatements } from "./_statements.ts";
 
 /** A local user as stored; `groups` is a JSON array. */
 export interface StoredLocalUser {
@@ -12,7 +12,8 @@ export interface StoredLocalUser {
 const statements = preparedStatements({
   find: "SELECT password_hash, groups FROM local_users WHERE name = ?",
   any: "SELECT 1 FROM local_users LIMIT 1",
-  insert: "INSERT INTO local_users (name, password_hash, groups, created_at) VALUES (?, ?, ?, ?)",
+  insert: `INSERT INTO local_users (name, password_hash, groups, created_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (name) DO NOTHING`,
 });
 
 export function findLocalUser(store: Store, name: string): StoredLocalUser | undefined {
@@ -25,9 +26,11 @@ export function hasLocalUsers(store: Store): boolean {
   return statements(store).any.get() !== undefined;
 }
 
+/** Adds a local user unless one of that name exists; returns whether it was added. */
 export function insertLocalUser(
   store: Store,
   user: { name: string; passwordHash: string; groups: string; createdAt: number },
-): void {
-  statements(store).insert.run(user.name, user.passwordHash, user.groups, user.createdAt);
+): boolean {
+  return changes(statements(store).insert.run(user.name, user.passwordHash, user.groups, user.createdAt)) ===
+    1;
 }
