@@ -5,7 +5,7 @@
 import type { Logger } from "../../log/logger.ts";
 import { type Migration, MIGRATIONS } from "../migrations.ts";
 import type { OpenStoreOptions, SqlConnection, Store } from "../store.ts";
-import { WriteHealth } from "../write_health.ts";
+import { StoreUnwritableError, WriteHealth } from "../write_health.ts";
 import { PostgresConnection } from "./connection.ts";
 import type { WorkerEvent } from "./protocol.ts";
 import { postgresMigrationSql } from "./sql.ts";
@@ -74,6 +74,7 @@ export async function openPostgresStore(url: string, options: OpenStoreOptions =
         return;
       case "pong":
         if (event.ok) health.succeeded();
+        else health.failed(new StoreUnwritableError("unreachable", { cause: new Error(event.error) }));
         return;
       case "ready":
         return;
@@ -126,13 +127,13 @@ export async function openPostgresStore(url: string, options: OpenStoreOptions =
     schemaVersion: () => schemaVersion(db),
     writeHealth: () => health.state(),
     checkWritable() {
-      if (health.state().writable) return true;
-      // The probe answers later (an event); never hold this thread for it.
+      // Nothing else may have touched the database lately: probe it, at most once per interval. The probe
+      // answers later (an event), so this says what the last one found; it never holds this thread.
       if (now() - lastProbeAt >= retryIntervalMs) {
         lastProbeAt = now();
         connection.ping();
       }
-      return false;
+      return health.state().writable;
     },
     changedElsewhere: () => changesElsewhere,
     announce(topic, detail = "") {
