@@ -5,9 +5,9 @@
  *     deno task bench [--quick] [--json FILE] [--only SECTION,...] [--soak-minutes N]
  *
  * Sections: http (overhead over a Streamable HTTP backend), stdio (Gatehouse and the npm bridges side by
- * side), memory, startup, reload; and soak (30 minutes of mixed traffic), which runs only when named in
- * `--only`. Everything runs on 127.0.0.1 on free ports; every process started is
- * stopped at the end, on failure and on SIGINT or SIGTERM too.
+ * side), memory, startup, reload, replicas (two on one PostgreSQL store against one); and soak (30 minutes
+ * of mixed traffic), which runs only when named in `--only`. Everything runs on 127.0.0.1 on free ports;
+ * every process started is stopped at the end, on failure and on SIGINT or SIGTERM too.
  */
 import { parseArgs } from "node:util";
 import { removeTempDirs } from "./gateway.ts";
@@ -17,6 +17,7 @@ import { type BenchSettings, benchSettings } from "./settings.ts";
 import { httpOverhead } from "./sections/http_overhead.ts";
 import { memory } from "./sections/memory.ts";
 import { reload } from "./sections/reload.ts";
+import { replicas } from "./sections/replicas.ts";
 import { soak } from "./sections/soak.ts";
 import { startup } from "./sections/startup.ts";
 import { stdioBridges } from "./sections/stdio_bridges.ts";
@@ -35,6 +36,7 @@ const SECTIONS: Record<string, Section> = {
   memory: { title: "Memory", run: memory, byDefault: true },
   startup: { title: "Start-up", run: startup, byDefault: true },
   reload: { title: "Reload", run: reload, byDefault: true },
+  replicas: { title: "Replicas", run: replicas, byDefault: true },
   // Half an hour by default: only when asked for.
   soak: { title: "Soak", run: soak, byDefault: false },
 };

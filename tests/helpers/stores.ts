@@ -5,16 +5,8 @@
  */
 import type { SqlDialect, Store } from "../../src/store/store.ts";
 import { openStore, type OpenStoreOptions } from "../../src/store/store.ts";
+import { openPostgresStore } from "../../src/store/postgres/store.ts";
 import { freshDatabase } from "./postgres.ts";
-
-const POSTGRES_STORE = new URL("../../src/store/postgres/store.ts", import.meta.url).href;
-type OpenPostgresStore = (url: string, options?: OpenStoreOptions) => Promise<Store>;
-
-/** Opens a PostgreSQL store on `url` with the gateway's own opener. */
-export async function openPostgresStoreForTests(url: string, options?: OpenStoreOptions): Promise<Store> {
-  const module = await import(POSTGRES_STORE) as { openPostgresStore: OpenPostgresStore };
-  return await module.openPostgresStore(url, options);
-}
 
 /** The dialects every portable store test runs on. */
 export const DIALECTS: readonly SqlDialect[] = ["sqlite", "postgres"];
@@ -91,7 +83,7 @@ export async function withDatabase<T>(
       open = (options) => Promise.resolve(openStore(location, options));
     } else {
       location = await freshDatabase();
-      open = (options) => openPostgresStoreForTests(location, options);
+      open = (options) => openPostgresStore(location, options);
     }
     return await fn({
       dialect,
