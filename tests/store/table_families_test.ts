@@ -108,6 +108,7 @@ import {
   recentThrottleEvents,
   takeBucketTokens,
 } from "../../src/store/shared_counters.ts";
+import { signingKeyOrInsert } from "../../src/store/signing_keys.ts";
 import type { Store } from "../../src/store/store.ts";
 import { forEachStore } from "../helpers/stores.ts";
 
@@ -849,27 +850,30 @@ forEachStore(
 
 // --- local_users ---
 
-forEachStore("insertLocalUser(), findLocalUser() and hasLocalUsers() keep local users", (store) => {
-  assert.equal(hasLocalUsers(store), false);
-  assert.equal(
-    insertLocalUser(store, {
-      name: "admin",
-      passwordHash: "$argon2id$x",
-      groups: '["admins"]',
-      createdAt: T,
-    }),
-    true,
-  );
-  assert.equal(hasLocalUsers(store), true);
-  assert.deepEqual(findLocalUser(store, "admin"), { passwordHash: "$argon2id$x", groups: '["admins"]' });
-  assert.equal(findLocalUser(store, "Admin"), undefined, "names are case-sensitive");
-  // Replicas starting together both try to create the first admin: the first one stands.
-  assert.equal(
-    insertLocalUser(store, { name: "admin", passwordHash: "y", groups: "[]", createdAt: T }),
-    false,
-  );
-  assert.deepEqual(findLocalUser(store, "admin"), { passwordHash: "$argon2id$x", groups: '["admins"]' });
-});
+forEachStore(
+  "insertLocalUser(), findLocalUser() and hasLocalUsers() keep local users, the first of a name",
+  (store) => {
+    assert.equal(hasLocalUsers(store), false);
+    assert.equal(
+      insertLocalUser(store, {
+        name: "admin",
+        passwordHash: "$argon2id$x",
+        groups: '["admins"]',
+        createdAt: T,
+      }),
+      true,
+    );
+    assert.equal(hasLocalUsers(store), true);
+    assert.deepEqual(findLocalUser(store, "admin"), { passwordHash: "$argon2id$x", groups: '["admins"]' });
+    assert.equal(findLocalUser(store, "Admin"), undefined, "names are case-sensitive");
+    assert.equal(
+      insertLocalUser(store, { name: "admin", passwordHash: "$argon2id$y", groups: "[]", createdAt: T + 1 }),
+      false,
+      "a second replica's first-start admin adds nothing",
+    );
+    assert.equal(findLocalUser(store, "admin")?.passwordHash, "$argon2id$x");
+  },
+);
 
 // --- provider_accounts ---
 
@@ -1074,5 +1078,26 @@ forEachStore(
     clearThrottleEvents(store, "password", "alice");
     assert.equal(countThrottleKeys(store, "password"), 0);
     assert.equal(countThrottleKeys(store, "registration"), 1);
+  },
+);
+
+// --- signing_keys ---
+
+forEachStore(
+  "signingKeyOrInsert() stores the first candidate and gives every later caller that key",
+  (store) => {
+    const first = signingKeyOrInsert(store, { kid: "kid-b", sealed: "sealed-b" }, T);
+    assert.deepEqual(first, { kid: "kid-b", sealed: "sealed-b" });
+    assert.deepEqual(signingKeyOrInsert(store, { kid: "kid-a", sealed: "sealed-a" }, T + 1), first);
+    assert.equal(count(store, "signing_keys"), 1);
+    // A key added later (a rotation) does not sign before the older one is retired.
+    store.db.prepare("INSERT INTO signing_keys (kid, sealed, created_at) VALUES ('kid-c', 'sealed-c', ?)")
+      .run(T + 2);
+    assert.deepEqual(signingKeyOrInsert(store, { kid: "kid-d", sealed: "sealed-d" }, T + 3), first);
+    store.db.prepare("UPDATE signing_keys SET retired_at = ? WHERE kid = 'kid-b'").run(T + 4);
+    assert.deepEqual(signingKeyOrInsert(store, { kid: "kid-d", sealed: "sealed-d" }, T + 5), {
+      kid: "kid-c",
+      sealed: "sealed-c",
+    });
   },
 );
