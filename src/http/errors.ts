@@ -5,7 +5,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "../log/logger.ts";
 import { OAuthError } from "../core/oauth_error.ts";
-import { unwritableReason } from "../store/write_health.ts";
+import { type UnwritableReason, unwritableReason } from "../store/write_health.ts";
 
 /** Seconds a client is told to wait when the store cannot be written (RFC 9110 §10.2.3 Retry-After). */
 export const STORE_UNWRITABLE_RETRY_AFTER_SECONDS = 30;
@@ -14,11 +14,12 @@ export const STORE_UNWRITABLE_RETRY_AFTER_SECONDS = 30;
  * The answer to a request whose write the store refused (disk full, read-only): 503 with RFC 6749's
  * `temporarily_unavailable` (§4.1.2.1, §5.2 shape), which every JSON endpoint shares; no internals.
  */
-export function storeUnwritableResponse(): Response {
+export function storeUnwritableResponse(reason?: UnwritableReason): Response {
   return Response.json({
     error: "temporarily_unavailable",
-    error_description:
-      "The gateway cannot save data right now (its store cannot be written); try again later",
+    error_description: reason === "unreachable"
+      ? "The gateway cannot use its store right now (the database cannot be reached); try again later"
+      : "The gateway cannot save data right now (its store cannot be written); try again later",
   }, {
     status: 503,
     headers: { "cache-control": "no-store", "retry-after": String(STORE_UNWRITABLE_RETRY_AFTER_SECONDS) },
@@ -61,7 +62,7 @@ export function createErrorHandler(log: Logger) {
         path: c.req.path,
         reason: unwritable,
       });
-      return storeUnwritableResponse();
+      return storeUnwritableResponse(unwritable);
     }
     if (error instanceof HTTPException) {
       const status = error.status;

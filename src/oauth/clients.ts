@@ -1,5 +1,6 @@
 // OAuth clients: the registry's, dynamically registered ones (RFC 7591, 7592) and client metadata
 // documents; finding, registering, expiring and authenticating them (RFC 6749 §2.3).
+import { StoreUnwritableError } from "../store/write_health.ts";
 import { LOOPBACK_URL_HOSTNAMES } from "../core/urls.ts";
 import type { Registry, StaticClient } from "../config/types.ts";
 import {
@@ -31,6 +32,19 @@ import { addressNetwork } from "../core/addresses.ts";
 export { REGISTRATION_LIMITS } from "./client_metadata.ts";
 
 export type TokenEndpointAuthMethod = "none" | "client_secret_basic" | "client_secret_post";
+
+/** A registration refused: its client address registered its hour's worth already (429, `Retry-After`). */
+export class RegistrationThrottled extends OAuthError {
+  constructor(retryAfterSeconds: number) {
+    super(
+      "too_many_requests",
+      `Too many registrations from this address; try again in ${retryAfterSeconds} s`,
+      429,
+      { "retry-after": String(retryAfterSeconds) },
+    );
+    this.name = "RegistrationThrottled";
+  }
+}
 
 /** A client as the authorization server sees it, whatever registered it. */
 export interface OAuthClient {
@@ -148,26 +162,40 @@ export class ClientDirectory {
 
   /**
    * RFC 7591 §3: registers a client; the answer holds its secrets, which are kept only as hashes.
-   * `address` is the client's address, remembered (as its network) for the per-address throttle.
+   * `address` is the client's address, remembered (as its network) for the per-address throttle; with
+   * `perHour`, an address that registered that many clients within the hour is refused
+   * (`RegistrationThrottled`), checked before anything else and again in the insert's transaction, so that
+   * registrations sent at once, to this gateway or to replicas sharing the store, cannot all slip past.
    */
   async register(
     metadata: Record<string, unknown>,
     registrationBaseUrl: string,
     address: string | undefined,
+    perHour?: number,
   ): Promise<Record<string, unknown>> {
+    const refuseWhenThrottled = () => {
+      const wait = perHour === undefined ? undefined : this.registrationWait(address, perHour);
+      if (wait !== undefined) throw new RegistrationThrottled(wait);
+    };
+    refuseWhenThrottled();
     const stored = this.validate(metadata);
     const method = stored.token_endpoint_auth_method;
     const clientId = randomToken(16);
     const clientSecret = method === "none" ? undefined : randomToken(32);
     const registrationToken = randomToken(32);
     const issuedAt = Math.floor(this.#now() / 1000);
-    insertDynamicClient(this.#store, {
-      clientId,
-      metadata: JSON.stringify(stored),
-      secretHash: clientSecret ? await hashSecret(clientSecret) : undefined,
-      registrationTokenHash: await hashSecret(registrationToken),
-      createdAt: this.#now(),
-      registeredFrom: address === undefined ? undefined : addressNetwork(address),
+    const secretHash = clientSecret ? await hashSecret(clientSecret) : undefined;
+    const registrationTokenHash = await hashSecret(registrationToken);
+    this.#store.transaction(() => {
+      refuseWhenThrottled();
+      insertDynamicClient(this.#store, {
+        clientId,
+        metadata: JSON.stringify(stored),
+        secretHash,
+        registrationTokenHash,
+        createdAt: this.#now(),
+        registeredFrom: address === undefined ? undefined : addressNetwork(address),
+      });
     });
     return {
       client_id: clientId,
@@ -259,7 +287,12 @@ export class ClientDirectory {
       method = "client_secret_basic";
     }
     if (!clientId) throw failed();
-    const client = await this.find(clientId).catch(() => undefined);
+    // An unknown client (or a metadata document that cannot be fetched) fails authentication; a store that
+    // cannot be reached is not the client's fault, and says so (503).
+    const client = await this.find(clientId).catch((error) => {
+      if (error instanceof StoreUnwritableError) throw error;
+      return undefined;
+    });
     if (!client) throw failed();
     if (client.tokenEndpointAuthMethod === "none") {
       if (method !== "none") throw failed();
