@@ -97,7 +97,8 @@ function serverOwner(dir: string): readonly string[] {
 
 async function startServer(): Promise<Server> {
   const bin = findBinDir();
-  const dir = Deno.makeTempDirSync({ prefix: "gatehouse-pg-" });
+  // As root the server runs as `postgres`, who must reach the directory: /tmp, whatever TMPDIR says.
+  const dir = Deno.makeTempDirSync({ prefix: "gatehouse-pg-", dir: Deno.uid() === 0 ? "/tmp" : undefined });
   let started: Server | undefined;
   globalThis.addEventListener("unload", () => stopServer(started, dir));
   const asOwner = serverOwner(dir);
