@@ -18,6 +18,7 @@ import { shutdownGateway } from "./gateway/shutdown.ts";
 import { createApp } from "./http/app.ts";
 import { type RunningServer, startServer, urlOf } from "./http/server.ts";
 import type { Logger } from "./log/logger.ts";
+import type { RefusalReporter } from "./login/throttle.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import type { BackendPool } from "./mcp/backends/pool.ts";
 import type { McpFront } from "./mcp/front/http_entry.ts";
@@ -41,6 +42,11 @@ export interface GatewayOptions {
   clientMetadataFetcher?: MetadataDocumentFetcher;
   /** The clock of the audit log and the sign-in throttle (tests move it instead of waiting). */
   now?: () => number;
+  /**
+   * Keeps rate-limit and throttle counts in the store even when it is SQLite, as replicas sharing a store
+   * do (tests of two gateways on one data directory); by default only a shared store keeps them.
+   */
+  countersInStore?: boolean;
 }
 
 export interface RunningGateway {
@@ -107,6 +113,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     listenUrl: url,
     clientMetadataFetcher: options.clientMetadataFetcher,
     now: options.now,
+    countersInStore: options.countersInStore,
   });
   const { pool, front, events, connections, authorizationServer, sessions, key } = parts;
   reactToReloads({ holder, pool, front, metrics, events });
@@ -130,6 +137,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     audit,
     log,
     pruneMcpSessions: () => front.pruneSessionRecords(),
+    pruneCounters: parts.counters.prune,
   });
 
   const app = createApp({
@@ -149,10 +157,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       key,
       baseUrl: parts.baseUrl,
       status: (viewer) => statusReport({ holder, pool, front, events, connections, startedAt }, viewer),
-      onRegistrationThrottled: reportOncePerMinute((address) => {
-        log.warn("registrations throttled", { address });
-        audit.record("registration_throttled", undefined, { address });
-      }),
+      onRegistrationThrottled: reportOncePerMinute(
+        parts.counters.throttles.reports("registration_refusal", 10_000),
+        (address) => {
+          log.warn("registrations throttled", { address });
+          audit.record("registration_throttled", undefined, { address });
+        },
+      ),
     },
   });
   handle = (request, info) => app.fetch(request, { info });
@@ -250,18 +261,15 @@ function warnIfDataDirOpen(registry: Registry, log: Logger): void {
 }
 
 /**
- * Calls `report` for the first refusal of an address (IPv6: its /64) and then at most once a minute, so
- * that a flood of refusals cannot become a flood of log lines and audit rows.
+ * Calls `report` for the first refusal of an address (IPv6: its /64) and then at most once a minute (per
+ * gateway, or across replicas when they share the counters), so that a flood of refusals cannot become a
+ * flood of log lines and audit rows.
  */
-function reportOncePerMinute(report: (address: string) => void): (address: string) => void {
-  const lastReported = new Map<string, number>();
+function reportOncePerMinute(
+  reports: RefusalReporter,
+  report: (address: string) => void,
+): (address: string) => void {
   return (address) => {
-    const network = addressNetwork(address);
-    const now = Date.now();
-    const last = lastReported.get(network);
-    if (last !== undefined && now - last < 60_000) return;
-    if (lastReported.size >= 10_000) lastReported.clear();
-    lastReported.set(network, now);
-    report(address);
+    if (reports.next(addressNetwork(address), Date.now()).report) report(address);
   };
 }

@@ -11,7 +11,8 @@ import { LocalAccounts } from "../login/local.ts";
 import { createPasswordVerifier } from "../login/password.ts";
 import { UpstreamLogins } from "../login/providers.ts";
 import { BrowserSessions } from "../login/sessions.ts";
-import { SignInThrottle } from "../login/throttle.ts";
+import { StoreThrottleCounters } from "../login/shared_throttle.ts";
+import { MEMORY_THROTTLE_COUNTERS, SignInThrottle, type ThrottleCounters } from "../login/throttle.ts";
 import { BackendPool } from "../mcp/backends/pool.ts";
 import { McpFront } from "../mcp/front/http_entry.ts";
 import { RecentEvents } from "../metrics/events.ts";
@@ -20,6 +21,8 @@ import { AuthorizationServer } from "../oauth/authorization_server.ts";
 import type { MetadataDocumentFetcher } from "../oauth/client_metadata_document.ts";
 import { ClientDirectory } from "../oauth/clients.ts";
 import { loadOrCreateSigningKey } from "../oauth/keys.ts";
+import { RateLimiter } from "../policy/limits.ts";
+import { StoreTokenBuckets } from "../policy/shared_buckets.ts";
 import { ServiceConnections } from "../services/connections.ts";
 import { openVault } from "../services/vault.ts";
 import type { Store } from "../store/store.ts";
@@ -36,12 +39,45 @@ export interface ComponentInputs {
   listenUrl: string;
   clientMetadataFetcher?: MetadataDocumentFetcher;
   now?: () => number;
+  /**
+   * Keeps the rate-limit and throttle counts in the store even though no replica shares it (tests of two
+   * gateways on one SQLite data directory); by default they are there exactly when the store is shared.
+   */
+  countersInStore?: boolean;
+}
+
+/** Where the rate limits and throttles count: in memory on one gateway, in the store for replicas. */
+export interface Counters {
+  readonly limiter: RateLimiter;
+  readonly throttles: ThrottleCounters;
+  /** Deletes what the store keeps past its window (housekeeping); undefined when nothing is kept there. */
+  readonly prune: ((now: number) => void) | undefined;
+}
+
+/**
+ * In memory (no store write on a call: each SQLite write is a synced transaction), unless replicas share
+ * the store: then every replica must count against the same buckets and windows, or N replicas let N
+ * times each limit through.
+ */
+function countersFor(store: Store, inStore: boolean): Counters {
+  if (!inStore) return { limiter: new RateLimiter(), throttles: MEMORY_THROTTLE_COUNTERS, prune: undefined };
+  const buckets = new StoreTokenBuckets(store);
+  const throttles = new StoreThrottleCounters(store);
+  return {
+    limiter: new RateLimiter({ buckets }),
+    throttles,
+    prune: (now) => {
+      buckets.prune(now);
+      throttles.prune(now);
+    },
+  };
 }
 
 export type Components = Awaited<ReturnType<typeof buildComponents>>;
 
 export async function buildComponents(inputs: ComponentInputs) {
   const { registry, holder, store, audit, log, metrics, listenUrl } = inputs;
+  const counters = countersFor(store, inputs.countersInStore ?? store.shared);
   const currentRegistry = () => holder.current().registry;
   const baseUrl = () => currentRegistry().gateway.publicUrl ?? listenUrl;
   // What the status page lists as recent errors, denials and consent requests.
@@ -88,9 +124,14 @@ export async function buildComponents(inputs: ComponentInputs) {
   const passwords = createPasswordVerifier();
   const accounts = new LocalAccounts(store, currentRegistry, passwords, {
     audit,
-    throttle: new SignInThrottle({ now: inputs.now }),
+    throttle: new SignInThrottle({ now: inputs.now, counters: counters.throttles }),
   });
-  const logins = new UpstreamLogins(currentRegistry, log, { audit, store, now: inputs.now });
+  const logins = new UpstreamLogins(currentRegistry, log, {
+    audit,
+    store,
+    now: inputs.now,
+    throttleCounters: counters.throttles,
+  });
   const currentIdentity = createIdentityCheck(accounts, logins);
   const authorizationServer = new AuthorizationServer({
     store,
@@ -105,6 +146,7 @@ export async function buildComponents(inputs: ComponentInputs) {
   const sessions = new BrowserSessions(store);
   return {
     baseUrl,
+    counters,
     events,
     connections,
     pool,

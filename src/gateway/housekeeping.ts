@@ -20,6 +20,8 @@ export function startHousekeeping(parts: {
   log: Logger;
   /** Deletes the records of 2025-era MCP sessions no replica saw for an hour; returns how many (McpFront). */
   pruneMcpSessions?: () => number;
+  /** Deletes shared rate-limit and throttle counts past their window (absent: they are in memory). */
+  pruneCounters?: (now: number) => void;
 }): { stop(): void } {
   const { holder, authorizationServer, sessions, audit, log } = parts;
   const pruneAudit = () => {
@@ -44,10 +46,20 @@ export function startHousekeeping(parts: {
   pruneAudit();
   const auditPrune = setInterval(pruneAudit, AUDIT_PRUNE_INTERVAL_MS);
   Deno.unrefTimer(Number(auditPrune));
+  const { pruneCounters } = parts;
+  const countersPrune = pruneCounters && setInterval(() => {
+    try {
+      pruneCounters(Date.now());
+    } catch (error) {
+      log.warn("pruning the shared rate-limit and throttle counts failed", { error });
+    }
+  }, PURGE_INTERVAL_MS);
+  if (countersPrune !== undefined) Deno.unrefTimer(Number(countersPrune));
   return {
     stop() {
       clearInterval(purge);
       clearInterval(auditPrune);
+      clearInterval(countersPrune);
     },
   };
 }

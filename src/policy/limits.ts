@@ -132,19 +132,29 @@ interface Bucket {
 
 const MAX_BUCKETS = 50_000;
 
+/** A short bucket's refusal, reported when its last report is a minute old. */
+function short(bucket: Bucket, index: number, now: number): ShortBucket {
+  const first = now - bucket.reportedAt >= REPORT_INTERVAL_MS;
+  if (first) bucket.reportedAt = now;
+  return { index, tokens: bucket.tokens, first };
+}
+
 /** The buckets of one gateway, in its memory: at most `MAX_BUCKETS`, those idle a minute forgotten first. */
 export class MemoryTokenBuckets implements TokenBuckets {
   readonly #buckets = new Map<string, Bucket>();
 
   take(draws: readonly BucketDraw[], count: number, now: number): ShortBucket | undefined {
+    if (draws.length === 1) {
+      // The usual case (one limit applies): no list of buckets.
+      const bucket = this.#bucket(draws[0]!.key, draws[0]!.perMinute, now);
+      if (bucket.tokens < count) return short(bucket, 0, now);
+      bucket.tokens -= count;
+      return undefined;
+    }
     const buckets: Bucket[] = [];
     for (const draw of draws) buckets.push(this.#bucket(draw.key, draw.perMinute, now));
     for (let index = 0; index < buckets.length; index++) {
-      const bucket = buckets[index]!;
-      if (bucket.tokens >= count) continue;
-      const first = now - bucket.reportedAt >= REPORT_INTERVAL_MS;
-      if (first) bucket.reportedAt = now;
-      return { index, tokens: bucket.tokens, first };
+      if (buckets[index]!.tokens < count) return short(buckets[index]!, index, now);
     }
     for (const bucket of buckets) bucket.tokens -= count;
     return undefined;

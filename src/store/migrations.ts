@@ -326,9 +326,10 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
       CREATE INDEX rate_buckets_updated ON rate_buckets(updated_at);
 
-      -- Sign-in throttles: one row per counted attempt (failed password, provider start, registration).
+      -- Sign-in throttles: one row per counted attempt (failed password, provider start), and per key the
+      -- last refusal written to the audit log (registrations are counted in oauth_clients).
       CREATE TABLE throttle_events (
-        scope TEXT NOT NULL,                     -- which throttle
+        scope TEXT NOT NULL,                     -- which throttle (or its refusal reports)
         key TEXT NOT NULL,                       -- account name or client network
         at INTEGER NOT NULL                      -- epoch ms
       ) STRICT;

@@ -22,14 +22,20 @@ export interface GatehouseProcess {
 }
 
 /**
- * Runs `main.ts` with the start task's flags and the given arguments, without waiting; with `fileLimit`,
- * under that `ulimit -n`.
+ * Runs `main.ts` (or the `entry` script, a fixture standing in for it) with the start task's flags and the
+ * given arguments, without waiting; with `fileLimit`, under that `ulimit -n`.
  */
 export async function spawnGatehouse(
   args: string[],
-  options: { cwd?: string; env?: Record<string, string>; fileLimit?: number } = {},
+  options: { cwd?: string; env?: Record<string, string>; fileLimit?: number; entry?: string } = {},
 ) {
-  const command = [Deno.execPath(), "run", ...await startTaskFlags(), `${ROOT}main.ts`, ...args];
+  const command = [
+    Deno.execPath(),
+    "run",
+    ...await startTaskFlags(),
+    options.entry ?? `${ROOT}main.ts`,
+    ...args,
+  ];
   const [program, commandArgs] = options.fileLimit === undefined
     ? [command[0]!, command.slice(1)]
     : ["bash", ["-c", `ulimit -n ${options.fileLimit} && exec "$@"`, "bash", ...command]];
@@ -60,7 +66,14 @@ export async function runGatehouse(
 /** Starts `gatehouse serve` and waits until it listens. */
 export async function startGatehouse(
   args: string[],
-  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; fileLimit?: number } = {},
+  options: {
+    cwd?: string;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    fileLimit?: number;
+    /** A script to run instead of `main.ts` (taking `serve` and its arguments). */
+    entry?: string;
+  } = {},
 ): Promise<GatehouseProcess> {
   const child = await spawnGatehouse(["serve", ...args], options);
   await child.stdin.close();

@@ -186,8 +186,16 @@ async function watchOver(running: Server): Promise<void> {
     .map(quote).join(" ");
   const watchdog = `while kill -0 ${Deno.pid} 2>/dev/null; do sleep 1; done; ` +
     `if [ -d ${quote(running.dataDir)} ]; then ${stop}; rm -rf ${quote(running.dir)}; fi`;
-  // The shell returns at once; the watchdog runs on in the background with no tie to this process.
-  await run([], "sh", ["-c", `(${watchdog}) </dev/null >/dev/null 2>&1 &`]);
+  // In a session of its own (setsid), so that a signal to this process's group (Ctrl-C, a timeout)
+  // does not end the watchdog too; `-f` returns at once, leaving it running with no tie to this process.
+  const output = await new Deno.Command("setsid", {
+    args: ["-f", "sh", "-c", watchdog],
+    stdin: "null",
+    // Not piped: the watchdog would hold the pipe open, and this call would wait for it.
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  if (!output.success) throw new Error(`Cannot start the watchdog of the tests' PostgreSQL (setsid)`);
 }
 
 /** Runs `program` (as the server's owner) and fails with its output when it fails. */

@@ -1,14 +1,14 @@
 // Dynamic client registration (RFC 7591) and its management by registration access token (RFC 7592).
 import type { Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
-import { type ClientDirectory, REGISTRATION_LIMITS } from "../../oauth/clients.ts";
+import { type ClientDirectory, REGISTRATION_LIMITS, RegistrationThrottled } from "../../oauth/clients.ts";
 import { OAuthError } from "../../core/oauth_error.ts";
 import { bodyText, clientAddressOf, JSON_TYPE } from "../request_helpers.ts";
 
 export interface RegistrationRouteDependencies {
   clients: Pick<
     ClientDirectory,
-    "registrationWait" | "register" | "byRegistrationToken" | "validate" | "update" | "delete"
+    "register" | "byRegistrationToken" | "validate" | "update" | "delete"
   >;
   /** The public base URL (the registration client URI is under it). */
   baseUrl: () => string;
@@ -52,18 +52,18 @@ export function mountRegistrationRoutes(app: Hono<AppEnv>, deps: RegistrationRou
     const body = await registrationBody(c);
     const address = clientAddressOf(c);
     const { registrationsPerHour } = c.get("snapshot").registry.gateway;
-    const wait = clients.registrationWait(address, registrationsPerHour);
-    if (wait !== undefined) {
-      deps.onRegistrationThrottled?.(address!);
-      throw new OAuthError(
-        "too_many_requests",
-        `Too many registrations from this address; try again in ${wait} s`,
-        429,
-        { "retry-after": String(wait) },
+    try {
+      const registered = await clients.register(
+        body,
+        `${deps.baseUrl()}/register`,
+        address,
+        registrationsPerHour,
       );
+      return c.json(registered, 201, { "cache-control": "no-store" });
+    } catch (error) {
+      if (error instanceof RegistrationThrottled) deps.onRegistrationThrottled?.(address!);
+      throw error;
     }
-    const registered = await clients.register(body, `${deps.baseUrl()}/register`, address);
-    return c.json(registered, 201, { "cache-control": "no-store" });
   });
   const registrationClient = async (c: Context<AppEnv>) => {
     const authorization = c.req.header("authorization") ?? "";
