@@ -118,18 +118,6 @@ export async function assertLimitHoldsAcross(
   assert.deepEqual(burst.toSorted(), [...Array(perMinute).fill(200), ...Array(perMinute).fill(429)]);
 }
 
-/** One password sign-in at `base` from a fresh browser: its login form, then the POST; the status. */
-export async function passwordSignInStatus(
-  base: string,
-  credentials: { username: string; password: string },
-): Promise<number> {
-  const browser = new ScriptedBrowser();
-  const form = formFields(await (await browser.fetch(`${base}/connections`)).text());
-  const response = await browser.post(`${base}/login`, { ...form, ...credentials });
-  await response.body?.cancel();
-  return response.status;
-}
-
 /**
  * An account allowed `failures` failed sign-ins a window, tried with a wrong password `3 * failures` times
  * at once, split between two replicas: exactly `failures` are checked (401), the rest refused (429).
