@@ -14,6 +14,7 @@ import { buildComponents } from "./gateway/components.ts";
 import { registerGauges } from "./gateway/gauges.ts";
 import { startHousekeeping } from "./gateway/housekeeping.ts";
 import { reactToReloads, warnOnRestartOnlyChanges } from "./gateway/reloads.ts";
+import { shareReloads } from "./gateway/replicas.ts";
 import { shutdownGateway } from "./gateway/shutdown.ts";
 import { createApp } from "./http/app.ts";
 import { type RunningServer, startServer, urlOf } from "./http/server.ts";
@@ -25,7 +26,8 @@ import type { McpFront } from "./mcp/front/http_entry.ts";
 import { preloadSdks } from "./mcp/sdk.ts";
 import type { MetadataDocumentFetcher } from "./oauth/client_metadata_document.ts";
 import { statusReport } from "./status/status.ts";
-import { openStore, type Store } from "./store/store.ts";
+import { openConfiguredStore } from "./store/open.ts";
+import type { Store } from "./store/store.ts";
 import { VERSION } from "./version.ts";
 
 export interface GatewayOptions {
@@ -170,11 +172,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const watcher = options.watch === false
     ? undefined
     : watchRegistry({ registryPath, loadOptions, holder, log, audit });
+  if (watcher !== undefined) shareReloads({ store, holder, watcher, log });
   log.info("gatehouse listening", {
     version: VERSION,
     url,
     registry: registryPath,
     data_dir: registry.gateway.dataDir,
+    store: store.path,
     backends: Object.keys(registry.backends),
   });
 
@@ -244,7 +248,7 @@ function bind(
 /** Opens the store; if it cannot be opened, the listener is closed before the error goes on. */
 async function openStoreOrStop(registry: Registry, server: RunningServer, log: Logger): Promise<Store> {
   try {
-    return openStore(registry.gateway.dataDir, { log });
+    return await openConfiguredStore(registry.gateway, { log });
   } catch (error) {
     await server.shutdown(0);
     throw error;

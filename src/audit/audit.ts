@@ -24,7 +24,8 @@ export type AuditKind =
   | "reload"
   | "reload_rejected"
   | "admin_revoke"
-  | "registration_throttled";
+  | "registration_throttled"
+  | "signing_key_rotated";
 
 export interface AuditRow {
   readonly id: number;

@@ -51,6 +51,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./tokens.ts")).tokensCommand,
   },
   {
+    name: "keys",
+    summary: "List or rotate the signing keys of replicas on PostgreSQL",
+    load: async () => (await import("./keys.ts")).keysCommand,
+  },
+  {
     name: "connections",
     summary: "List or revoke users' third-party service tokens",
     load: async () => (await import("./connections.ts")).connectionsCommand,

@@ -21,6 +21,7 @@ import { AuthorizationServer } from "../oauth/authorization_server.ts";
 import type { MetadataDocumentFetcher } from "../oauth/client_metadata_document.ts";
 import { ClientDirectory } from "../oauth/clients.ts";
 import { loadOrCreateSigningKey } from "../oauth/keys.ts";
+import { SharedSigningKeys } from "../oauth/shared_keys.ts";
 import { RateLimiter } from "../policy/limits.ts";
 import { StoreTokenBuckets } from "../policy/shared_buckets.ts";
 import { ServiceConnections } from "../services/connections.ts";
@@ -118,8 +119,14 @@ export async function buildComponents(inputs: ComponentInputs) {
   });
   connections.onConnected = (userId, _service, elicitationId) =>
     front.consentCompleted(userId, elicitationId);
-  // The authorization server: its signing key is made on first start and kept in the data directory.
-  const key = await loadOrCreateSigningKey(registry.gateway.dataDir);
+  // The authorization server: its signing key is made on first start and kept in the data directory, or in
+  // the store when replicas share it.
+  const key = store.shared
+    ? await SharedSigningKeys.open(store, vault, {
+      // A rotated-out key verifies the tokens it signed until they expire.
+      retainMs: () => (currentRegistry().gateway.accessTokenTtlSeconds + 60) * 1000,
+    })
+    : await loadOrCreateSigningKey(registry.gateway.dataDir);
   const clients = new ClientDirectory(store, currentRegistry, { fetcher: inputs.clientMetadataFetcher });
   const passwords = createPasswordVerifier();
   const accounts = new LocalAccounts(store, currentRegistry, passwords, {

@@ -106,14 +106,19 @@ async function verifySignature(
   issuer: string,
   now: number,
 ): Promise<AccessTokenClaims & { readonly issuer: string }> {
-  const keySet = createLocalJWKSet({ keys: [key.publicJwk] });
-  let payload;
-  try {
-    ({ payload } = await jwtVerify(token, keySet, {
+  const verify = () =>
+    jwtVerify(token, createLocalJWKSet({ keys: [...key.verificationKeys?.() ?? [key.publicJwk]] }), {
       issuer,
       algorithms: ["ES256"],
       typ: "at+jwt",
       currentDate: new Date(now),
+    });
+  let payload;
+  try {
+    ({ payload } = await verify().catch(async (error) => {
+      // A key another replica has just rotated in: read the key set again, once.
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey) || !(await key.reload?.())) throw error;
+      return await verify();
     }));
   } catch (error) {
     const reason = error instanceof joseErrors.JOSEError ? error.code : "malformed";

@@ -8,7 +8,7 @@ export interface DiscoveryRouteDependencies {
   /** The public base URL: the issuer, and the prefix of every endpoint. */
   baseUrl: () => string;
   /** The key whose public half `/jwks.json` serves. */
-  key: Pick<SigningKey, "publicJwk">;
+  key: Pick<SigningKey, "publicJwk" | "verificationKeys">;
 }
 
 /** Mounts the metadata documents at every path clients look for them, and `/jwks.json`. */
@@ -69,6 +69,9 @@ export function mountDiscoveryRoutes(app: Hono<AppEnv>, deps: DiscoveryRouteDepe
 
   app.get(
     "/jwks.json",
-    (c) => c.json({ keys: [deps.key.publicJwk] }, 200, { "cache-control": "max-age=300" }),
+    (c) =>
+      c.json({ keys: deps.key.verificationKeys?.() ?? [deps.key.publicJwk] }, 200, {
+        "cache-control": "max-age=300",
+      }),
   );
 }
