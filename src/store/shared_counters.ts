@@ -16,6 +16,16 @@ const REFILLED = {
     * CAST(:capacity AS DOUBLE PRECISION) / 60000)`,
 };
 
+/**
+ * A bucket or throttle key as stored: PostgreSQL text cannot hold U+0000, which a tried account name may
+ * contain, so it is escaped (and the escape character with it, so that no two keys meet).
+ */
+function storedKey(key: string): string {
+  return key.includes("\0") || key.includes("\\")
+    ? key.replaceAll("\\", "\\\\").replaceAll("\0", "\\0")
+    : key;
+}
+
 const statements = preparedStatements({
   // One statement per bucket, so that two replicas taking at once cannot both take the last token: a new
   // bucket starts full (a batch larger than it inserts nothing), an existing one is refilled and taken
@@ -72,8 +82,8 @@ export interface BucketTake {
 
 /** Takes `count` tokens from the bucket, refilled to `now`: the tokens left, or undefined when it is short. */
 export function takeBucketTokens(store: Store, take: BucketTake): number | undefined {
-  const { bucket, capacity, count, now } = take;
-  const row = statements(store).takeTokens.get({ bucket, capacity, count, now });
+  const { capacity, count, now } = take;
+  const row = statements(store).takeTokens.get({ bucket: storedKey(take.bucket), capacity, count, now });
   return row === undefined ? undefined : Number(row.tokens);
 }
 
@@ -85,7 +95,7 @@ export interface StoredBucket {
 }
 
 export function readBucket(store: Store, bucket: string): StoredBucket | undefined {
-  const row = statements(store).readBucket.get(bucket);
+  const row = statements(store).readBucket.get(storedKey(bucket));
   if (row === undefined) return undefined;
   return {
     tokens: Number(row.tokens),
@@ -102,7 +112,11 @@ export function claimBucketReport(
   store: Store,
   claim: { bucket: string; capacity: number; now: number; due: number },
 ): boolean {
-  return changes(statements(store).claimBucketReport.run(claim)) === 1;
+  const { capacity, now, due } = claim;
+  return changes(
+    statements(store).claimBucketReport.run({ bucket: storedKey(claim.bucket), capacity, now, due }),
+  ) ===
+    1;
 }
 
 /**
@@ -121,32 +135,34 @@ export function recentThrottleEvents(
   sinceMs: number,
   limit: number,
 ): number[] {
-  return statements(store).recentEvents.all(scope, key, sinceMs, limit).map((row) => Number(row.at));
+  return statements(store).recentEvents.all(scope, storedKey(key), sinceMs, limit).map((row) =>
+    Number(row.at)
+  );
 }
 
 /** When the key's newest attempt was, if it has any. */
 export function latestThrottleEvent(store: Store, scope: string, key: string): number | undefined {
-  const at = statements(store).latestEvent.get(scope, key)?.at;
+  const at = statements(store).latestEvent.get(scope, storedKey(key))?.at;
   return at === null || at === undefined ? undefined : Number(at);
 }
 
 export function insertThrottleEvent(store: Store, scope: string, key: string, atMs: number): void {
-  statements(store).insertEvent.run(scope, key, atMs);
+  statements(store).insertEvent.run(scope, storedKey(key), atMs);
 }
 
 /** Deletes one attempt of the key made at `atMs`. */
 export function deleteThrottleEvent(store: Store, scope: string, key: string, atMs: number): void {
-  statements(store).deleteOneEvent.run(scope, key, atMs);
+  statements(store).deleteOneEvent.run(scope, storedKey(key), atMs);
 }
 
 /** Deletes every attempt of the key. */
 export function clearThrottleEvents(store: Store, scope: string, key: string): void {
-  statements(store).deleteEventsOfKey.run(scope, key);
+  statements(store).deleteEventsOfKey.run(scope, storedKey(key));
 }
 
 /** Deletes the key's attempts made at or before `cutoffMs`. */
 export function pruneThrottleEventsOfKey(store: Store, scope: string, key: string, cutoffMs: number): void {
-  statements(store).pruneEventsOfKey.run(scope, key, cutoffMs);
+  statements(store).pruneEventsOfKey.run(scope, storedKey(key), cutoffMs);
 }
 
 /** Deletes every attempt of `scope` made at or before `cutoffMs`; returns how many. */

@@ -199,3 +199,20 @@ Deno.test("StoreThrottleCounters.prune() deletes attempts past their window and 
     assert.deepEqual(eventRows(store), []);
   });
 });
+
+Deno.test("StoreThrottleCounters keeps keys apart that differ only in a NUL or its escape (PostgreSQL text holds no NUL)", () => {
+  withStore((store) => {
+    const throttle = new SignInThrottle({
+      limits: { ...LIMITS, failuresPerAccount: 1 },
+      now: () => 6_000_000,
+      counters: new StoreThrottleCounters(store),
+    });
+    assert.ok("succeeded" in throttle.admit("a\0b", "net"));
+    assert.ok("succeeded" in throttle.admit("a\\0b", "net"), "another account");
+    assert.ok(!("succeeded" in throttle.admit("a\0b", "net")), "the first one is throttled");
+    assert.deepEqual(
+      eventRows(store).filter((row) => row.scope === "password_account").map((row) => row.key).toSorted(),
+      ["a\\0b", "a\\\\0b"],
+    );
+  });
+});
