@@ -114,6 +114,7 @@ export async function buildComponents(inputs: ComponentInputs) {
     log,
     store,
     audit,
+    limiter: counters.limiter,
     metrics,
     events,
   });

@@ -8,9 +8,13 @@ import { insecureAllowed } from "../core/urls.ts";
 import { OAuthError } from "../core/oauth_error.ts";
 import { hashSecret, randomToken } from "../core/secrets.ts";
 import {
+  consumePendingConnect,
   deleteConnectTicketsExpiredBy,
+  deletePendingConnectsExpiredBy,
   findConnectTicket,
+  findPendingConnect,
   insertConnectTicket,
+  insertPendingConnect,
   markConnectTicketUsed,
 } from "../store/connect_tickets.ts";
 import {
@@ -38,14 +42,6 @@ const PENDING_TTL_MS = 10 * 60_000;
 interface StoredToken {
   access_token: string;
   refresh_token?: string;
-}
-
-interface PendingConnect {
-  readonly userId: string;
-  readonly service: string;
-  readonly codeVerifier: string;
-  readonly elicitationId: string | undefined;
-  readonly expiresAt: number;
 }
 
 /** What the user sees of a connection on /connections. */
@@ -84,7 +80,6 @@ export class ServiceConnections {
   readonly #now: () => number;
   readonly #onRefresh: ((service: string, outcome: string) => void) | undefined;
   readonly #onFailure: ((userId: string, service: string, message: string) => void) | undefined;
-  readonly #pending = new Map<string, PendingConnect>();
   readonly #refreshing = new Map<string, Promise<string>>();
   readonly #endpoints = new ServiceEndpoints();
   /** Told when a user connects a service: sessions waiting on that consent can be notified. */
@@ -226,7 +221,8 @@ export class ServiceConnections {
     const state = randomToken(24);
     const codeVerifier = oauth.generateRandomCodeVerifier();
     this.#sweep();
-    this.#pending.set(state, {
+    // In the store, so that the service's callback may land on any replica.
+    insertPendingConnect(this.#store, await hashSecret(state), {
       userId: signedInUser,
       service: serviceName,
       codeVerifier,
@@ -264,7 +260,8 @@ export class ServiceConnections {
    */
   async finish(serviceName: string, callback: URL, signedInUser: string | undefined): Promise<void> {
     const state = callback.searchParams.get("state") ?? "";
-    const pending = this.#pending.get(state);
+    const stateHash = await hashSecret(state);
+    const pending = findPendingConnect(this.#store, stateHash);
     if (!pending || pending.service !== serviceName || pending.expiresAt <= this.#now()) {
       throw new OAuthError("invalid_request", "This connection attempt expired; retry in your client", 400);
     }
@@ -275,7 +272,9 @@ export class ServiceConnections {
     if (pending.userId !== signedInUser) {
       throw new OAuthError("access_denied", "Signed in as another user", 403);
     }
-    this.#pending.delete(state);
+    if (!consumePendingConnect(this.#store, stateHash)) {
+      throw new OAuthError("invalid_request", "This connection attempt was already used", 400);
+    }
     const service = this.#service(serviceName);
     const client: oauth.Client = { client_id: service.clientId };
     let step: ConnectStep = "discovery";
@@ -386,7 +385,7 @@ export class ServiceConnections {
 
   #sweep(): void {
     const now = this.#now();
-    for (const [state, pending] of this.#pending) if (pending.expiresAt <= now) this.#pending.delete(state);
+    deletePendingConnectsExpiredBy(this.#store, now);
     deleteConnectTicketsExpiredBy(this.#store, now - TICKET_TTL_MS);
   }
 }

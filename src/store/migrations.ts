@@ -335,6 +335,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
       CREATE INDEX throttle_events_key ON throttle_events(scope, key, at);
 
+      -- Connections to a service waiting for its callback (the code flow's state and PKCE verifier), so that
+      -- the callback may land on any replica. Only the hash of the state is kept; single use.
+      CREATE TABLE pending_connects (
+        state_hash TEXT PRIMARY KEY,             -- SHA-256 of the state sent to the service
+        user_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        code_verifier TEXT NOT NULL,             -- RFC 7636
+        elicitation_id TEXT,
+        expires_at INTEGER NOT NULL              -- epoch ms
+      ) STRICT;
+      CREATE INDEX pending_connects_expires ON pending_connects(expires_at);
+
       -- Token signing keys when the store is shared (one key set for every replica); sealed with the
       -- vault key. The newest unretired key signs; every key listed here verifies.
       CREATE TABLE signing_keys (

@@ -39,6 +39,8 @@ export interface FrontOptions {
   store?: Store;
   /** Where policy denials and rate-limit refusals are recorded. */
   audit?: AuditLog;
+  /** Counts requests against `limits:` (in memory, or in a shared store); a new one when absent. */
+  limiter?: RateLimiter;
   metrics?: Metrics;
   events?: RecentEvents;
 }
@@ -108,7 +110,7 @@ export class McpFront {
       toolSchemas: new Map(),
       lists: new ListCache(options.store),
       audit: options.audit,
-      limiter: new RateLimiter(),
+      limiter: options.limiter ?? new RateLimiter(),
       toolReadOnly: new Map(),
       metrics: options.metrics,
       events: options.events,
