@@ -46,7 +46,10 @@ export function insertAuditEntry(
   store: Store,
   entry: { at: number; kind: string; subject: string | undefined; detail: string },
 ): void {
-  statements(store).insert.run(entry.at, entry.kind, entry.subject ?? null, entry.detail);
+  // A subject can be what someone typed (a tried account name); PostgreSQL text holds no U+0000, so on
+  // either database it is kept as U+FFFD, the replacement character.
+  const subject = entry.subject?.replaceAll("\0", "\uFFFD") ?? null;
+  statements(store).insert.run(entry.at, entry.kind, subject, entry.detail);
 }
 
 /** The newest `limit` rows first, of the given kinds only when some are given. */

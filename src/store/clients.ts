@@ -63,6 +63,8 @@ function storedClient(row: ClientRow): StoredClient {
 }
 
 export function findClient(store: Store, clientId: string): StoredClient | undefined {
+  // No stored id holds U+0000 (PostgreSQL text cannot), and PostgreSQL refuses it even as a parameter.
+  if (clientId.includes("\0")) return undefined;
   const row = statements(store).find.get(clientId) as ClientRow | undefined;
   return row ? storedClient(row) : undefined;
 }

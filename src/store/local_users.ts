@@ -17,6 +17,8 @@ const statements = preparedStatements({
 });
 
 export function findLocalUser(store: Store, name: string): StoredLocalUser | undefined {
+  // No stored name holds U+0000 (PostgreSQL text cannot), and PostgreSQL refuses it even as a parameter.
+  if (name.includes("\0")) return undefined;
   const row = statements(store).find.get(name) as { password_hash: string; groups: string } | undefined;
   return row ? { passwordHash: row.password_hash, groups: row.groups } : undefined;
 }

@@ -294,3 +294,33 @@ Deno.test("replicas on PostgreSQL: a 2025-era session opened on A continues on B
     await replicas.stop();
   });
 });
+
+Deno.test("replicas on PostgreSQL answer input holding a NUL byte as SQLite does, never 500", async () => {
+  await withReplicas(1, async ({ urls: [base] }) => {
+    // PostgreSQL text holds no U+0000: such input can name nothing stored, and must be refused as unknown.
+    const browser = new ScriptedBrowser();
+    const form = formFields(await (await browser.fetch(`${base}/connections`)).text());
+    const login = await browser.post(`${base}/login`, { ...form, username: "al\u0000ice", password: "x" });
+    await login.body?.cancel();
+    assert.equal(login.status, 401, "an unknown account");
+
+    const { challenge } = await pkce();
+    const authorize = await fetch(
+      `${base}/authorize?${new URLSearchParams({
+        response_type: "code",
+        client_id: "no\u0000such-client",
+        redirect_uri: REDIRECT_URI,
+        code_challenge: challenge,
+        code_challenge_method: "S256",
+      })}`,
+    );
+    await authorize.body?.cancel();
+    assert.equal(authorize.status, 400, "an unknown client");
+
+    const read = await fetch(`${base}/register/${encodeURIComponent("no\u0000such-client")}`, {
+      headers: { authorization: "Bearer not-a-registration-token" },
+    });
+    await read.body?.cancel();
+    assert.equal(read.status, 401, "an unknown client or registration token");
+  });
+});

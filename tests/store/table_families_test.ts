@@ -108,7 +108,13 @@ import {
   recentThrottleEvents,
   takeBucketTokens,
 } from "../../src/store/shared_counters.ts";
-import { signingKeyOrInsert } from "../../src/store/signing_keys.ts";
+import {
+  allSigningKeys,
+  deleteSigningKeysRetiredBefore,
+  rotateSigningKey,
+  signingKeyOrInsert,
+  verificationSigningKeys,
+} from "../../src/store/signing_keys.ts";
 import type { Store } from "../../src/store/store.ts";
 import { forEachStore } from "../helpers/stores.ts";
 
@@ -1089,15 +1095,47 @@ forEachStore(
     const first = signingKeyOrInsert(store, { kid: "kid-b", sealed: "sealed-b" }, T);
     assert.deepEqual(first, { kid: "kid-b", sealed: "sealed-b" });
     assert.deepEqual(signingKeyOrInsert(store, { kid: "kid-a", sealed: "sealed-a" }, T + 1), first);
-    assert.equal(count(store, "signing_keys"), 1);
-    // A key added later (a rotation) does not sign before the older one is retired.
-    store.db.prepare("INSERT INTO signing_keys (kid, sealed, created_at) VALUES ('kid-c', 'sealed-c', ?)")
-      .run(T + 2);
-    assert.deepEqual(signingKeyOrInsert(store, { kid: "kid-d", sealed: "sealed-d" }, T + 3), first);
-    store.db.prepare("UPDATE signing_keys SET retired_at = ? WHERE kid = 'kid-b'").run(T + 4);
-    assert.deepEqual(signingKeyOrInsert(store, { kid: "kid-d", sealed: "sealed-d" }, T + 5), {
-      kid: "kid-c",
-      sealed: "sealed-c",
+    assert.deepEqual(allSigningKeys(store), [{ ...first, createdAt: T, retiredAt: undefined }]);
+  },
+);
+
+forEachStore(
+  "rotateSigningKey() retires the signing key; verificationSigningKeys() lists what tokens may carry",
+  (store) => {
+    signingKeyOrInsert(store, { kid: "k1", sealed: "s1" }, T);
+    rotateSigningKey(store, { kid: "k2", sealed: "s2" }, T + MINUTE);
+    rotateSigningKey(store, { kid: "k3", sealed: "s3" }, T + 2 * MINUTE);
+    assert.deepEqual(signingKeyOrInsert(store, { kid: "k9", sealed: "s9" }, T + 3 * MINUTE), {
+      kid: "k3",
+      sealed: "s3",
     });
+    assert.deepEqual(verificationSigningKeys(store, T + MINUTE), [
+      { kid: "k3", sealed: "s3", createdAt: T + 2 * MINUTE, retiredAt: undefined },
+      { kid: "k2", sealed: "s2", createdAt: T + MINUTE, retiredAt: T + 2 * MINUTE },
+    ], "the signing key first, then those retired after the cutoff, newest first");
+    assert.deepEqual(allSigningKeys(store).map((key) => key.kid), ["k1", "k2", "k3"]);
+    assert.equal(deleteSigningKeysRetiredBefore(store, T + MINUTE), 1);
+    assert.deepEqual(allSigningKeys(store).map((key) => key.kid), ["k2", "k3"]);
+  },
+);
+
+// --- what someone typed, holding U+0000 (PostgreSQL text cannot hold it) ---
+
+forEachStore(
+  "findClient(), findLocalUser() and insertAuditEntry() take text holding U+0000 alike on both databases",
+  (store) => {
+    dynamicClient(store, "app", T);
+    insertLocalUser(store, { name: "alice", passwordHash: "$argon2id$x", groups: "[]", createdAt: T });
+    assert.equal(findClient(store, "app\u0000"), undefined);
+    assert.equal(findLocalUser(store, "al\u0000ice"), undefined);
+    insertAuditEntry(store, {
+      at: T,
+      kind: "sign_in_failed",
+      subject: "al\u0000ice",
+      detail: '{"u":"\\u0000"}',
+    });
+    const [entry] = recentAuditEntries(store, 1);
+    assert.equal(entry?.subject, "al\uFFFDice", "kept as the replacement character");
+    assert.equal(JSON.parse(entry!.detail).u, "\u0000", "JSON detail escapes it by itself");
   },
 );
