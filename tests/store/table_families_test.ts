@@ -28,9 +28,13 @@ import {
   updateClientMetadata,
 } from "../../src/store/clients.ts";
 import {
+  consumePendingConnect,
   deleteConnectTicketsExpiredBy,
+  deletePendingConnectsExpiredBy,
   findConnectTicket,
+  findPendingConnect,
   insertConnectTicket,
+  insertPendingConnect,
   markConnectTicketUsed,
 } from "../../src/store/connect_tickets.ts";
 import {
@@ -776,6 +780,29 @@ forEachStore(
     assert.equal(findConnectTicket(store, "missing"), undefined);
     deleteConnectTicketsExpiredBy(store, T + MINUTE);
     assert.equal(findConnectTicket(store, "t1"), undefined);
+  },
+);
+
+forEachStore(
+  "insertPendingConnect(), findPendingConnect() and consumePendingConnect(): a callback taken once",
+  (store) => {
+    const pending = {
+      userId: "alice",
+      service: "github",
+      codeVerifier: "verifier",
+      elicitationId: undefined,
+      expiresAt: T + MINUTE,
+    };
+    insertPendingConnect(store, "state-1", pending);
+    insertPendingConnect(store, "state-2", { ...pending, elicitationId: "e-2", expiresAt: T });
+    assert.deepEqual(findPendingConnect(store, "state-1"), pending);
+    assert.equal(findPendingConnect(store, "state-2")?.elicitationId, "e-2");
+    assert.equal(consumePendingConnect(store, "state-1"), true);
+    assert.equal(consumePendingConnect(store, "state-1"), false, "single use, on any replica");
+    assert.equal(findPendingConnect(store, "state-1"), undefined);
+    deletePendingConnectsExpiredBy(store, T);
+    assert.equal(findPendingConnect(store, "state-2"), undefined);
+    assert.equal(findPendingConnect(store, "missing"), undefined);
   },
 );
 
