@@ -357,4 +357,23 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 16,
+    name: "upstream_clients_and_refresh_claims",
+    sql: `
+      -- Gatehouse as a client of OAuth-protected remote MCP servers' authorization servers, registered
+      -- dynamically (RFC 7591) once per backend and authorization server, shared by every replica.
+      CREATE TABLE upstream_clients (
+        backend TEXT NOT NULL,                   -- the backend's name in the registry
+        issuer TEXT NOT NULL,                    -- the authorization server's issuer identifier
+        client_id TEXT NOT NULL,
+        sealed_secret TEXT,                      -- vault.seal(secret, "gatehouse:upstream_client", issuer)
+        secret_expires_at INTEGER,               -- epoch ms; NULL: the secret does not expire
+        auth_method TEXT NOT NULL,               -- token_endpoint_auth_method as registered
+        redirect_uri TEXT NOT NULL,              -- the callback registered (a new public_url registers again)
+        registered_at INTEGER NOT NULL,          -- epoch ms
+        PRIMARY KEY (backend, issuer)
+      ) STRICT;
+    `,
+  },
 ];
