@@ -1,4 +1,5 @@
 /** `gatehouse connections`: lists and revokes users' third-party service connections. */
+import { remoteOAuthBackendOf } from "../config/types.ts";
 import { join } from "node:path";
 import { createLogger } from "../log/logger.ts";
 import { listConnections, ServiceConnections } from "../services/connections.ts";
@@ -102,7 +103,7 @@ async function revoke(context: AdminContext, userId: string, service: string, io
     case "revoked":
       return `${deleted} and revoked it at the service.\n`;
     case "revocation_not_offered":
-      return Object.hasOwn(registry.services, service)
+      return Object.hasOwn(registry.services, service) || remoteOAuthBackendOf(service) !== undefined
         ? `${deleted}. The service offers no token revocation: it stays valid there until it expires or the user revokes it.\n`
         : `${deleted}. The registry no longer defines the service, so it was not revoked there.\n`;
     case "revocation_failed":

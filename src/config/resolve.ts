@@ -8,16 +8,18 @@ import {
   type RawRule,
 } from "./schema.ts";
 import type { ConfigPath, SourceFile } from "./source.ts";
-import type {
-  BackendSettings,
-  GatewaySettings,
-  LocalUser,
-  LoginProvider,
-  PolicyRule,
-  RateLimit,
-  Registry,
-  ServiceSettings,
-  StaticClient,
+import { Template } from "./template.ts";
+import {
+  type BackendSettings,
+  type GatewaySettings,
+  type LocalUser,
+  type LoginProvider,
+  type PolicyRule,
+  type RateLimit,
+  type Registry,
+  remoteOAuthServiceName,
+  type ServiceSettings,
+  type StaticClient,
 } from "./types.ts";
 
 /** A policy file that passed its schema, with each entry's path for locating it. */
@@ -241,6 +243,27 @@ function resolveBackend(name: string, backend: RawBackend, baseDir: string): Bac
       args: backend.stdio.args ?? [],
       env: backend.stdio.env ?? {},
       cwd: backend.stdio.cwd === undefined ? undefined : resolve(baseDir, backend.stdio.cwd),
+    };
+  } else if (backend.http?.oauth !== undefined) {
+    const oauth = backend.http.oauth === true ? {} : backend.http.oauth;
+    const service = remoteOAuthServiceName(name);
+    transport = {
+      kind: "http",
+      url: backend.http.url,
+      // Each user's own token for this server, as a service token is (refreshed, per user).
+      headers: {
+        ...backend.http.headers,
+        Authorization: new Template([
+          { kind: "text", text: "Bearer ", source: "Bearer " },
+          { kind: "service", service },
+        ]),
+      },
+      oauth: {
+        clientId: oauth.client_id,
+        clientSecret: oauth.client_secret,
+        scopes: oauth.scopes,
+        resource: oauth.resource,
+      },
     };
   } else {
     const kind = backend.http ? "http" : "sse";

@@ -1,30 +1,16 @@
-/** The registry file's schema (zod): every key users may write, with its type and constraints. */
+/**
+ * The registry file's schema (zod): every key users may write, with its type and constraints (backends in
+ * `schema_backends.ts`, the value types they share in `schema_parts.ts`).
+ */
 import { z } from "zod";
-import { parseDurationSeconds, parseSizeBytes } from "../core/units.ts";
-import { Template } from "./template.ts";
 import { parseAddressRange } from "../core/addresses.ts";
+import { backendSchema } from "./schema_backends.ts";
+export type { RawBackend } from "./schema_backends.ts";
+import { Template } from "./template.ts";
+import { durationSeconds, httpUrl, name, nonEmpty, sizeBytes, stringList } from "./schema_parts.ts";
 import type { GrantType } from "./types.ts";
 
 /** The registry file's shape after interpolation: strict (unknown keys are errors), as users write it. */
-
-const durationSeconds = z.union([z.string(), z.number()], {
-  error: "expected a duration such as 30s, 10m, 1h or 30d",
-})
-  .refine(
-    (value) => parseDurationSeconds(value) !== undefined,
-    "expected a duration such as 30s, 10m, 1h or 30d",
-  )
-  .transform((value) => parseDurationSeconds(value)!)
-  .refine((seconds) => seconds > 0, "must be longer than zero");
-
-const sizeBytes = z.union([z.string(), z.number()], {
-  error: "expected a size such as 4MiB, 512KiB or a byte count",
-})
-  .refine(
-    (value) => parseSizeBytes(value) !== undefined,
-    "expected a size such as 4MiB, 512KiB or a byte count",
-  )
-  .transform((value) => parseSizeBytes(value)!);
 
 /** What YAML calls the kind of a value, for messages: never the value itself, which may be a secret. */
 function kindOf(value: unknown): string {
@@ -106,21 +92,6 @@ export const registryWording: z.core.$ZodErrorMap = (issue) => {
 export function isLoopbackHost(hostname: string): boolean {
   return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === "https:" || url.protocol === "http:";
-  } catch {
-    return false;
-  }
-}
-
-const httpUrl = z.string().refine(isHttpUrl, "expected an absolute http:// or https:// URL");
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "names use letters, digits, '_', '-' and '.'");
-const nonEmpty = z.string().min(1, "must not be empty");
-const stringList = z.array(nonEmpty);
-const template = z.instanceof(Template, { message: "expected a string" });
 
 export const listenSchema = z.string().transform((value, context) => {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]+)):(\d{1,5})$/.exec(value);
@@ -282,68 +253,6 @@ const service = z.strictObject({
   }
 });
 
-const stdioTransport = z.strictObject({
-  command: nonEmpty,
-  args: z.array(z.union([z.string(), z.number()]).transform(String)).optional(),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "invalid environment variable name"), template)
-    .optional(),
-  cwd: nonEmpty.optional(),
-});
-
-const httpTransport = z.strictObject({
-  url: httpUrl,
-  headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "invalid header name"), template)
-    .optional(),
-});
-
-const backend = z.strictObject({
-  stdio: stdioTransport.optional(),
-  http: httpTransport.optional(),
-  sse: httpTransport.optional(),
-  prefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, "a prefix uses letters, digits, '_' and '-'")
-    .refine((value) => !value.includes("__"), "a prefix must not contain '__'").optional(),
-  description: z.string().optional(),
-  protocol: z.enum(["auto", "legacy"]).optional(),
-  isolation: z.enum(["shared", "user", "session"]).optional(),
-  idle_timeout: durationSeconds.optional(),
-  max_processes: z.int().min(1, "must be at least 1").optional(),
-  timeout: durationSeconds.optional(),
-  max_response_size: sizeBytes.optional(),
-  tools: z.strictObject({ include: stringList.optional(), exclude: stringList.optional() }).optional(),
-}).superRefine((backend, context) => {
-  const given = (["stdio", "http", "sse"] as const).filter((kind) => backend[kind] !== undefined);
-  if (given.length !== 1) {
-    context.addIssue({ code: "custom", message: "give exactly one of stdio, http or sse" });
-  }
-  if (backend.sse && backend.protocol === "auto") {
-    context.addIssue({
-      code: "custom",
-      path: ["protocol"],
-      message: "an sse backend speaks the 2024-11-05 protocol only",
-    });
-  }
-  if (!backend.stdio) {
-    for (const key of ["isolation", "idle_timeout", "max_processes", "max_response_size"] as const) {
-      if (backend[key] !== undefined) {
-        context.addIssue({
-          code: "custom",
-          path: [key],
-          message: "only stdio backends have processes to manage",
-        });
-      }
-    }
-  } else if (
-    backend.isolation === "shared" && Object.values(backend.stdio.env ?? {}).some((value) => value.perUser)
-  ) {
-    context.addIssue({
-      code: "custom",
-      path: ["isolation"],
-      message:
-        '"shared" is not allowed: env uses ${service:...} or ${user:...}, so each user needs a process',
-    });
-  }
-});
-
 const subject = z.string().regex(
   /^(\*|(user|group|client|provider):.+)$/,
   'expected "*", "user:NAME", "group:NAME", "client:ID" or "provider:NAME"',
@@ -376,7 +285,7 @@ export const registrySchema = z.strictObject({
   }).optional(),
   clients: z.record(name, client).optional(),
   services: z.record(name, service).optional(),
-  backends: z.record(name, backend).optional(),
+  backends: z.record(name, backendSchema).optional(),
   policies: z.array(ruleSchema).optional(),
   limits: z.array(limitSchema).optional(),
 });
@@ -389,6 +298,5 @@ export const policyMappingSchema = z.strictObject({
 });
 
 export type RawRegistry = z.output<typeof registrySchema>;
-export type RawBackend = z.output<typeof backend>;
 export type RawRule = z.output<typeof ruleSchema>;
 export type RawLimit = z.output<typeof limitSchema>;

@@ -148,7 +148,33 @@ export type BackendTransport =
     readonly kind: "http" | "sse";
     readonly url: string;
     readonly headers: Readonly<Record<string, Template>>;
+    /** A remote server with its own OAuth: each user's token is sent as `Authorization` (http only). */
+    readonly oauth?: RemoteOAuthSettings;
   };
+
+/** `backends.<name>.http.oauth`: what the registry says; the rest is discovered. */
+export interface RemoteOAuthSettings {
+  /** A client registered by hand at the server's authorization server; else Gatehouse registers itself. */
+  readonly clientId: string | undefined;
+  readonly clientSecret: string | undefined;
+  /** Scopes to ask for; undefined: those the server's resource metadata lists. */
+  readonly scopes: readonly string[] | undefined;
+  /** The resource indicator (RFC 8707) to ask a token for; undefined: the server's own. */
+  readonly resource: string | undefined;
+}
+
+/**
+ * The name under which users' tokens for an OAuth-protected backend are kept, connected and shown (beside
+ * the registry's `services`, whose names cannot hold a colon).
+ */
+export function remoteOAuthServiceName(backend: string): string {
+  return `backend:${backend}`;
+}
+
+/** The backend a `remoteOAuthServiceName()` names, or undefined for a registry service. */
+export function remoteOAuthBackendOf(service: string): string | undefined {
+  return service.startsWith("backend:") ? service.slice("backend:".length) : undefined;
+}
 
 export interface BackendSettings {
   readonly name: string;

@@ -7,11 +7,13 @@ import type {
   GatewaySettings,
   LoginProvider,
   Registry,
+  RemoteOAuthSettings,
   ServiceSettings,
 } from "../config/types.ts";
 import { urlOf } from "../http/server.ts";
 import { GITHUB } from "../login/providers.ts";
 import { checkStdioCommand } from "./command.ts";
+import { describeRemoteOAuth } from "../services/remote_oauth.ts";
 import { checkDataDir } from "./data_dir.ts";
 import { checkPostgresStore } from "./store.ts";
 import { type NetworkOptions, probeDiscovery, probeReachable, probeTokenEndpoint } from "./network.ts";
@@ -52,7 +54,7 @@ export async function runDoctorChecks(registry: Registry, options: DoctorOptions
       row(
         backend.transport.kind === "stdio" ? "command" : "backend",
         backend.name,
-        checkBackend(backend, network, local),
+        checkBackend(backend, network, local, registry.gateway),
       )
     ),
     ...Object.values(registry.services).map((service) =>
@@ -106,9 +108,13 @@ function checkBackend(
   backend: BackendSettings,
   network: NetworkOptions,
   local: { env: (name: string) => string | undefined; cwd: string },
+  gateway: GatewaySettings,
 ): Promise<Verdict> {
   const transport = backend.transport;
   if (transport.kind === "stdio") return checkStdioCommand(transport, local);
+  if (transport.kind === "http" && transport.oauth !== undefined) {
+    return checkRemoteOAuth(backend.name, transport.url, transport.oauth, network, gateway);
+  }
   // Per-user values need a signed-in user; send only the headers that are the same for everyone.
   const headers: Record<string, string> = {};
   let skipped = 0;
@@ -121,6 +127,40 @@ function checkBackend(
       ? { ...verdict, detail: `${verdict.detail}; ${skipped} per-user header(s) not sent` }
       : verdict
   );
+}
+
+/**
+ * An OAuth-protected backend: what its 401 and metadata say (resource, authorization server, how Gatehouse
+ * registers), asked afresh; nothing is registered.
+ */
+async function checkRemoteOAuth(
+  name: string,
+  url: string,
+  oauth: RemoteOAuthSettings,
+  network: NetworkOptions,
+  gateway: GatewaySettings,
+): Promise<Verdict> {
+  const { facts, failure } = await describeRemoteOAuth(
+    {
+      name,
+      url,
+      oauth: {
+        clientId: oauth.clientId,
+        clientSecret: oauth.clientSecret,
+        scopes: oauth.scopes,
+        resource: oauth.resource,
+      },
+    },
+    {
+      baseUrl: () => gateway.publicUrl ?? urlOf(gateway.listen.hostname, gateway.listen.port),
+      fetch: network.fetch,
+      timeoutMs: network.timeoutMs,
+    },
+  );
+  if (failure !== undefined) {
+    return { result: "FAIL", detail: [`${failure.step}: ${failure.message}`, ...facts].join("; ") };
+  }
+  return { result: "ok", detail: facts.join("; ") };
 }
 
 /** The gateway discovers a service's endpoints (RFC 8414, then OIDC) unless both are given. */

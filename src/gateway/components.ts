@@ -104,6 +104,7 @@ export async function buildComponents(inputs: ComponentInputs) {
   const pool = new BackendPool(registry, {
     log,
     serviceToken: (caller, service) => connections.token(caller.id, service),
+    serviceTokenRefused: (caller, service) => connections.refused(caller.id, service),
     onFailure: (backend, message) => events.add("error", { user: undefined, backend, message }),
     onRestart: (backend) => metrics.restarts.inc({ backend }),
     onTimeout: (backend, method) => metrics.timeouts.inc({ backend, method }),

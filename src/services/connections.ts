@@ -2,9 +2,8 @@
 // service, encrypted tokens and their refresh.
 import * as oauth from "oauth4webapi";
 import type { AuditLog } from "../audit/audit.ts";
-import type { Registry, ServiceSettings } from "../config/types.ts";
+import { type Registry, remoteOAuthServiceName } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
-import { insecureAllowed } from "../core/urls.ts";
 import { OAuthError } from "../core/oauth_error.ts";
 import { hashSecret, randomToken } from "../core/secrets.ts";
 import {
@@ -26,16 +25,15 @@ import {
 import type { Store } from "../store/store.ts";
 import { connectFailure, type ConnectStep } from "./connect_failure.ts";
 import { ConsentRequiredError } from "./consent_required.ts";
-import { serviceClientAuth, ServiceEndpoints } from "./service_endpoints.ts";
+import { authorizationUrl, exchangeCode, refreshDue, refreshGrant, revokeAt } from "./code_flow.ts";
+import { ConnectTargets, type ResolvedTarget, servicePath } from "./connect_targets.ts";
+import { clientMetadataDocument } from "./remote_oauth.ts";
 import type { Vault } from "./vault.ts";
 
 export { chooseTokenEndpointAuthMethod } from "./service_endpoints.ts";
+export { refreshDue } from "./code_flow.ts";
+export { servicePath } from "./connect_targets.ts";
 
-/**
- * A token is refreshed this long before it expires, or halfway through its life when that is shorter
- * (a token living a minute or less would otherwise be refreshed on every call).
- */
-const REFRESH_MARGIN_MS = 60_000;
 const TICKET_TTL_MS = 10 * 60_000;
 const PENDING_TTL_MS = 10 * 60_000;
 
@@ -81,7 +79,7 @@ export class ServiceConnections {
   readonly #onRefresh: ((service: string, outcome: string) => void) | undefined;
   readonly #onFailure: ((userId: string, service: string, message: string) => void) | undefined;
   readonly #refreshing = new Map<string, Promise<string>>();
-  readonly #endpoints = new ServiceEndpoints();
+  readonly #targets: ConnectTargets;
   /** Told when a user connects a service: sessions waiting on that consent can be notified. */
   onConnected: ((userId: string, service: string, elicitationId: string | undefined) => void) | undefined;
 
@@ -110,12 +108,18 @@ export class ServiceConnections {
     this.#audit = deps.audit;
     this.#baseUrl = deps.baseUrl;
     this.#now = now;
+    this.#targets = new ConnectTargets(deps.registry, (backend) => ({
+      store: deps.store,
+      vault: deps.vault,
+      baseUrl: deps.baseUrl,
+      callbackUrl: this.callbackUrl(remoteOAuthServiceName(backend)),
+      log: deps.log,
+      now,
+    }));
   }
 
-  #service(name: string): ServiceSettings {
-    const services = this.#registry().services;
-    if (!Object.hasOwn(services, name)) throw new OAuthError("invalid_request", "Unknown service", 404);
-    return services[name]!;
+  #service(name: string): ResolvedTarget {
+    return this.#targets.of(name);
   }
 
   /** The user's access token for `service`, refreshed when it is about to expire; else a consent link. */
@@ -146,20 +150,8 @@ export class ServiceConnections {
   }
 
   async #refresh(userId: string, serviceName: string, refreshToken: string): Promise<string> {
-    const service = this.#service(serviceName);
-    const server = await this.#endpoints.server(service);
-    const client: oauth.Client = { client_id: service.clientId };
     try {
-      const response = await oauth.refreshTokenGrantRequest(
-        server,
-        client,
-        serviceClientAuth(service, server),
-        refreshToken,
-        {
-          [oauth.allowInsecureRequests]: insecureAllowed(server.token_endpoint),
-        },
-      );
-      const result = await oauth.processRefreshTokenResponse(server, client, response);
+      const result = await refreshGrant(this.#service(serviceName), refreshToken);
       await this.#save(userId, serviceName, result, refreshToken);
       this.#onRefresh?.(serviceName, "ok");
       this.#log.info("service token refreshed", { service: serviceName });
@@ -178,6 +170,19 @@ export class ServiceConnections {
     }
   }
 
+  /**
+   * The server refused the user's token (401: revoked or expired there): it is forgotten, and the user is
+   * asked to connect again, rather than the same token failing every call.
+   */
+  async refused(userId: string, service: string): Promise<ConsentRequiredError> {
+    if (findServiceToken(this.#store, userId, service) !== undefined) {
+      this.#delete(userId, service);
+      this.#log.warn("a backend refused a user's token; consent needed again", { service });
+      this.#audit?.record("disconnection", userId, { service, reason: "refused" });
+    }
+    return await this.consentRequired(userId, service);
+  }
+
   /** Makes a consent link for this user and service. */
   async consentRequired(userId: string, service: string): Promise<ConsentRequiredError> {
     const ticket = randomToken(24);
@@ -189,7 +194,7 @@ export class ServiceConnections {
       elicitationId,
       expiresAt: this.#now() + TICKET_TTL_MS,
     });
-    const url = `${this.#baseUrl()}/connect/${encodeURIComponent(service)}?ticket=${ticket}`;
+    const url = `${this.#baseUrl()}/connect/${servicePath(service)}?ticket=${ticket}`;
     return new ConsentRequiredError(service, url, elicitationId);
   }
 
@@ -198,7 +203,7 @@ export class ServiceConnections {
    * and this user. Returns the URL of the service's authorization endpoint.
    */
   async start(serviceName: string, ticket: string, signedInUser: string): Promise<string> {
-    const service = this.#service(serviceName);
+    const target = this.#service(serviceName);
     const ticketHash = await hashSecret(ticket);
     const row = findConnectTicket(this.#store, ticketHash);
     if (!row || row.service !== serviceName || row.usedAt !== undefined || row.expiresAt <= this.#now()) {
@@ -215,11 +220,16 @@ export class ServiceConnections {
       throw new OAuthError("invalid_request", "This link was already used", 400);
     }
 
-    const server = await this.#endpoints.server(service).catch((error: unknown) => {
-      throw this.#failed(signedInUser, serviceName, "discovery", error);
-    });
     const state = randomToken(24);
     const codeVerifier = oauth.generateRandomCodeVerifier();
+    const url = await authorizationUrl(target, {
+      callbackUrl: this.callbackUrl(serviceName),
+      state,
+      codeVerifier,
+    })
+      .catch((error: unknown) => {
+        throw this.#failed(signedInUser, serviceName, "discovery", error);
+      });
     this.#sweep();
     // In the store, so that the service's callback may land on any replica.
     insertPendingConnect(this.#store, await hashSecret(state), {
@@ -229,29 +239,38 @@ export class ServiceConnections {
       elicitationId: row.elicitationId,
       expiresAt: this.#now() + PENDING_TTL_MS,
     });
-    const url = new URL(server.authorization_endpoint!);
-    url.searchParams.set("client_id", service.clientId);
-    url.searchParams.set("redirect_uri", this.callbackUrl(serviceName));
-    url.searchParams.set("response_type", "code");
-    url.searchParams.set("state", state);
-    url.searchParams.set("code_challenge", await oauth.calculatePKCECodeChallenge(codeVerifier));
-    url.searchParams.set("code_challenge_method", "S256");
-    if (service.scopes.length > 0) url.searchParams.set("scope", service.scopes.join(" "));
-    for (const [name, value] of Object.entries(service.authorizationParams)) {
-      url.searchParams.set(name, value);
-    }
-    return url.href;
+    return url;
   }
 
-  /** The origin of a service's authorization endpoint, when the registry names it (for page CSP). */
-  authorizationOrigin(service: string): string | undefined {
+  /**
+   * The origin of a service's authorization endpoint (for page CSP): as the registry names it, or as
+   * discovered for an OAuth-protected backend; undefined when unknown.
+   */
+  async authorizationOrigin(service: string): Promise<string | undefined> {
     const settings = this.#registry().services[service];
-    const endpoint = settings?.authorizationEndpoint ?? settings?.issuer;
+    const endpoint = settings?.authorizationEndpoint ?? settings?.issuer ??
+      (this.#targets.has(service)
+        ? await this.#service(service).server().then(
+          (server) => server.authorization_endpoint,
+          () => undefined,
+        )
+        : undefined);
     return endpoint ? new URL(endpoint).origin : undefined;
   }
 
+  /**
+   * Gatehouse's client ID metadata document, which the authorization servers of OAuth-protected backends
+   * fetch (see `remote_registration.ts`): one redirect URI per such backend.
+   */
+  clientMetadataDocument(): Record<string, unknown> {
+    const redirectUris = Object.values(this.#registry().backends)
+      .filter((backend) => backend.transport.kind === "http" && backend.transport.oauth !== undefined)
+      .map((backend) => this.callbackUrl(remoteOAuthServiceName(backend.name)));
+    return clientMetadataDocument(this.#baseUrl(), redirectUris);
+  }
+
   callbackUrl(service: string): string {
-    return `${this.#baseUrl()}/connect/${encodeURIComponent(service)}/callback`;
+    return `${this.#baseUrl()}/connect/${servicePath(service)}/callback`;
   }
 
   /**
@@ -275,26 +294,15 @@ export class ServiceConnections {
     if (!consumePendingConnect(this.#store, stateHash)) {
       throw new OAuthError("invalid_request", "This connection attempt was already used", 400);
     }
-    const service = this.#service(serviceName);
-    const client: oauth.Client = { client_id: service.clientId };
     let step: ConnectStep = "discovery";
     let result: oauth.TokenEndpointResponse;
     try {
-      const server = await this.#endpoints.server(service);
-      step = "authorization";
-      const parameters = oauth.validateAuthResponse(server, client, callback, state);
-      step = "token_request";
-      const response = await oauth.authorizationCodeGrantRequest(
-        server,
-        client,
-        serviceClientAuth(service, server),
-        parameters,
-        this.callbackUrl(serviceName),
-        pending.codeVerifier,
-        { [oauth.allowInsecureRequests]: insecureAllowed(server.token_endpoint) },
+      result = await exchangeCode(
+        this.#service(serviceName),
+        callback,
+        { callbackUrl: this.callbackUrl(serviceName), state, codeVerifier: pending.codeVerifier },
+        (current) => step = current,
       );
-      step = "token_response";
-      result = await oauth.processAuthorizationCodeResponse(server, client, response);
     } catch (error) {
       throw this.#failed(pending.userId, serviceName, step, error);
     }
@@ -355,21 +363,11 @@ export class ServiceConnections {
     this.#delete(userId, serviceName);
     if (!row) return "not_connected";
     this.#audit?.record("disconnection", userId, { service: serviceName, reason: "user" });
-    if (!Object.hasOwn(this.#registry().services, serviceName)) return "revocation_not_offered";
+    if (!this.#targets.has(serviceName)) return "revocation_not_offered";
     try {
-      const service = this.#service(serviceName);
-      const server = await this.#endpoints.server(service);
-      if (!server.revocation_endpoint) return "revocation_not_offered";
       const stored = JSON.parse(await this.#vault.open(row.sealed, userId, serviceName)) as StoredToken;
-      const response = await oauth.revocationRequest(
-        server,
-        { client_id: service.clientId },
-        serviceClientAuth(service, server),
-        stored.refresh_token ?? stored.access_token,
-        { [oauth.allowInsecureRequests]: insecureAllowed(server.revocation_endpoint) },
-      );
-      await oauth.processRevocationResponse(response);
-      return "revoked";
+      const revoked = await revokeAt(this.#service(serviceName), stored.refresh_token ?? stored.access_token);
+      return revoked ? "revoked" : "revocation_not_offered";
     } catch (error) {
       this.#log.warn("service revocation failed; the token is forgotten here anyway", {
         service: serviceName,
@@ -388,10 +386,4 @@ export class ServiceConnections {
     deletePendingConnectsExpiredBy(this.#store, now);
     deleteConnectTicketsExpiredBy(this.#store, now - TICKET_TTL_MS);
   }
-}
-
-/** Whether a token issued at `issuedAt` and expiring at `expiresAt` (epoch ms) should be refreshed `now`. */
-export function refreshDue(expiresAt: number, issuedAt: number, now: number): boolean {
-  const margin = Math.min(REFRESH_MARGIN_MS, Math.max(0, expiresAt - issuedAt) / 2);
-  return expiresAt - margin <= now;
 }

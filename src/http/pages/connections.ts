@@ -1,4 +1,5 @@
 // The page listing the signed-in user's connected third-party services.
+import { remoteOAuthBackendOf } from "../../config/types.ts";
 import { escapeHtml, hidden, layout, type SignedInAccount } from "./layout.ts";
 import { timeHtml } from "./time.ts";
 
@@ -21,7 +22,12 @@ export function connectionsPage(
   const { account } = options;
   const rows = options.connections.map((connection) => {
     const scopes = connection.scope.split(" ").filter(Boolean);
-    return `<li><h2>${escapeHtml(connection.service)}</h2><dl><dt>Granted scope</dt>` +
+    // An OAuth-protected backend is kept as `backend:NAME`: shown by its name, as a server.
+    const backend = remoteOAuthBackendOf(connection.service);
+    const title = backend === undefined
+      ? escapeHtml(connection.service)
+      : `${escapeHtml(backend)} (MCP server)`;
+    return `<li><h2>${title}</h2><dl><dt>Granted scope</dt>` +
       (scopes.length > 0
         ? `<dd>${scopes.map((scope) => `<code>${escapeHtml(scope)}</code>`).join(" ")}</dd>`
         : `<dd class="muted">none stated by the service</dd>`) +

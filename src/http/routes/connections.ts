@@ -4,29 +4,38 @@ import type { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { OAuthError } from "../../core/oauth_error.ts";
 import { timingSafeEqual } from "../../core/secrets.ts";
-import type { ServiceConnections } from "../../services/connections.ts";
+import { type ServiceConnections, servicePath } from "../../services/connections.ts";
+import { CLIENT_METADATA_DOCUMENT_PATH } from "../../services/remote_registration.ts";
 import { accountOf, type BrowserSignIn } from "../browser_session.ts";
 import { connectionsPage } from "../pages/connections.ts";
 import { errorPage, noticePage } from "../pages/layout.ts";
 import { formOf, html } from "../request_helpers.ts";
 
 export interface ConnectionRouteDependencies {
-  connections: Pick<ServiceConnections, "authorizationOrigin" | "start" | "finish" | "list" | "disconnect">;
+  connections: Pick<
+    ServiceConnections,
+    "authorizationOrigin" | "start" | "finish" | "list" | "disconnect" | "clientMetadataDocument"
+  >;
   /** Who is signed in, and the sign-in page for who is not. */
   browser: Pick<BrowserSignIn, "currentSession" | "signInFirst">;
   /** The clock, for "expires in 1 hour". */
   now?: () => number;
 }
 
-/** Mounts `/connect/:service` and its callback, `/connections` and `/connections/:service/disconnect`. */
+/** Mounts Gatehouse's client metadata document, `/connect/:service` and its callback, `/connections` and `/connections/:service/disconnect`. */
 export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDependencies): void {
   const { connections, browser } = deps;
   const now = deps.now ?? Date.now;
   // After signing in, the browser goes on to the service's authorization endpoint (CSP form-action).
-  const serviceRedirectTargets = (service: string) => {
-    const origin = connections.authorizationOrigin(service);
+  const serviceRedirectTargets = async (service: string) => {
+    const origin = await connections.authorizationOrigin(service);
     return origin ? [origin] : [];
   };
+  // Gatehouse as a client of OAuth-protected backends' authorization servers (a client ID metadata document).
+  app.get(
+    CLIENT_METADATA_DOCUMENT_PATH,
+    (c) => c.json(connections.clientMetadataDocument(), 200, { "cache-control": "public, max-age=300" }),
+  );
   app.get("/connect/:service", async (c) => {
     const service = c.req.param("service");
     const ticket = c.req.query("ticket") ?? "";
@@ -34,8 +43,8 @@ export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDe
     if (!session) {
       return browser.signInFirst(
         c,
-        `/connect/${encodeURIComponent(service)}?ticket=${encodeURIComponent(ticket)}`,
-        serviceRedirectTargets(service),
+        `/connect/${servicePath(service)}?ticket=${encodeURIComponent(ticket)}`,
+        await serviceRedirectTargets(service),
       );
     }
     try {

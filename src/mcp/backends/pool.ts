@@ -6,6 +6,7 @@ import type { BackendSettings, Registry } from "../../config/types.ts";
 import type { Logger } from "../../log/logger.ts";
 import { ANONYMOUS, type Caller } from "../../core/caller.ts";
 import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
+import { ConsentRequiredError } from "../../services/consent_required.ts";
 import { type BackendEntry, newBackendEntry, settledUpstreams } from "./backend_entry.ts";
 import type { CallOrigin } from "./call_origin.ts";
 import { type BackendStatus, backendStatus, checkBackendHealth } from "./health.ts";
@@ -22,6 +23,8 @@ export type BroadcastListener = (backend: string, connectionKey: string, notific
 
 /** Supplies a user's token for a third-party service; throws when the user has none yet. */
 export type ServiceTokenSource = (caller: Caller, service: string) => Promise<string>;
+/** What a backend's 401 means for a user's token for `service`: forgotten, and the error that asks again. */
+export type ServiceTokenRefused = (caller: Caller, service: string) => Promise<Error>;
 
 const MAX_BACKOFF_MS = 30_000;
 const BASE_BACKOFF_MS = 500;
@@ -33,6 +36,8 @@ const STABLE_AFTER_MS = 30_000;
 export interface PoolOptions {
   log: Logger;
   serviceToken?: ServiceTokenSource;
+  /** A backend with its own OAuth answered 401 to a user's token (see `ServiceTokenRefused`). */
+  serviceTokenRefused?: ServiceTokenRefused;
   /** How often idle processes are looked for, and health checked (ms). */
   sweepIntervalMs?: number;
   healthIntervalMs?: number;
@@ -59,6 +64,7 @@ export class BackendPool {
   readonly #onRestart: PoolOptions["onRestart"];
   readonly #onTimeout: PoolOptions["onTimeout"];
   readonly #serviceToken: ServiceTokenSource;
+  readonly #serviceTokenRefused: ServiceTokenRefused | undefined;
   readonly #broadcastListeners = new Set<BroadcastListener>();
   readonly #sweep: ReturnType<typeof setInterval>;
   readonly #health: ReturnType<typeof setInterval>;
@@ -72,6 +78,7 @@ export class BackendPool {
     this.#serviceToken = options.serviceToken ??
       ((_caller, service) =>
         Promise.reject(new JsonRpcError(JSONRPC.backendUnavailable, `No token for service "${service}"`)));
+    this.#serviceTokenRefused = options.serviceTokenRefused;
     for (const settings of Object.values(registry.backends)) {
       this.#entries.set(settings.name, newBackendEntry(settings));
     }
@@ -178,6 +185,13 @@ export class BackendPool {
         );
       }
       : undefined;
+    // A backend with its own OAuth: a 401 is this user's token refused there (revoked, expired).
+    const oauthService = settings.transport.kind === "http" && settings.transport.oauth !== undefined
+      ? settings.services[0]
+      : undefined;
+    const refused = oauthService !== undefined && this.#serviceTokenRefused
+      ? () => this.#serviceTokenRefused!(caller, oauthService)
+      : undefined;
     const upstream = new Upstream({
       sdk,
       backend: settings,
@@ -210,14 +224,14 @@ export class BackendPool {
       },
       // A Streamable HTTP backend that forgot its session gets a new one on a fresh transport.
       ...(settings.transport.kind === "http"
-        ? { newTransport: () => createClientTransport(sdk, settings, context, freshHeaders) }
+        ? { newTransport: () => createClientTransport(sdk, settings, context, freshHeaders, refused) }
         : {}),
     });
     // A value that cannot be rendered (a user without a token for a service) is that caller's problem,
     // not the backend's: it fails this call without counting against the backend.
     let transport: ClientTransport;
     try {
-      transport = createClientTransport(sdk, settings, context, freshHeaders);
+      transport = createClientTransport(sdk, settings, context, freshHeaders, refused);
     } catch (error) {
       await upstream.close();
       throw error;
@@ -237,6 +251,8 @@ export class BackendPool {
       return upstream;
     } catch (error) {
       await upstream.close();
+      // A user's refused token is that user's problem (they connect again), not the backend's.
+      if (error instanceof ConsentRequiredError) throw error;
       this.#recordFailure(entry, error instanceof Error ? error.message : String(error));
       if (error instanceof JsonRpcError) throw error;
       throw new JsonRpcError(

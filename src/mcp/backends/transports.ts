@@ -64,6 +64,11 @@ export function createClientTransport(
   context: TemplateContext | undefined,
   /** For per-user HTTP headers: rendered anew for every request (tokens refresh). */
   freshHeaders?: () => Promise<Record<string, string>>,
+  /**
+   * For a backend with its own OAuth: what a 401 answer becomes (the user's token was revoked or expired
+   * at the server): the error thrown instead, which asks the user to connect again.
+   */
+  onUnauthorized?: () => Promise<Error>,
 ): ClientTransport {
   const transport = backend.transport;
   if (transport.kind === "stdio") {
@@ -84,7 +89,12 @@ export function createClientTransport(
     for (const [name, value] of Object.entries(freshHeaders ? await freshHeaders() : headers)) {
       merged.set(name, value);
     }
-    return fetch(input, { ...init, headers: merged });
+    const response = await fetch(input, { ...init, headers: merged });
+    if (response.status === 401 && onUnauthorized) {
+      await response.body?.cancel();
+      throw await onUnauthorized();
+    }
+    return response;
   };
   if (transport.kind === "sse") return new sdk.SSEClientTransport(url, { fetch: withHeaders });
   return new sdk.StreamableHTTPClientTransport(url, { fetch: withHeaders });

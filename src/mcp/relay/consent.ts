@@ -2,6 +2,7 @@
  * Section 6 of the product: the consent answer in each form a client understands, and the tool `/mcp`
  * lists in place of a backend whose third-party service the user has not connected yet.
  */
+import { remoteOAuthBackendOf } from "../../config/types.ts";
 import type { BackendSettings } from "../../config/types.ts";
 import { ConsentRequiredError } from "../../services/consent_required.ts";
 import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
@@ -12,13 +13,18 @@ import { type RelayRequest, type Result, upstreamOf } from "./request.ts";
  * The tool `/mcp` lists for a backend whose service the user has not connected, when no one's listing of
  * that backend is known yet: calling it brings the consent link.
  */
-export const connectToolName = (service: string) => `gatehouse_connect_${service}`;
+/** The placeholder tool of a service (`backend:x`, an OAuth-protected backend, becomes `backend_x`). */
+export const connectToolName = (service: string) => `gatehouse_connect_${service.replace(":", "_")}`;
 
 export function connectTool(backend: BackendSettings, service: string): Record<string, unknown> {
+  const remote = remoteOAuthBackendOf(service) !== undefined;
   return {
     name: connectToolName(service),
-    title: `Connect ${service}`,
-    description: `Connect your ${service} account so that the tools of "${backend.name}" become available. ` +
+    title: remote ? `Connect ${backend.name}` : `Connect ${service}`,
+    description:
+      (remote
+        ? `Sign in to "${backend.name}" (a server with its own sign-in) so that its tools become available. `
+        : `Connect your ${service} account so that the tools of "${backend.name}" become available. `) +
       "Call this to get the link to open; the tools are listed once you have connected.",
     inputSchema: { type: "object", properties: {} },
     annotations: { readOnlyHint: true, openWorldHint: false },
