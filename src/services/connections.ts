@@ -17,15 +17,15 @@ import {
   markConnectTicketUsed,
 } from "../store/connect_tickets.ts";
 import {
-  deleteServiceToken,
-  findServiceToken,
+  claimServiceTokenRefresh,
   listServiceConnections,
-  saveServiceToken,
+  releaseServiceTokenRefresh,
 } from "../store/service_tokens.ts";
 import type { Store } from "../store/store.ts";
 import { connectFailure, type ConnectStep } from "./connect_failure.ts";
 import { ConsentRequiredError } from "./consent_required.ts";
 import { authorizationUrl, exchangeCode, refreshDue, refreshGrant, revokeAt } from "./code_flow.ts";
+import { SealedTokens } from "./sealed_tokens.ts";
 import { ConnectTargets, type ResolvedTarget, servicePath } from "./connect_targets.ts";
 import { clientMetadataDocument } from "./remote_oauth.ts";
 import type { Vault } from "./vault.ts";
@@ -35,12 +35,10 @@ export { refreshDue } from "./code_flow.ts";
 export { servicePath } from "./connect_targets.ts";
 
 const TICKET_TTL_MS = 10 * 60_000;
+/** How long a claimed refresh is another process's (a request to the service is bounded well within it). */
+const REFRESH_LEASE_MS = 15_000;
+const REFRESH_POLL_MS = 100;
 const PENDING_TTL_MS = 10 * 60_000;
-
-interface StoredToken {
-  access_token: string;
-  refresh_token?: string;
-}
 
 /** What the user sees of a connection on /connections. */
 export interface ConnectionSummary {
@@ -71,7 +69,7 @@ export function listConnections(store: Store, userId?: string): UserConnection[]
 export class ServiceConnections {
   readonly #store: Store;
   readonly #registry: () => Registry;
-  readonly #vault: Vault;
+  readonly #tokens: SealedTokens;
   readonly #log: Logger;
   readonly #audit: AuditLog | undefined;
   readonly #baseUrl: () => string;
@@ -103,7 +101,7 @@ export class ServiceConnections {
     this.#onRefresh = deps.onRefresh;
     this.#onFailure = deps.onFailure;
     this.#registry = deps.registry;
-    this.#vault = deps.vault;
+    this.#tokens = new SealedTokens(deps.store, deps.vault, now);
     this.#log = deps.log;
     this.#audit = deps.audit;
     this.#baseUrl = deps.baseUrl;
@@ -124,14 +122,14 @@ export class ServiceConnections {
 
   /** The user's access token for `service`, refreshed when it is about to expire; else a consent link. */
   async token(userId: string, serviceName: string): Promise<string> {
-    const row = findServiceToken(this.#store, userId, serviceName);
+    const row = this.#tokens.find(userId, serviceName);
     if (!row) throw await this.consentRequired(userId, serviceName);
-    const stored = JSON.parse(await this.#vault.open(row.sealed, userId, serviceName)) as StoredToken;
+    const stored = await this.#tokens.open(row, userId, serviceName);
     if (row.expiresAt === undefined || !refreshDue(row.expiresAt, row.updatedAt, this.#now())) {
       return stored.access_token;
     }
     if (!stored.refresh_token) {
-      this.#delete(userId, serviceName);
+      this.#tokens.delete(userId, serviceName);
       this.#audit?.record("disconnection", userId, { service: serviceName, reason: "expired" });
       throw await this.consentRequired(userId, serviceName);
     }
@@ -139,9 +137,9 @@ export class ServiceConnections {
     let refreshing = this.#refreshing.get(key);
     if (!refreshing) {
       // A refresh may have finished while this call was opening the old token: then use its result.
-      const current = findServiceToken(this.#store, userId, serviceName);
+      const current = this.#tokens.find(userId, serviceName);
       if (current?.updatedAt !== row.updatedAt) return await this.token(userId, serviceName);
-      refreshing = this.#refresh(userId, serviceName, stored.refresh_token).finally(() =>
+      refreshing = this.#refreshOnce(userId, serviceName, row.updatedAt, stored.refresh_token).finally(() =>
         this.#refreshing.delete(key)
       );
       this.#refreshing.set(key, refreshing);
@@ -149,10 +147,41 @@ export class ServiceConnections {
     return await refreshing;
   }
 
+  /**
+   * Refreshes the token saved at `updatedAt` when this process claims its refresh in the store; else another
+   * process (a replica) is refreshing it, and its result is waited for, rather than spending the same
+   * refresh token twice (a server that rotates them would refuse the second, and the user would be asked
+   * to connect again).
+   */
+  async #refreshOnce(
+    userId: string,
+    service: string,
+    updatedAt: number,
+    refreshToken: string,
+  ): Promise<string> {
+    const token = { userId, service, updatedAt };
+    const claimedAt = this.#now();
+    if (claimServiceTokenRefresh(this.#store, token, claimedAt, REFRESH_LEASE_MS)) {
+      try {
+        return await this.#refresh(userId, service, refreshToken);
+      } catch (error) {
+        releaseServiceTokenRefresh(this.#store, token, claimedAt);
+        throw error;
+      }
+    }
+    for (let waited = 0; waited < REFRESH_LEASE_MS; waited += REFRESH_POLL_MS) {
+      await new Promise((resolve) => setTimeout(resolve, REFRESH_POLL_MS));
+      const current = this.#tokens.find(userId, service);
+      // Refused there (forgotten), or refreshed there: either way, what the store holds now decides.
+      if (current === undefined || current.updatedAt !== updatedAt) return await this.token(userId, service);
+    }
+    throw new Error(`the refresh of this ${service} token elsewhere did not finish; try again`);
+  }
+
   async #refresh(userId: string, serviceName: string, refreshToken: string): Promise<string> {
     try {
       const result = await refreshGrant(this.#service(serviceName), refreshToken);
-      await this.#save(userId, serviceName, result, refreshToken);
+      await this.#tokens.save(userId, serviceName, result, refreshToken);
       this.#onRefresh?.(serviceName, "ok");
       this.#log.info("service token refreshed", { service: serviceName });
       return result.access_token;
@@ -161,7 +190,7 @@ export class ServiceConnections {
       this.#onRefresh?.(serviceName, invalidGrant ? "invalid_grant" : "error");
       if (invalidGrant) {
         // The grant is gone at the service: forget it; the next call asks for consent again.
-        this.#delete(userId, serviceName);
+        this.#tokens.delete(userId, serviceName);
         this.#log.warn("service refresh refused; consent needed again", { service: serviceName });
         this.#audit?.record("disconnection", userId, { service: serviceName, reason: "invalid_grant" });
         throw await this.consentRequired(userId, serviceName);
@@ -175,8 +204,8 @@ export class ServiceConnections {
    * asked to connect again, rather than the same token failing every call.
    */
   async refused(userId: string, service: string): Promise<ConsentRequiredError> {
-    if (findServiceToken(this.#store, userId, service) !== undefined) {
-      this.#delete(userId, service);
+    if (this.#tokens.find(userId, service) !== undefined) {
+      this.#tokens.delete(userId, service);
       this.#log.warn("a backend refused a user's token; consent needed again", { service });
       this.#audit?.record("disconnection", userId, { service, reason: "refused" });
     }
@@ -306,7 +335,7 @@ export class ServiceConnections {
     } catch (error) {
       throw this.#failed(pending.userId, serviceName, step, error);
     }
-    await this.#save(pending.userId, serviceName, result, undefined);
+    await this.#tokens.save(pending.userId, serviceName, result, undefined);
     this.#log.info("service connected", { service: serviceName });
     this.#audit?.record("connection", pending.userId, {
       service: serviceName,
@@ -324,31 +353,6 @@ export class ServiceConnections {
     return new OAuthError("access_denied", message, 400);
   }
 
-  async #save(
-    userId: string,
-    service: string,
-    result: oauth.TokenEndpointResponse,
-    previousRefreshToken: string | undefined,
-  ): Promise<void> {
-    const stored: StoredToken = {
-      access_token: result.access_token,
-      ...(result.refresh_token ?? previousRefreshToken
-        ? { refresh_token: result.refresh_token ?? previousRefreshToken }
-        : {}),
-    };
-    const expiresAt = typeof result.expires_in === "number"
-      ? this.#now() + result.expires_in * 1000
-      : undefined;
-    saveServiceToken(this.#store, {
-      userId,
-      service,
-      sealed: await this.#vault.seal(JSON.stringify(stored), userId, service),
-      scope: result.scope ?? "",
-      expiresAt,
-      updatedAt: this.#now(),
-    });
-  }
-
   list(userId: string): ConnectionSummary[] {
     return listConnections(this.#store, userId);
   }
@@ -359,13 +363,13 @@ export class ServiceConnections {
    * offers no revocation or is no longer in the registry; or revoking failed, which is logged).
    */
   async disconnect(userId: string, serviceName: string): Promise<DisconnectOutcome> {
-    const row = findServiceToken(this.#store, userId, serviceName);
-    this.#delete(userId, serviceName);
+    const row = this.#tokens.find(userId, serviceName);
+    this.#tokens.delete(userId, serviceName);
     if (!row) return "not_connected";
     this.#audit?.record("disconnection", userId, { service: serviceName, reason: "user" });
     if (!this.#targets.has(serviceName)) return "revocation_not_offered";
     try {
-      const stored = JSON.parse(await this.#vault.open(row.sealed, userId, serviceName)) as StoredToken;
+      const stored = await this.#tokens.open(row, userId, serviceName);
       const revoked = await revokeAt(this.#service(serviceName), stored.refresh_token ?? stored.access_token);
       return revoked ? "revoked" : "revocation_not_offered";
     } catch (error) {
@@ -375,10 +379,6 @@ export class ServiceConnections {
       });
       return "revocation_failed";
     }
-  }
-
-  #delete(userId: string, service: string): void {
-    deleteServiceToken(this.#store, userId, service);
   }
 
   #sweep(): void {

@@ -374,6 +374,10 @@ export const MIGRATIONS: readonly Migration[] = [
         registered_at INTEGER NOT NULL,          -- epoch ms
         PRIMARY KEY (backend, issuer)
       ) STRICT;
+
+      -- A refresh of a user's service token in progress somewhere (one replica refreshes; the others wait
+      -- for its result instead of spending the same refresh token, which a rotating server would refuse).
+      ALTER TABLE service_tokens ADD COLUMN refresh_claimed_at INTEGER;   -- epoch ms; NULL: none
     `,
   },
 ];

@@ -1,7 +1,7 @@
 // The `service_tokens` table: users' tokens for third-party services, sealed by the vault. Times are
 // epoch ms.
 import type { Store } from "./store.ts";
-import { preparedStatements } from "./_statements.ts";
+import { changes, preparedStatements } from "./_statements.ts";
 
 /** A stored connection without its token. */
 export interface StoredConnection {
@@ -29,9 +29,42 @@ const statements = preparedStatements({
   save:
     `INSERT INTO service_tokens (user_id, service, sealed, scope, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (user_id, service) DO UPDATE SET sealed = excluded.sealed, scope = excluded.scope,
-      expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
+      expires_at = excluded.expires_at, updated_at = excluded.updated_at, refresh_claimed_at = NULL`,
   delete: "DELETE FROM service_tokens WHERE user_id = ? AND service = ?",
+  claimRefresh: `UPDATE service_tokens SET refresh_claimed_at = ?
+    WHERE user_id = ? AND service = ? AND updated_at = ? AND (refresh_claimed_at IS NULL OR refresh_claimed_at <= ?)`,
+  releaseRefresh: `UPDATE service_tokens SET refresh_claimed_at = NULL
+    WHERE user_id = ? AND service = ? AND refresh_claimed_at = ?`,
 });
+
+/**
+ * Claims the refresh of the token saved at `updatedAt`, unless another process claimed it less than
+ * `leaseMs` ago or it was replaced meanwhile; returns whether this process refreshes it.
+ */
+export function claimServiceTokenRefresh(
+  store: Store,
+  token: { userId: string; service: string; updatedAt: number },
+  nowMs: number,
+  leaseMs: number,
+): boolean {
+  const result = statements(store).claimRefresh.run(
+    nowMs,
+    token.userId,
+    token.service,
+    token.updatedAt,
+    nowMs - leaseMs,
+  );
+  return changes(result) === 1;
+}
+
+/** Gives up a claim that did not end in a saved token (the refresh failed), so that another may try. */
+export function releaseServiceTokenRefresh(
+  store: Store,
+  token: { userId: string; service: string },
+  claimedAt: number,
+): void {
+  statements(store).releaseRefresh.run(token.userId, token.service, claimedAt);
+}
 
 interface ConnectionRow {
   user_id: string;
