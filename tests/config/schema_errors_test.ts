@@ -912,6 +912,92 @@ const cases: RejectionCase[] = [
       ),
     ],
   },
+  // Remote backends with their own OAuth (http.oauth), and replicas on one store (gateway.store).
+  {
+    name: "oauth on an sse backend",
+    files: {
+      "registry.yaml": yaml(
+        "backends:",
+        "  remote:",
+        "    sse:",
+        "      url: https://mcp.example.com/sse",
+        "      oauth: true",
+      ),
+    },
+    expected: [problem(5, 7, 'backends.remote.sse: unknown key "oauth"')],
+  },
+  {
+    name: "oauth beside an Authorization header",
+    files: {
+      "registry.yaml": yaml(
+        "backends:",
+        "  remote:",
+        "    http:",
+        "      url: https://mcp.example.com/mcp",
+        "      oauth: true",
+        '      headers: { Authorization: "Bearer x" }',
+      ),
+    },
+    expected: [
+      problem(
+        6,
+        33,
+        "backends.remote.http.headers.Authorization: with oauth, each user's token goes in Authorization: " +
+          "remove this header",
+      ),
+    ],
+  },
+  {
+    name: "an oauth client_secret without its client_id",
+    files: {
+      "registry.yaml": yaml(
+        "backends:",
+        "  remote:",
+        "    http:",
+        "      url: https://mcp.example.com/mcp",
+        "      oauth: { client_secret: s }",
+      ),
+    },
+    expected: [
+      problem(5, 31, "backends.remote.http.oauth.client_secret: a client_secret needs its client_id"),
+    ],
+  },
+  {
+    name: "oauth: false",
+    files: {
+      "registry.yaml": yaml(
+        "backends:",
+        "  remote:",
+        "    http:",
+        "      url: https://mcp.example.com/mcp",
+        "      oauth: false",
+      ),
+    },
+    expected: [
+      problem(
+        5,
+        14,
+        "backends.remote.http.oauth: expected true or a mapping with client_id, client_secret, scopes, resource",
+      ),
+    ],
+  },
+  {
+    name: "a store without the public_url and vault_key replicas share",
+    files: { "registry.yaml": yaml("gateway:", "  store: postgres://u:p@db:5432/g") },
+    expected: [
+      problem(
+        2,
+        10,
+        "gateway.store: replicas on one store need gateway.public_url, the same on every replica (the issuer)",
+      ),
+      problem(
+        2,
+        10,
+        "gateway.store: replicas on one store need gateway.vault_key, the same on every replica (usually " +
+          "${secret:...})",
+      ),
+    ],
+  },
 ];
 
 for (const { name, expected, ...fixture } of cases) {
