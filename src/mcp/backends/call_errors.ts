@@ -3,6 +3,7 @@
 import type { BackendSettings } from "../../config/types.ts";
 import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 import type { Logger } from "../../log/logger.ts";
+import { ConsentRequiredError } from "../../services/consent_required.ts";
 
 /** The failed call, and whom to tell what its failure says of the backend. */
 export interface FailedCall {
@@ -21,6 +22,9 @@ export interface FailedCall {
 /** The error to answer a failed call with: the backend's own JSON-RPC error, or one of ours. */
 export function translateCallError(error: unknown, call: FailedCall): Error {
   if (error instanceof JsonRpcError) return error;
+  // The user's token refused by a backend with its own OAuth (transports.ts): their consent link to answer
+  // with, which says nothing of the backend.
+  if (error instanceof ConsentRequiredError) return error;
   if (
     error && typeof error === "object" && "code" in error && typeof error.code === "number" &&
     error.code < 0
