@@ -171,6 +171,17 @@ export function remoteOAuthServiceName(backend: string): string {
   return `backend:${backend}`;
 }
 
+/** How people read a service's name: "your NAME account" for a service, "your account at NAME" for a backend. */
+export function accountPhrase(service: string): string {
+  const backend = remoteOAuthBackendOf(service);
+  return backend === undefined ? `your ${service} account` : `your account at ${backend}`;
+}
+
+/** `text` with its first letter upper-case. */
+export function capitalized(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 /** The backend a `remoteOAuthServiceName()` names, or undefined for a registry service. */
 export function remoteOAuthBackendOf(service: string): string | undefined {
   return service.startsWith("backend:") ? service.slice("backend:".length) : undefined;

@@ -3,6 +3,8 @@
  * longer be refreshed). Carries the consent link; the proxy turns it into the answer the client
  * understands (input_required, -32042, or a tool result with the link).
  */
+import { accountPhrase } from "../config/types.ts";
+
 export class ConsentRequiredError extends Error {
   readonly code = "ERR_CONSENT_REQUIRED";
   readonly service: string;
@@ -12,7 +14,7 @@ export class ConsentRequiredError extends Error {
   readonly elicitationId: string;
 
   constructor(service: string, url: string, elicitationId: string) {
-    super(`Connect your ${service} account to continue: open ${url} and then retry`);
+    super(`Connect ${accountPhrase(service)} to continue: open ${url} and then retry`);
     this.name = "ConsentRequiredError";
     this.service = service;
     this.url = url;

@@ -102,3 +102,35 @@ for (const protocol of ["auto", "legacy"] as const) {
     }, { backend: { protocol } });
   });
 }
+
+Deno.test("remote backend: A's health checks never use a user's token at B, so a grant revoked there brings no ticket or backend error until the user's next call", async () => {
+  await withChain(async (chain) => {
+    const alice = await signInAtA(chain.aBase, ALICE);
+    const client = await connectClient(chain.a.mcpUrl, alice.token, "plain");
+    try {
+      const link = linkOfToolResult(await client.callTool({ name: WHOAMI, arguments: {} }));
+      await connectThroughB(alice.browser, link, chain.b, chain.aPublic, ALICE_AT_B);
+      assert.equal(await whoamiAtB(client), "alice");
+      const countTickets = () =>
+        (chain.a.gateway.store.db.prepare("SELECT count(*) AS n FROM connect_tickets").get() as { n: number })
+          .n;
+      const ticketsBefore = countTickets();
+
+      await revokeAtB(chain, "alice");
+      await chain.a.gateway.pool.checkHealth();
+      await chain.a.gateway.pool.checkHealth();
+
+      const status = (await chain.a.gateway.pool.status()).find((backend) => backend.name === "remote");
+      assert.equal(status?.state, "up", JSON.stringify(status));
+      assert.equal(status?.lastError, undefined, "no user's consent link in the backend's last error");
+      assert.equal(countTickets(), ticketsBefore, "no ticket per health check");
+      assertOnlyBTokensReachedB(chain, [alice.token], ["alice"], 0);
+
+      const again = linkOfToolResult(await client.callTool({ name: WHOAMI, arguments: {} }));
+      assert.ok(again.startsWith(`${chain.aPublic}/connect/${SERVICE}?ticket=`));
+      assert.equal(storedAtA(chain.a, "alice"), undefined, "A forgot the refused token");
+    } finally {
+      await client.close();
+    }
+  });
+});

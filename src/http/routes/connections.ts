@@ -1,5 +1,6 @@
 // Section 6: a user's connections to third-party services: consent links, the service's callback, the
 // list of connections and disconnecting one.
+import { accountPhrase, capitalized } from "../../config/types.ts";
 import type { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { OAuthError } from "../../core/oauth_error.ts";
@@ -77,10 +78,14 @@ export function mountConnectionRoutes(app: Hono<AppEnv>, deps: ConnectionRouteDe
     }
     return html(
       c,
-      noticePage("Connected", `Your ${service} account is connected. Return to your client and try again.`, {
-        account: accountOf(session),
-        next: { href: "/connections", label: "Your connections" },
-      }),
+      noticePage(
+        "Connected",
+        `${capitalized(accountPhrase(service))} is connected. Return to your client and try again.`,
+        {
+          account: accountOf(session),
+          next: { href: "/connections", label: "Your connections" },
+        },
+      ),
       200,
     );
   });

@@ -54,3 +54,9 @@ export function translateCallError(error: unknown, call: FailedCall): Error {
   if (!call.signal?.aborted) call.onUnreachable(message);
   return new JsonRpcError(JSONRPC.backendUnavailable, `Backend "${backend.name}" failed: ${message}`);
 }
+
+/** What a failed health check says of the backend: nothing when it was a user's refused token. */
+export function healthCheckFailure(error: unknown): string | undefined {
+  if (error instanceof ConsentRequiredError) return undefined;
+  return `health check failed: ${error instanceof Error ? error.message : String(error)}`;
+}

@@ -31,6 +31,9 @@ export async function checkBackendHealth(
     await connect().catch(() => {});
     return;
   }
+  // A backend with its own OAuth has only its users' connections, each with that user's token: whether one
+  // user's token still works is not the backend's health (the user's next call finds out, and asks them).
+  if (settings.transport.kind === "http" && settings.transport.oauth !== undefined) return;
   for (const upstream of await settledUpstreams(entry)) {
     if (upstream.state !== "up") continue;
     const started = performance.now();

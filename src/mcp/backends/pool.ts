@@ -185,13 +185,11 @@ export class BackendPool {
         );
       }
       : undefined;
-    // A backend with its own OAuth: a 401 is this user's token refused there (revoked, expired).
-    const oauthService = settings.transport.kind === "http" && settings.transport.oauth !== undefined
-      ? settings.services[0]
-      : undefined;
-    const refused = oauthService !== undefined && this.#serviceTokenRefused
-      ? () => this.#serviceTokenRefused!(caller, oauthService)
-      : undefined;
+    // A backend with its own OAuth: a 401 is this user's token refused there (revoked, expired). The token
+    // is forgotten, so this user's next call asks for consent before it reaches this connection.
+    const refusing = settings.transport.kind === "http" && settings.transport.oauth &&
+      this.#serviceTokenRefused;
+    const refused = refusing ? () => refusing(caller, settings.services[0]!) : undefined;
     const upstream = new Upstream({
       sdk,
       backend: settings,

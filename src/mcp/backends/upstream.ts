@@ -7,7 +7,7 @@ import { VERSION } from "../../version.ts";
 import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
 import type { ClientSdk } from "../sdk.ts";
 import { ANY_RESULT, type AnyResult, type CallOrigin } from "./call_origin.ts";
-import { translateCallError } from "./call_errors.ts";
+import { healthCheckFailure, translateCallError } from "./call_errors.ts";
 import { keepTaskResult, relayTaskResults } from "./task_results.ts";
 import { InFlightCalls } from "./in_flight.ts";
 import { pipeStderr, startFailed } from "./process_log.ts";
@@ -290,7 +290,7 @@ export class Upstream {
       });
       this.#reachable(undefined);
     } catch (error) {
-      this.#reachable(`health check failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.#reachable(healthCheckFailure(error));
       throw error;
     }
   }

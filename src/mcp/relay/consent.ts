@@ -2,7 +2,7 @@
  * Section 6 of the product: the consent answer in each form a client understands, and the tool `/mcp`
  * lists in place of a backend whose third-party service the user has not connected yet.
  */
-import { remoteOAuthBackendOf } from "../../config/types.ts";
+import { accountPhrase, capitalized, remoteOAuthBackendOf } from "../../config/types.ts";
 import type { BackendSettings } from "../../config/types.ts";
 import { ConsentRequiredError } from "../../services/consent_required.ts";
 import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
@@ -44,7 +44,7 @@ export function consentAnswer(relay: RelayRequest, method: string, consent: Cons
     service: consent.service,
     message: `asked to connect ${consent.service} (${method})`,
   });
-  const message = `Connect your ${consent.service} account to continue: open ${consent.url} then retry.`;
+  const message = `Connect ${accountPhrase(consent.service)} to continue: open ${consent.url} then retry.`;
   // SEP-2575: only ask a 2026-07-28 client for input it declared it can give.
   if (session.era === "modern" && INPUT_REQUIRED_METHODS.has(method) && declaresUrlElicitation(context)) {
     return {
@@ -86,7 +86,9 @@ export async function connectCall(
   return {
     content: [{
       type: "text",
-      text: `Your ${service} account is connected: list the tools again to see those of "${backend.name}".`,
+      text: `${
+        capitalized(accountPhrase(service))
+      } is connected: list the tools again to see those of "${backend.name}".`,
     }],
   };
 }
