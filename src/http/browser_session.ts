@@ -11,7 +11,13 @@ import { type BrowserSession, BrowserSessions } from "../login/sessions.ts";
 import { randomToken } from "../core/secrets.ts";
 import type { SignedInAccount } from "./pages/layout.ts";
 import { loginPage } from "./pages/sign_in.ts";
-import { html, loginCsrfCookie } from "./request_helpers.ts";
+import { gatewayCookieName } from "../core/cookies.ts";
+import { html } from "./request_helpers.ts";
+
+/** The browser's sign-in session; the login form's CSRF token; a provider sign-in's browser binding. */
+export const SESSION_COOKIE = "gatehouse";
+export const LOGIN_CSRF_COOKIE = "gatehouse_login";
+export const UPSTREAM_COOKIE = "gatehouse_upstream";
 
 export interface BrowserSignInDependencies {
   sessions: Pick<BrowserSessions, "find" | "end">;
@@ -37,6 +43,8 @@ export interface BrowserSignIn {
   secure(): boolean;
   /** The name of the session cookie. */
   sessionCookie(): string;
+  /** The name of one of the gateway's cookies (see `gatewayCookieName()`). */
+  cookieName(name: string): string;
   cookieOptions(): CookieSettings;
   /** The browser's session at the gateway, if it has one and its user may still sign in. */
   currentSession(c: Context<AppEnv>): Promise<BrowserSession | undefined>;
@@ -55,11 +63,13 @@ export function accountOf(session: BrowserSession | undefined): SignedInAccount 
 export function createBrowserSignIn(deps: BrowserSignInDependencies): BrowserSignIn {
   const { sessions, logins, accounts } = deps;
   const secure = () => deps.baseUrl().startsWith("https:");
-  const sessionCookie = () => BrowserSessions.cookieName(secure());
+  const cookieName = (name: string) => gatewayCookieName(name, deps.baseUrl());
+  const sessionCookie = () => cookieName(SESSION_COOKIE);
   const cookieOptions = () => ({ path: "/", httpOnly: true, secure: secure(), sameSite: "Lax" as const });
   return {
     secure,
     sessionCookie,
+    cookieName,
     cookieOptions,
     async currentSession(c) {
       const token = getCookie(c, sessionCookie());
@@ -74,7 +84,7 @@ export function createBrowserSignIn(deps: BrowserSignInDependencies): BrowserSig
     },
     signInFirst(c, returnTo, formTargets = []) {
       const csrf = randomToken(16);
-      setCookie(c, loginCsrfCookie(secure()), csrf, { ...cookieOptions(), maxAge: 3600 });
+      setCookie(c, cookieName(LOGIN_CSRF_COOKIE), csrf, { ...cookieOptions(), maxAge: 3600 });
       return html(
         c,
         loginPage({ returnTo, csrf, providers: logins.list(), localAccounts: accounts.any() }),

@@ -7,9 +7,6 @@ import { OAuthError } from "../core/oauth_error.ts";
 import { refuseRepeatedParameters, repeatedParameter } from "../oauth/authorization_server.ts";
 import { errorPage, pageHeaders } from "./pages/layout.ts";
 
-/** The login form's csrf cookie: `__Host-` over https, so that a sibling host cannot plant one. */
-export const loginCsrfCookie = (secure: boolean) => secure ? "__Host-gatehouse_login" : "gatehouse_login";
-
 // The media type with parameters or none, never a longer type that starts the same (RFC 9110 §8.3.1).
 const FORM_TYPE = /^application\/x-www-form-urlencoded[ \t]*(;|$)/i;
 export const JSON_TYPE = /^application\/json[ \t]*(;|$)/i;

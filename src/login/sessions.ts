@@ -30,11 +30,6 @@ export class BrowserSessions {
     this.#now = now;
   }
 
-  /** The cookie name: `__Host-` over https, where the browser enforces Secure and no Domain. */
-  static cookieName(secure: boolean): string {
-    return secure ? "__Host-gatehouse" : "gatehouse";
-  }
-
   async create(identity: Identity): Promise<{ token: string; session: BrowserSession }> {
     const token = randomToken(32);
     const session = { identity, csrf: randomToken(16), expiresAt: this.#now() + SESSION_TTL_MS };

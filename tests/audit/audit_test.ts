@@ -22,6 +22,7 @@ import {
   startOAuthGateway,
   tokenCall,
 } from "../oauth/_flow.ts";
+import { gatewayCookieName } from "../../src/core/cookies.ts";
 
 const WRONG_PASSWORD = "not-alices-password-0451";
 const CI_BOT = { secret: "ci-bot-secret-for-audit-0123456789", user: "ci-bot", groups: ["bots"] };
@@ -65,7 +66,7 @@ Deno.test("AuditLog rows: sign-ins, consents, grants, reuse, replay and reloads,
         const signedIn = await browser.post(`${base}/login`, { ...loginForm, ...ALICE });
         assert.equal(signedIn.status, 303);
         await signedIn.body?.cancel();
-        const sessionCookie = cookieSet(signedIn, "gatehouse");
+        const sessionCookie = cookieSet(signedIn, gatewayCookieName("gatehouse", base));
         assert.ok(sessionCookie, "the sign-in sets the session cookie");
         secrets.push(sessionCookie);
 

@@ -10,6 +10,7 @@ import type { AuditLog, AuditRow } from "../../src/audit/audit.ts";
 import { formFields, ScriptedBrowser } from "../helpers/browser_session.ts";
 import { startTestGateway, type TestGateway, within } from "../helpers/mcp_clients.ts";
 import { authorizeUrl, pkce, REDIRECT_URI, register, tokenCall } from "../oauth/_flow.ts";
+import { gatewayCookieName } from "../../src/core/cookies.ts";
 
 /** Every test's bound: a sign-in that hangs must fail the test, not the suite. */
 const TEST_BOUND_MS = 30_000;
@@ -266,7 +267,9 @@ async function withGitHub(
 
 /** True when `response` sets the gateway's browser session cookie. */
 function setsSession(response: Response): boolean {
-  return response.headers.getSetCookie().some((line) => line.startsWith(`${SESSION_COOKIE}=`));
+  // The gateway's cookie names carry its port (see gatewayCookieName()): the response says which gateway.
+  const name = gatewayCookieName(SESSION_COOKIE, new URL(response.url).origin);
+  return response.headers.getSetCookie().some((line) => line.startsWith(`${name}=`));
 }
 
 /** The absolute `Location` of a redirect, checking its status. */

@@ -22,6 +22,7 @@ import {
   tokenCall,
   tokenRequest,
 } from "./_flow.ts";
+import { gatewayCookieName } from "../../src/core/cookies.ts";
 
 const CI_BOT = { secret: "ci-bot-secret-0123456789", user: "ci-bot", groups: ["bots"], introspect: true };
 const WITH_CI_BOT = { clients: { "ci-bot": CI_BOT } };
@@ -602,7 +603,9 @@ Deno.test("login refuses a return_to outside /authorize (no open redirect)", asy
       assert.equal(response.status, 400, `return_to ${JSON.stringify(returnTo)}`);
       assert.equal(response.headers.get("location"), null, `return_to ${JSON.stringify(returnTo)}`);
       assert.ok(
-        !response.headers.getSetCookie().some((cookie) => cookie.startsWith("gatehouse=")),
+        !response.headers.getSetCookie().some((cookie) =>
+          cookie.startsWith(`${gatewayCookieName("gatehouse", gateway.base)}=`)
+        ),
         "no session is made",
       );
     }
@@ -1178,7 +1181,8 @@ Deno.test("login without the login csrf cookie, or with another csrf, is refused
       await response.body?.cancel();
       assert.equal(response.status, 403, what);
       assert.equal(response.headers.get("location"), null, what);
-      assert.ok(!response.headers.getSetCookie().some((cookie) => cookie.startsWith("gatehouse=")), what);
+      const session = `${gatewayCookieName("gatehouse", gateway.base)}=`;
+      assert.ok(!response.headers.getSetCookie().some((cookie) => cookie.startsWith(session)), what);
     }
     const sessions = gateway.gateway.store.db.prepare("SELECT count(*) AS n FROM browser_sessions").get() as {
       n: number;
@@ -1374,8 +1378,9 @@ Deno.test("codes, refresh tokens and sessions are stored hashed, and codes live 
     const login = await (await browser.fetch(url)).text();
     const signIn = await browser.post(`${base}/login`, { ...formFields(login), ...ALICE });
     await signIn.body?.cancel();
+    const sessionName = `${gatewayCookieName("gatehouse", base)}=`;
     const sessionCookie = signIn.headers.getSetCookie().map((cookie) =>
-      /^gatehouse=([^;]+)/.exec(cookie)?.[1]
+      cookie.startsWith(sessionName) ? cookie.slice(sessionName.length).split(";")[0] : undefined
     )
       .find((value) => value !== undefined);
     assert.ok(sessionCookie, "the session cookie");

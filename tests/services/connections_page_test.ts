@@ -16,6 +16,7 @@ import {
 } from "../helpers/browser.ts";
 import { ROOT } from "../helpers/gatehouse_process.ts";
 import { ALICE, connectClient, consentLinkOf, signIn, withWorld, type World } from "./_world.ts";
+import { gatewayCookieName } from "../../src/core/cookies.ts";
 
 /** Screenshots for people to look at (the assertions are on layout and content), as the status tests keep. */
 const ARTIFACTS = join(ROOT, "test-artifacts");
@@ -132,7 +133,7 @@ Deno.test("POST /logout in Chromium: the sign-out button ends the session here a
       await page.setViewportSize(VIEWPORTS.phone);
       await signInToConnections(page, world.base);
       const [session] = (await browser.context.cookies(world.base)).filter((cookie) =>
-        cookie.name === "gatehouse"
+        cookie.name === gatewayCookieName("gatehouse", world.base)
       );
       assert.ok(session, "the session cookie");
       assert.match(await page.locator("main").innerText(), /Signed in as alice/);
@@ -149,7 +150,9 @@ Deno.test("POST /logout in Chromium: the sign-out button ends the session here a
       await assertFitsViewport(page, "the signed-out page at 390 px");
       assert.equal(await page.getByRole("button", { name: "Sign out" }).count(), 0, "no one to sign out");
       assert.deepEqual(
-        (await browser.context.cookies(world.base)).filter((cookie) => cookie.name === "gatehouse"),
+        (await browser.context.cookies(world.base)).filter((cookie) =>
+          cookie.name === gatewayCookieName("gatehouse", world.base)
+        ),
         [],
         "the cookie is gone",
       );
@@ -160,7 +163,7 @@ Deno.test("POST /logout in Chromium: the sign-out button ends the session here a
       assert.ok(await page.getByLabel("Password").isVisible(), "the sign-in form");
       // The old cookie, presented again, opens nothing: the session ended at the gateway too.
       const replayed = await fetch(`${world.base}/connections`, {
-        headers: { cookie: `gatehouse=${session.value}` },
+        headers: { cookie: `${gatewayCookieName("gatehouse", world.base)}=${session.value}` },
       });
       const replayedPage = await replayed.text();
       assert.match(replayedPage, /action="\/login"/);

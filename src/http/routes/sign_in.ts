@@ -14,10 +14,10 @@ import {
 import { SCOPE_DESCRIPTIONS } from "../../oauth/scopes.ts";
 import { OAuthError } from "../../core/oauth_error.ts";
 import { randomToken, timingSafeEqual } from "../../core/secrets.ts";
-import { accountOf, type BrowserSignIn } from "../browser_session.ts";
+import { accountOf, type BrowserSignIn, LOGIN_CSRF_COOKIE, UPSTREAM_COOKIE } from "../browser_session.ts";
 import { errorPage, noticePage } from "../pages/layout.ts";
 import { consentPage, loginPage } from "../pages/sign_in.ts";
-import { clientAddressOf, formOf, html, loginCsrfCookie } from "../request_helpers.ts";
+import { clientAddressOf, formOf, html } from "../request_helpers.ts";
 
 export interface SignInRouteDependencies {
   server: Pick<
@@ -136,7 +136,7 @@ function mountPasswordSignIn(app: Hono<AppEnv>, deps: SignInRouteDependencies): 
     const returnTo = form.get("return_to") ?? "";
     // Only back into this server's authorization endpoint: never an open redirect.
     if (!isReturnAddress(returnTo)) throw new OAuthError("invalid_request", "Bad return address");
-    const cookie = getCookie(c, loginCsrfCookie(browser.secure()));
+    const cookie = getCookie(c, browser.cookieName(LOGIN_CSRF_COOKIE));
     const csrf = form.get("csrf") ?? "";
     if (!cookie || !timingSafeEqual(cookie, csrf)) {
       return html(c, errorPage("Cannot sign in", "The form expired; go back and try again."), 403);
@@ -177,7 +177,7 @@ function mountPasswordSignIn(app: Hono<AppEnv>, deps: SignInRouteDependencies): 
 function mountUpstreamSignIn(app: Hono<AppEnv>, deps: SignInRouteDependencies): void {
   const { sessions, logins, browser } = deps;
   // Binds an upstream sign-in to the browser that started it (RFC 6749 §10.12); reused across tabs.
-  const upstreamCookie = () => browser.secure() ? "__Host-gatehouse_upstream" : "gatehouse_upstream";
+  const upstreamCookie = () => browser.cookieName(UPSTREAM_COOKIE);
   const callbackUrl = (provider: string) =>
     `${deps.baseUrl()}/login/${encodeURIComponent(provider)}/callback`;
   app.get("/login/:provider", async (c) => {
