@@ -138,6 +138,8 @@ Deno.test("LegacySessions.closeIdle() deletes an idle session's record unless an
     for (const id of ["idle", "busy elsewhere"]) {
       world.records.opened(id, new FrontSession(id, ALICE, { kind: "aggregate" }, "legacy"), STATE);
       held(sessions, id, id);
+      // Last used at `start` exactly: adding it read the real clock, which a slow machine moves on.
+      sessions.find(id, ALICE, { kind: "aggregate" })!.lastSeenAt = start;
     }
     world.clock = start + SESSION_IDLE_MS + 1;
     // Another replica served this one a minute ago.
