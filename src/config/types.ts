@@ -163,6 +163,16 @@ export interface RemoteOAuthSettings {
   readonly resource: string | undefined;
 }
 
+/** A backend with its own OAuth (`http.oauth`): its MCP endpoint and settings; undefined for any other. */
+export function remoteOAuthOf(
+  backend: BackendSettings,
+): { readonly url: string; readonly oauth: RemoteOAuthSettings } | undefined {
+  const transport = backend.transport;
+  return transport.kind === "http" && transport.oauth !== undefined
+    ? { url: transport.url, oauth: transport.oauth }
+    : undefined;
+}
+
 /**
  * The name under which users' tokens for an OAuth-protected backend are kept, connected and shown (beside
  * the registry's `services`, whose names cannot hold a colon).

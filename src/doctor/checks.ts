@@ -2,6 +2,7 @@
  * `gatehouse doctor`'s checks: public URL, backends, stdio commands, services, login providers, data directory.
  */
 import { isLoopbackHost } from "../config/schema.ts";
+import { remoteOAuthOf } from "../config/types.ts";
 import type {
   BackendSettings,
   GatewaySettings,
@@ -112,9 +113,8 @@ function checkBackend(
 ): Promise<Verdict> {
   const transport = backend.transport;
   if (transport.kind === "stdio") return checkStdioCommand(transport, local);
-  if (transport.kind === "http" && transport.oauth !== undefined) {
-    return checkRemoteOAuth(backend.name, transport.url, transport.oauth, network, gateway);
-  }
+  const remote = remoteOAuthOf(backend);
+  if (remote !== undefined) return checkRemoteOAuth({ name: backend.name, ...remote }, network, gateway);
   // Per-user values need a signed-in user; send only the headers that are the same for everyone.
   const headers: Record<string, string> = {};
   let skipped = 0;
@@ -134,29 +134,15 @@ function checkBackend(
  * registers), asked afresh; nothing is registered.
  */
 async function checkRemoteOAuth(
-  name: string,
-  url: string,
-  oauth: RemoteOAuthSettings,
+  backend: { readonly name: string; readonly url: string; readonly oauth: RemoteOAuthSettings },
   network: NetworkOptions,
   gateway: GatewaySettings,
 ): Promise<Verdict> {
-  const { facts, failure } = await describeRemoteOAuth(
-    {
-      name,
-      url,
-      oauth: {
-        clientId: oauth.clientId,
-        clientSecret: oauth.clientSecret,
-        scopes: oauth.scopes,
-        resource: oauth.resource,
-      },
-    },
-    {
-      baseUrl: () => gateway.publicUrl ?? urlOf(gateway.listen.hostname, gateway.listen.port),
-      fetch: network.fetch,
-      timeoutMs: network.timeoutMs,
-    },
-  );
+  const { facts, failure } = await describeRemoteOAuth(backend, {
+    baseUrl: () => gateway.publicUrl ?? urlOf(gateway.listen.hostname, gateway.listen.port),
+    fetch: network.fetch,
+    timeoutMs: network.timeoutMs,
+  });
   if (failure !== undefined) {
     return { result: "FAIL", detail: [`${failure.step}: ${failure.message}`, ...facts].join("; ") };
   }

@@ -3,7 +3,7 @@
 // registered by Gatehouse itself; see `remote_oauth.ts`).
 import * as oauth from "oauth4webapi";
 import type { Registry, ServiceSettings } from "../config/types.ts";
-import { remoteOAuthBackendOf } from "../config/types.ts";
+import { remoteOAuthBackendOf, remoteOAuthOf } from "../config/types.ts";
 import { OAuthError } from "../core/oauth_error.ts";
 import type { ConnectTarget } from "./connect_target.ts";
 import { type RemoteOAuthDeps, type RemoteOAuthTarget, remoteOAuthTarget } from "./remote_oauth.ts";
@@ -63,9 +63,8 @@ export class ConnectTargets {
     if (backendName === undefined) return undefined;
     const backends = this.#registry().backends;
     const backend = Object.hasOwn(backends, backendName) ? backends[backendName] : undefined;
-    const transport = backend?.transport;
-    if (transport?.kind !== "http" || transport.oauth === undefined) return undefined;
-    return { name: backendName, url: transport.url, oauth: transport.oauth };
+    const remote = backend && remoteOAuthOf(backend);
+    return remote && { name: backendName, ...remote };
   }
 
   #serviceTarget(service: ServiceSettings): ResolvedTarget {

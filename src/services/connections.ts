@@ -2,7 +2,7 @@
 // service, encrypted tokens and their refresh.
 import * as oauth from "oauth4webapi";
 import type { AuditLog } from "../audit/audit.ts";
-import { type Registry, remoteOAuthServiceName } from "../config/types.ts";
+import { type Registry, remoteOAuthOf, remoteOAuthServiceName } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { OAuthError } from "../core/oauth_error.ts";
 import { hashSecret, randomToken } from "../core/secrets.ts";
@@ -293,7 +293,7 @@ export class ServiceConnections {
    */
   clientMetadataDocument(): Record<string, unknown> {
     const redirectUris = Object.values(this.#registry().backends)
-      .filter((backend) => backend.transport.kind === "http" && backend.transport.oauth !== undefined)
+      .filter((backend) => remoteOAuthOf(backend) !== undefined)
       .map((backend) => this.callbackUrl(remoteOAuthServiceName(backend.name)));
     return clientMetadataDocument(this.#baseUrl(), redirectUris);
   }

@@ -1,4 +1,5 @@
 // A backend's health: its open connections pinged, and the state the status page and /readyz show of it.
+import { remoteOAuthOf } from "../../config/types.ts";
 import { type BackendEntry, settledUpstreams } from "./backend_entry.ts";
 
 /** What the status page shows of a backend. */
@@ -33,7 +34,7 @@ export async function checkBackendHealth(
   }
   // A backend with its own OAuth has only its users' connections, each with that user's token: whether one
   // user's token still works is not the backend's health (the user's next call finds out, and asks them).
-  if (settings.transport.kind === "http" && settings.transport.oauth !== undefined) return;
+  if (remoteOAuthOf(settings) !== undefined) return;
   for (const upstream of await settledUpstreams(entry)) {
     if (upstream.state !== "up") continue;
     const started = performance.now();

@@ -2,7 +2,12 @@
 import type { Notification, ServerCapabilities } from "@modelcontextprotocol/client";
 import type { BackendDiff } from "../../config/diff.ts";
 import type { Template, TemplateContext } from "../../config/template.ts";
-import type { BackendSettings, Registry } from "../../config/types.ts";
+import {
+  type BackendSettings,
+  type Registry,
+  remoteOAuthOf,
+  remoteOAuthServiceName,
+} from "../../config/types.ts";
 import type { Logger } from "../../log/logger.ts";
 import { ANONYMOUS, type Caller } from "../../core/caller.ts";
 import { JSONRPC, JsonRpcError } from "../../core/jsonrpc.ts";
@@ -187,9 +192,8 @@ export class BackendPool {
       : undefined;
     // A backend with its own OAuth: a 401 is this user's token refused there (revoked, expired). The token
     // is forgotten, so this user's next call asks for consent before it reaches this connection.
-    const refusing = settings.transport.kind === "http" && settings.transport.oauth &&
-      this.#serviceTokenRefused;
-    const refused = refusing ? () => refusing(caller, settings.services[0]!) : undefined;
+    const refusing = remoteOAuthOf(settings) && this.#serviceTokenRefused;
+    const refused = refusing ? () => refusing(caller, remoteOAuthServiceName(settings.name)) : undefined;
     const upstream = new Upstream({
       sdk,
       backend: settings,
