@@ -2,7 +2,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import type { Logger } from "../log/logger.ts";
-import { type Migration, MIGRATIONS } from "./migrations.ts";
+import { type Migration, migrationFailed, MIGRATIONS, pendingMigrations } from "./migrations.ts";
 import {
   describeUnwritable,
   StoreOpenError,
@@ -289,15 +289,7 @@ function userVersion(db: DatabaseSync): number {
 
 /** Applies every migration newer than the database, each in its own transaction. */
 function migrate(db: DatabaseSync, migrations: readonly Migration[]): void {
-  const current = userVersion(db);
-  const latest = migrations.at(-1)?.version ?? 0;
-  if (current > latest) {
-    throw new Error(
-      `Cannot open store: its schema version ${current} is newer than this gatehouse knows (${latest}); upgrade gatehouse`,
-    );
-  }
-  for (const migration of migrations) {
-    if (migration.version <= current) continue;
+  for (const migration of pendingMigrations(userVersion(db), migrations)) {
     db.exec("BEGIN IMMEDIATE");
     try {
       db.exec(migration.sql);
@@ -305,10 +297,7 @@ function migrate(db: DatabaseSync, migrations: readonly Migration[]): void {
       db.exec("COMMIT");
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");
-      throw new Error(
-        `Cannot apply store migration ${migration.version} "${migration.name}": ${String(error)}`,
-        { cause: error },
-      );
+      throw migrationFailed(migration, error);
     }
   }
 }

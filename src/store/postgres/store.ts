@@ -3,7 +3,7 @@
 // they run one at a time across replicas (as SQLite's BEGIN IMMEDIATE does across processes), and
 // announcements travel by LISTEN/NOTIFY.
 import type { Logger } from "../../log/logger.ts";
-import { type Migration, MIGRATIONS } from "../migrations.ts";
+import { type Migration, migrationFailed, MIGRATIONS, pendingMigrations } from "../migrations.ts";
 import type { OpenStoreOptions, SqlConnection, Store } from "../store.ts";
 import { StoreUnwritableError, WriteHealth } from "../write_health.ts";
 import { PostgresConnection } from "./connection.ts";
@@ -94,22 +94,9 @@ export async function openPostgresStore(url: string, options: OpenStoreOptions =
   let depth = 0;
   const transaction = <T>(work: () => T): T => {
     if (depth > 0) return work();
-    db.exec("BEGIN");
     depth += 1;
     try {
-      db.prepare(`SELECT pg_advisory_xact_lock(${TRANSACTION_LOCK})`).get();
-      const result = work();
-      db.exec("COMMIT");
-      return result;
-    } catch (error) {
-      if (db.isTransaction) {
-        try {
-          db.exec("ROLLBACK");
-        } catch {
-          // The connection is gone: so is the transaction.
-        }
-      }
-      throw error;
+      return lockedTransaction(db, TRANSACTION_LOCK, work);
     } finally {
       depth -= 1;
     }
@@ -212,39 +199,39 @@ function schemaVersion(db: SqlConnection): number {
 
 /** Applies every migration newer than the database, all in one transaction under the migration lock. */
 function migrate(db: SqlConnection, migrations: readonly Migration[]): void {
-  db.exec("BEGIN");
-  try {
-    db.prepare(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`).get();
+  lockedTransaction(db, MIGRATION_LOCK, () => {
     db.exec(SCHEMA_TABLE);
     if (db.prepare("SELECT version FROM gatehouse_schema").get() === undefined) {
       db.prepare("INSERT INTO gatehouse_schema (version) VALUES (0)").run();
     }
-    const current = schemaVersion(db);
-    const latest = migrations.at(-1)?.version ?? 0;
-    if (current > latest) {
-      throw new Error(
-        `Cannot open store: its schema version ${current} is newer than this gatehouse knows (${latest}); upgrade gatehouse`,
-      );
-    }
-    for (const migration of migrations) {
-      if (migration.version <= current) continue;
+    for (const migration of pendingMigrations(schemaVersion(db), migrations)) {
       try {
         db.exec(postgresMigrationSql(migration));
       } catch (error) {
-        throw new Error(
-          `Cannot apply store migration ${migration.version} "${migration.name}": ${String(error)}`,
-          { cause: error },
-        );
+        throw migrationFailed(migration, error);
       }
       db.prepare("UPDATE gatehouse_schema SET version = ?").run(migration.version);
     }
+  });
+}
+
+/**
+ * Runs `work` in a transaction holding the advisory lock `lock` (the transactions of every replica that
+ * take it run one at a time); rolled back when `work` throws.
+ */
+function lockedTransaction<T>(db: SqlConnection, lock: number, work: () => T): T {
+  db.exec("BEGIN");
+  try {
+    db.prepare(`SELECT pg_advisory_xact_lock(${lock})`).get();
+    const result = work();
     db.exec("COMMIT");
+    return result;
   } catch (error) {
     if (db.isTransaction) {
       try {
         db.exec("ROLLBACK");
       } catch {
-        // Gone with the connection.
+        // The connection is gone: so is the transaction.
       }
     }
     throw error;
