@@ -6,6 +6,7 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
 import type { Vault } from "../services/vault.ts";
 import {
+  hasSigningKey,
   rotateSigningKey,
   signingKeyOrInsert,
   type StoredSigningKey,
@@ -64,7 +65,8 @@ export class SharedSigningKeys implements SigningKey {
     options: { retainMs: () => number; now?: () => number },
   ): Promise<SharedSigningKeys> {
     const now = options.now ?? Date.now;
-    signingKeyOrInsert(store, await newSealedSigningKey(vault), now());
+    // A key pair is made only when the store holds no signing key (the first start of the first replica).
+    if (!hasSigningKey(store)) signingKeyOrInsert(store, await newSealedSigningKey(vault), now());
     const keys = new SharedSigningKeys(store, vault, options.retainMs, now);
     await keys.#load();
     store.onAnnouncement(SIGNING_KEYS_TOPIC, () => keys.#load().catch(() => {}));

@@ -43,6 +43,11 @@ export function signingKeyOrInsert(
   });
 }
 
+/** Whether the store holds a key that signs. */
+export function hasSigningKey(store: Store): boolean {
+  return statements(store).signing.get() !== undefined;
+}
+
 /** Retires the signing key and makes `next` the one that signs, in one transaction. */
 export function rotateSigningKey(store: Store, next: StoredSigningKey, nowMs: number): void {
   store.transaction(() => {
