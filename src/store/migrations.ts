@@ -12,30 +12,6 @@ export interface Migration {
   readonly postgres?: string;
 }
 
-/**
- * The migrations a store at schema version `current` has yet to apply, in order; a store newer than this
- * gatehouse knows is refused (both databases' runners start here).
- */
-export function pendingMigrations(current: number, migrations: readonly Migration[]): Migration[] {
-  const latest = migrations.at(-1)?.version ?? 0;
-  if (current > latest) {
-    throw new Error(
-      `Cannot open store: its schema version ${current} is newer than this gatehouse knows (${latest}); upgrade gatehouse`,
-    );
-  }
-  return migrations.filter((migration) => migration.version > current);
-}
-
-/** The error a migration that failed is reported with. */
-export function migrationFailed(migration: Migration, error: unknown): Error {
-  return new Error(
-    `Cannot apply store migration ${migration.version} "${migration.name}": ${String(error)}`,
-    {
-      cause: error,
-    },
-  );
-}
-
 /** Append only: never edit a migration that has shipped. */
 export const MIGRATIONS: readonly Migration[] = [
   {

@@ -2,7 +2,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import type { Logger } from "../log/logger.ts";
-import { type Migration, migrationFailed, MIGRATIONS, pendingMigrations } from "./migrations.ts";
+import { type Migration, MIGRATIONS } from "./migrations.ts";
 import {
   describeUnwritable,
   StoreOpenError,
@@ -300,4 +300,28 @@ function migrate(db: DatabaseSync, migrations: readonly Migration[]): void {
       throw migrationFailed(migration, error);
     }
   }
+}
+
+/**
+ * The migrations a store at schema version `current` has yet to apply, in order; a store newer than this
+ * gatehouse knows is refused (both databases' runners start here).
+ */
+export function pendingMigrations(current: number, migrations: readonly Migration[]): Migration[] {
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (current > latest) {
+    throw new Error(
+      `Cannot open store: its schema version ${current} is newer than this gatehouse knows (${latest}); upgrade gatehouse`,
+    );
+  }
+  return migrations.filter((migration) => migration.version > current);
+}
+
+/** The error a migration that failed is reported with. */
+export function migrationFailed(migration: Migration, error: unknown): Error {
+  return new Error(
+    `Cannot apply store migration ${migration.version} "${migration.name}": ${String(error)}`,
+    {
+      cause: error,
+    },
+  );
 }

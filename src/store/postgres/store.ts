@@ -3,8 +3,14 @@
 // they run one at a time across replicas (as SQLite's BEGIN IMMEDIATE does across processes), and
 // announcements travel by LISTEN/NOTIFY.
 import type { Logger } from "../../log/logger.ts";
-import { type Migration, migrationFailed, MIGRATIONS, pendingMigrations } from "../migrations.ts";
-import type { OpenStoreOptions, SqlConnection, Store } from "../store.ts";
+import { type Migration, MIGRATIONS } from "../migrations.ts";
+import {
+  migrationFailed,
+  type OpenStoreOptions,
+  pendingMigrations,
+  type SqlConnection,
+  type Store,
+} from "../store.ts";
 import { StoreUnwritableError, WriteHealth } from "../write_health.ts";
 import { PostgresConnection } from "./connection.ts";
 import type { WorkerEvent } from "./protocol.ts";
